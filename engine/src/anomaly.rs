@@ -1,0 +1,59 @@
+//! What the detector reports.
+
+use serde::{Deserialize, Serialize};
+
+/// The spec's `metrics` object.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// NCD between the event and its nearest baseline event (spec formula).
+    pub ncd: f64,
+    /// Raw bytes / compressed bytes of the encoded event.
+    pub compression_ratio: f64,
+    /// Compressed bits per byte of the event given the baseline, minus the
+    /// baseline's typical value: how much more information it carries.
+    pub entropy_change: f64,
+    /// Conformal p-value of the event against the baseline's scores (never 0).
+    pub p_value: f64,
+    /// `1 - p_value`.
+    pub confidence: f64,
+}
+
+/// An event anomaly, or a sustained change that became the new baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnomalyKind {
+    Event,
+    ChangePoint,
+}
+
+/// A baseline event close to the anomaly, as evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Neighbour {
+    /// Stream position of the baseline event.
+    pub index: u64,
+    pub ncd: f64,
+    /// The baseline event's encoded (canonical, masked) form.
+    pub encoded: String,
+}
+
+/// One reported anomaly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Anomaly {
+    pub stream_id: String,
+    /// Position of the event in its stream (0-based, counting every event pushed).
+    pub index: u64,
+    /// The event's timestamp as given, if any.
+    pub timestamp: Option<String>,
+    pub kind: AnomalyKind,
+    pub metrics: Metrics,
+    /// p-value of the newest window containing the event, if one was tested.
+    pub window_p_value: Option<f64>,
+    pub why: String,
+    /// Compressor that actually ran.
+    pub compressor: String,
+    /// The event's encoded form (what the compressor saw).
+    pub encoded: String,
+    pub nearest: Vec<Neighbour>,
+    /// Hex SHA-256 of the baseline's encoded events at decision time.
+    pub baseline_digest: String,
+}

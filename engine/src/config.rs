@@ -1,0 +1,80 @@
+//! Detector parameters: the spec's `config_override` fields plus
+//! `permutation_count` and `seed`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::compress::CompressorKind;
+use crate::error::{EngineError, Result};
+
+/// Detector parameters. Defaults are the spec's (`driftlock-detect.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectorConfig {
+    /// Events in the rolling baseline; the stream is `calibrating` until it is full.
+    pub baseline_size: usize,
+    /// Events in the sliding window tested against the baseline.
+    pub window_size: usize,
+    /// Events between two window tests.
+    pub hop_size: usize,
+    /// Minimum NCD (event vs its nearest baseline event) to flag an anomaly.
+    pub ncd_threshold: f64,
+    /// Maximum p-value to flag an anomaly.
+    pub p_value_threshold: f64,
+    /// Compressor requested; `openzl` runs as zstd.
+    pub compressor: CompressorKind,
+    /// Permutations per window test.
+    pub permutation_count: u32,
+    /// Seed of the permutation generator; the same input and seed give the same output.
+    pub seed: u64,
+    /// Mask volatile tokens (ids, hashes, IPs, timestamps). `None`: on for logs,
+    /// traces and LLM records, off for metrics.
+    pub mask_volatile: Option<bool>,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        Self {
+            baseline_size: 400,
+            window_size: 50,
+            hop_size: 10,
+            ncd_threshold: 0.30,
+            p_value_threshold: 0.05,
+            compressor: CompressorKind::Zstd,
+            permutation_count: 1000,
+            seed: 0,
+            mask_volatile: None,
+        }
+    }
+}
+
+fn bad(field: &'static str, reason: impl Into<String>) -> EngineError {
+    EngineError::Config {
+        field,
+        reason: reason.into(),
+    }
+}
+
+impl DetectorConfig {
+    /// Checks every range; the error names the offending field.
+    pub fn validate(&self) -> Result<()> {
+        if !(20..=100_000).contains(&self.baseline_size) {
+            return Err(bad("baseline_size", "must be between 20 and 100000"));
+        }
+        if !(1..=10_000).contains(&self.window_size) {
+            return Err(bad("window_size", "must be between 1 and 10000"));
+        }
+        if self.hop_size == 0 || self.hop_size > self.window_size {
+            return Err(bad("hop_size", "must be between 1 and window_size"));
+        }
+        if !(0.0..=1.0).contains(&self.ncd_threshold) || self.ncd_threshold.is_nan() {
+            return Err(bad("ncd_threshold", "must be between 0 and 1"));
+        }
+        if !(self.p_value_threshold > 0.0 && self.p_value_threshold <= 1.0) {
+            return Err(bad("p_value_threshold", "must be in (0, 1]"));
+        }
+        if !(1..=100_000).contains(&self.permutation_count) {
+            return Err(bad("permutation_count", "must be between 1 and 100000"));
+        }
+        Ok(())
+    }
+}

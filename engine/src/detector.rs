@@ -1,0 +1,469 @@
+//! One stream's detector: the state machine described in the crate docs.
+
+use std::collections::VecDeque;
+
+use driftlock_kernels::{CpuBackend, PermutationBackend, PermutationParams, WindowBatch, WindowSpec};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::calibrate::cross_fit;
+use crate::compress::compressed_len;
+use crate::error::Result;
+use crate::explain::{why, Evidence};
+use crate::model::{join, score_event, Model, Stored};
+use crate::pairwise::{ncd, sketch};
+use crate::{Anomaly, AnomalyKind, DetectorConfig, Event, EventKind, Metrics, Neighbour};
+
+/// Besag–Clifford stopping: a window test stops at its 16th exceedance. The
+/// p-value stays valid and null windows cost ~30 permutations instead of 1000.
+const STOP_AFTER_EXCEEDANCES: u32 = 16;
+/// Baseline events compressed against a candidate to find its nearest neighbour,
+/// chosen by sketch distance.
+const NEIGHBOUR_CANDIDATES: usize = 8;
+const NEIGHBOURS_REPORTED: usize = 3;
+
+/// Whether a stream can score yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum StreamStatus {
+    Calibrating { events_needed: usize },
+    Ready,
+}
+
+/// A raw event kept for (re)calibration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Raw {
+    pub index: u64,
+    pub timestamp: Option<String>,
+    pub body: Value,
+    pub mask: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct WindowEntry {
+    ev: Stored,
+    flagged: bool,
+}
+
+/// The state of one stream. Serialisable so that a server can persist it and
+/// resume after a restart with identical answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StreamDetector {
+    stream_id: String,
+    config: DetectorConfig,
+    seen: u64,
+    /// The last `baseline_size` events, anomalous ones included: the calibration
+    /// set while calibrating, and the new baseline after a change point.
+    recent: VecDeque<Raw>,
+    baseline: VecDeque<Stored>,
+    window: VecDeque<WindowEntry>,
+    model: Option<Model>,
+    /// Events scored since the model's origin (calibration or change point); the
+    /// refresh and window grids count from here, so batching never changes results.
+    since_origin: u64,
+    last_window_p: Option<f64>,
+    #[serde(skip)]
+    diagnostics: Option<Diagnostics>,
+}
+
+/// Every p-value the detector computed, for calibration checks and evaluation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Diagnostics {
+    /// (stream position, conformal p-value) of every scored event.
+    pub event_p: Vec<(u64, f64)>,
+    /// (stream position of the window's newest event, permutation p-value).
+    pub window_p: Vec<(u64, f64)>,
+}
+
+/// One event scored in a chunk, before the sequential pass.
+struct Scored<'a> {
+    event: &'a Event,
+    stored: Stored,
+    p: f64,
+    /// (ncd, neighbours) for events whose p-value passed.
+    nearest: Option<(f64, Vec<Neighbour>)>,
+}
+
+impl StreamDetector {
+    pub fn new(stream_id: impl Into<String>, config: DetectorConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            stream_id: stream_id.into(),
+            config,
+            seen: 0,
+            recent: VecDeque::new(),
+            baseline: VecDeque::new(),
+            window: VecDeque::new(),
+            model: None,
+            since_origin: 0,
+            last_window_p: None,
+            diagnostics: None,
+        })
+    }
+
+    pub fn config(&self) -> &DetectorConfig {
+        &self.config
+    }
+
+    pub fn stream_id(&self) -> &str {
+        &self.stream_id
+    }
+
+    pub fn status(&self) -> StreamStatus {
+        if self.model.is_some() {
+            StreamStatus::Ready
+        } else {
+            StreamStatus::Calibrating {
+                events_needed: self.config.baseline_size - self.recent.len(),
+            }
+        }
+    }
+
+    /// Starts recording every p-value (see [`Diagnostics`]).
+    pub fn enable_diagnostics(&mut self) {
+        self.diagnostics.get_or_insert_with(Diagnostics::default);
+    }
+
+    /// The p-values recorded since the last call.
+    pub fn take_diagnostics(&mut self) -> Diagnostics {
+        self.diagnostics.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Events pushed so far.
+    pub fn events_seen(&self) -> u64 {
+        self.seen
+    }
+
+    /// Hex SHA-256 of the current baseline, if calibrated.
+    pub fn baseline_digest(&self) -> Option<&str> {
+        self.model.as_ref().map(|m| m.digest.as_str())
+    }
+
+    /// Scores `events` in order and returns the anomalies among them (and any
+    /// change point), using the CPU permutation backend.
+    pub fn push(&mut self, events: &[Event]) -> Result<Vec<Anomaly>> {
+        self.push_with(events, &CpuBackend::new())
+    }
+
+    /// [`push`](Self::push) with a chosen permutation backend.
+    pub fn push_with(&mut self, events: &[Event], backend: &dyn PermutationBackend) -> Result<Vec<Anomaly>> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < events.len() {
+            if self.model.is_none() {
+                self.remember(&events[i]);
+                self.seen += 1;
+                i += 1;
+                if self.recent.len() == self.config.baseline_size {
+                    self.rebase()?;
+                }
+                continue;
+            }
+            let refresh = self.config.window_size as u64;
+            let room = (refresh - self.since_origin % refresh) as usize;
+            let end = (i + room).min(events.len());
+            i += self.process_chunk(&events[i..end], backend, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    fn mask_for(&self, kind: EventKind) -> bool {
+        self.config.mask_volatile.unwrap_or(kind != EventKind::Metric)
+    }
+
+    fn remember(&mut self, e: &Event) {
+        self.recent.push_back(Raw {
+            index: self.seen,
+            timestamp: e.timestamp.clone(),
+            body: e.body.clone(),
+            mask: self.mask_for(e.kind),
+        });
+        if self.recent.len() > self.config.baseline_size {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Builds a fresh baseline and model from `recent` by cross-fitting.
+    fn rebase(&mut self) -> Result<()> {
+        let raws: Vec<Raw> = self.recent.iter().cloned().collect();
+        let baseline = cross_fit(self.config.compressor, &raws)?;
+        self.model = Some(Model::build(self.config.compressor, &baseline)?);
+        self.baseline = baseline.into();
+        self.window.clear();
+        self.since_origin = 0;
+        Ok(())
+    }
+
+    fn refresh(&mut self) -> Result<()> {
+        let baseline: Vec<Stored> = self.baseline.iter().cloned().collect();
+        self.model = Some(Model::build(self.config.compressor, &baseline)?);
+        Ok(())
+    }
+
+    /// Processes events up to the next refresh boundary; returns how many were
+    /// consumed (fewer when a change point rebuilt the model midway).
+    fn process_chunk(
+        &mut self,
+        chunk: &[Event],
+        backend: &dyn PermutationBackend,
+        out: &mut Vec<Anomaly>,
+    ) -> Result<usize> {
+        let scored = self.score_chunk(chunk)?;
+        let stats = self.window_tests(&scored, backend)?;
+        let (w, hop) = (self.config.window_size as u64, self.config.hop_size as u64);
+        let mut tests = stats.into_iter();
+        for (j, s) in scored.into_iter().enumerate() {
+            self.remember(s.event);
+            self.seen += 1;
+            self.since_origin += 1;
+            let flagged = self.is_flagged(&s);
+            let window_test = (self.since_origin >= w && self.since_origin % hop == 0)
+                .then(|| tests.next())
+                .flatten();
+            if let Some(stat) = window_test {
+                self.last_window_p = Some(stat);
+            }
+            if let Some(d) = self.diagnostics.as_mut() {
+                d.event_p.push((s.stored.index, s.p));
+                if let Some(p) = window_test {
+                    d.window_p.push((s.stored.index, p));
+                }
+            }
+            if flagged {
+                out.push(self.anomaly(&s)?);
+            }
+            self.window.push_back(WindowEntry {
+                ev: s.stored,
+                flagged,
+            });
+            if self.window.len() as u64 > w {
+                let left = self.window.pop_front().expect("window is not empty");
+                if !left.flagged {
+                    self.baseline.push_back(left.ev);
+                    if self.baseline.len() > self.config.baseline_size {
+                        self.baseline.pop_front();
+                    }
+                }
+            }
+            if let Some(p) = window_test {
+                let flagged_in_window = self.window.iter().filter(|e| e.flagged).count();
+                if flagged_in_window * 2 > self.window.len() {
+                    out.push(self.change_point(p, flagged_in_window)?);
+                    self.rebase()?;
+                    return Ok(j + 1);
+                }
+            }
+            if self.since_origin % w == 0 {
+                self.refresh()?;
+            }
+        }
+        Ok(chunk.len())
+    }
+
+    fn model(&self) -> &Model {
+        self.model.as_ref().expect("scoring only happens once calibrated")
+    }
+
+    /// Encodes, scores and p-values every event of the chunk in parallel against
+    /// the frozen model, and finds nearest baseline events for the candidates.
+    fn score_chunk<'a>(&self, chunk: &'a [Event]) -> Result<Vec<Scored<'a>>> {
+        let model = self.model();
+        let prepared = model.prepared()?;
+        let alpha = self.config.p_value_threshold;
+        let first = self.seen;
+        chunk
+            .par_iter()
+            .enumerate()
+            .map(|(j, event)| {
+                let index = first + j as u64;
+                let (enc, score) = score_event(prepared, &model.profile, &event.body, self.mask_for(event.kind))?;
+                let stored = Stored {
+                    index,
+                    timestamp: event.timestamp.clone(),
+                    sketch: sketch(enc.bytes.as_bytes()),
+                    encoded: enc.bytes,
+                    leaves: enc.leaves,
+                    score,
+                };
+                let p = model.p_value(score, unit_interval(self.config.seed, index));
+                let nearest = if p <= alpha { Some(self.nearest(&stored)?) } else { None };
+                Ok(Scored {
+                    event,
+                    stored,
+                    p,
+                    nearest,
+                })
+            })
+            .collect()
+    }
+
+    /// The baseline events nearest to `ev` by NCD (spec formula, event vs event).
+    fn nearest(&self, ev: &Stored) -> Result<(f64, Vec<Neighbour>)> {
+        let mut by_sketch: Vec<(u32, &Stored)> = self
+            .baseline
+            .iter()
+            .map(|b| ((b.sketch ^ ev.sketch).count_ones(), b))
+            .collect();
+        let k = NEIGHBOUR_CANDIDATES.min(by_sketch.len());
+        if k == 0 {
+            return Ok((1.0, Vec::new()));
+        }
+        by_sketch.select_nth_unstable_by_key(k - 1, |(d, b)| (*d, b.index));
+        let mut found = by_sketch[..k]
+            .iter()
+            .map(|(_, b)| {
+                Ok(Neighbour {
+                    index: b.index,
+                    ncd: ncd(self.config.compressor, ev.encoded.as_bytes(), b.encoded.as_bytes())?,
+                    encoded: b.encoded.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        found.sort_by(|a, b| a.ncd.total_cmp(&b.ncd).then(a.index.cmp(&b.index)));
+        found.truncate(NEIGHBOURS_REPORTED);
+        Ok((found[0].ncd, found))
+    }
+
+    /// Permutation tests of every window that ends inside this chunk, in one
+    /// kernel call: the window's unflagged scores against the baseline's scores.
+    /// Flagged events are left out on both sides (they never enter the baseline),
+    /// so the test stays calibrated and measures drift among normal-looking events.
+    fn window_tests(&self, scored: &[Scored<'_>], backend: &dyn PermutationBackend) -> Result<Vec<f64>> {
+        let (w, hop) = (self.config.window_size, self.config.hop_size as u64);
+        let calib = &self.model().calib;
+        let mut history: Vec<(f32, bool)> = self.window.iter().map(|e| (e.ev.score, e.flagged)).collect();
+        let mut values = Vec::new();
+        let mut specs = Vec::new();
+        // Window tests whose window has no unflagged event: p = 1 by definition.
+        let mut empty = Vec::new();
+        for (j, s) in scored.iter().enumerate() {
+            history.push((s.stored.score, self.is_flagged(s)));
+            let pos = self.since_origin + j as u64 + 1;
+            if pos >= w as u64 && pos % hop == 0 {
+                let offset = values.len();
+                values.extend_from_slice(calib);
+                values.extend(history[history.len() - w..].iter().filter(|(_, f)| !f).map(|(v, _)| *v));
+                let window_len = (values.len() - offset - calib.len()) as u32;
+                if window_len == 0 {
+                    values.truncate(offset);
+                    empty.push(specs.len() + empty.len());
+                    continue;
+                }
+                specs.push(WindowSpec {
+                    offset: offset as u32,
+                    baseline_len: calib.len() as u32,
+                    window_len,
+                });
+            }
+        }
+        let mut stats = if specs.is_empty() {
+            Vec::new()
+        } else {
+            let params = PermutationParams {
+                permutations: self.config.permutation_count,
+                seed: self.config.seed,
+                first_window: self.seen,
+                stop_after_exceedances: Some(STOP_AFTER_EXCEEDANCES),
+            };
+            backend
+                .window_tests(WindowBatch { values: &values, windows: &specs }, params)?
+                .into_iter()
+                .map(|s| s.p_value)
+                .collect()
+        };
+        for i in empty {
+            stats.insert(i, 1.0);
+        }
+        Ok(stats)
+    }
+
+    fn is_flagged(&self, s: &Scored<'_>) -> bool {
+        s.nearest.as_ref().is_some_and(|(d, _)| *d >= self.config.ncd_threshold)
+    }
+
+    fn anomaly(&self, s: &Scored<'_>) -> Result<Anomaly> {
+        let model = self.model();
+        let (ncd, nearest) = s.nearest.clone().expect("flagged events have neighbours");
+        let bytes = s.stored.encoded.as_bytes();
+        let c = compressed_len(self.config.compressor, bytes)?.max(1);
+        let baseline: Vec<&Stored> = self.baseline.iter().collect();
+        let why = why(&Evidence {
+            event: &s.stored,
+            model,
+            baseline: &baseline,
+            nearest: &nearest,
+        });
+        Ok(Anomaly {
+            stream_id: self.stream_id.clone(),
+            index: s.stored.index,
+            timestamp: s.stored.timestamp.clone(),
+            kind: AnomalyKind::Event,
+            metrics: Metrics {
+                ncd,
+                compression_ratio: bytes.len() as f64 / c as f64,
+                entropy_change: (s.stored.score - model.typical_score()) as f64,
+                p_value: s.p,
+                confidence: 1.0 - s.p,
+            },
+            window_p_value: self.last_window_p,
+            why,
+            compressor: self.config.compressor.effective().as_str().to_string(),
+            encoded: s.stored.encoded.clone(),
+            nearest,
+            baseline_digest: model.digest.clone(),
+        })
+    }
+
+    /// A sustained change: most of the window is anomalous and the window as a
+    /// whole differs from the baseline. Reported once; the caller rebuilds the
+    /// baseline from the most recent events so the new normal stops alarming.
+    fn change_point(&self, p: f64, flagged: usize) -> Result<Anomaly> {
+        let model = self.model();
+        let first = self
+            .window
+            .iter()
+            .find(|e| e.flagged)
+            .expect("a change point has flagged events");
+        let window = join(self.window.iter().map(|e| e.ev.encoded.as_str()));
+        let n = self.window.len().min(self.baseline.len());
+        let sample = join(self.baseline.iter().skip(self.baseline.len() - n).map(|e| e.encoded.as_str()));
+        let kind = self.config.compressor;
+        let c = compressed_len(kind, window.as_bytes())?.max(1);
+        let mean = self.window.iter().map(|e| e.ev.score).sum::<f32>() / self.window.len() as f32;
+        Ok(Anomaly {
+            stream_id: self.stream_id.clone(),
+            index: first.ev.index,
+            timestamp: first.ev.timestamp.clone(),
+            kind: AnomalyKind::ChangePoint,
+            metrics: Metrics {
+                ncd: ncd(kind, window.as_bytes(), sample.as_bytes())?,
+                compression_ratio: window.len() as f64 / c as f64,
+                entropy_change: (mean - model.typical_score()) as f64,
+                p_value: p,
+                confidence: 1.0 - p,
+            },
+            window_p_value: Some(p),
+            why: format!(
+                "Sustained change from event #{}: {flagged} of the last {} events were anomalous and the window \
+                 differs from the baseline (permutation p = {p:.4}); the baseline was rebuilt from the most recent {} events",
+                first.ev.index,
+                self.window.len(),
+                self.recent.len()
+            ),
+            compressor: kind.effective().as_str().to_string(),
+            encoded: first.ev.encoded.clone(),
+            nearest: Vec::new(),
+            baseline_digest: model.digest.clone(),
+        })
+    }
+}
+
+/// A number in (0, 1] derived from (seed, index): the conformal tie-breaker.
+fn unit_interval(seed: u64, index: u64) -> f64 {
+    let mut z = seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+}

@@ -1,0 +1,156 @@
+//! Events to canonical bytes: what the compressor sees.
+//!
+//! Keys are sorted and the output is compact, so two events that mean the same
+//! thing encode to the same bytes. Strings have volatile tokens masked
+//! ([`mask`]); numbers become symbols of the baseline's distribution ([`numeric`]).
+
+pub mod mask;
+pub mod numeric;
+
+use serde_json::Value;
+
+pub use numeric::{NumSymbol, NumericProfile};
+
+/// An event as the compressor sees it, plus its numeric leaves (field path, value)
+/// for building the next baseline's profile.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Encoded {
+    pub bytes: String,
+    pub leaves: Vec<(String, f64)>,
+}
+
+/// Encodes `body` (a JSON object; anything else is wrapped as `{"value": ...}`).
+pub fn encode(body: &Value, profile: &NumericProfile, mask_volatile: bool) -> Encoded {
+    let mut enc = Encoder {
+        profile,
+        mask_volatile,
+        out: Encoded {
+            bytes: String::with_capacity(128),
+            leaves: Vec::new(),
+        },
+        path: String::new(),
+    };
+    match body {
+        Value::Object(_) => enc.value(body),
+        other => {
+            enc.out.bytes.push_str("{\"value\":");
+            enc.path.push_str("value");
+            enc.value(other);
+            enc.out.bytes.push('}');
+        }
+    }
+    enc.out
+}
+
+/// Numeric leaves of `body` without encoding it (used while calibrating, before a
+/// profile exists).
+pub fn numeric_leaves(body: &Value) -> Vec<(String, f64)> {
+    encode(body, &NumericProfile::default(), false).leaves
+}
+
+struct Encoder<'a> {
+    profile: &'a NumericProfile,
+    mask_volatile: bool,
+    out: Encoded,
+    path: String,
+}
+
+impl Encoder<'_> {
+    fn value(&mut self, v: &Value) {
+        match v {
+            Value::Null => self.out.bytes.push_str("null"),
+            Value::Bool(b) => self.out.bytes.push_str(if *b { "true" } else { "false" }),
+            Value::Number(n) => {
+                let x = n.as_f64().unwrap_or(f64::NAN);
+                let sym = self.profile.symbol(&self.path, x);
+                numeric::write_symbol(&mut self.out.bytes, &self.path, sym);
+                self.out.leaves.push((self.path.clone(), x));
+            }
+            Value::String(s) => self.string(s),
+            Value::Array(items) => {
+                let len = self.path.len();
+                self.path.push_str("[]");
+                self.out.bytes.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        self.out.bytes.push(',');
+                    }
+                    self.value(item);
+                }
+                self.out.bytes.push(']');
+                self.path.truncate(len);
+            }
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort_unstable();
+                self.out.bytes.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        self.out.bytes.push(',');
+                    }
+                    write_json_string(&mut self.out.bytes, k);
+                    self.out.bytes.push(':');
+                    let len = self.path.len();
+                    if len > 0 {
+                        self.path.push('.');
+                    }
+                    self.path.push_str(k);
+                    self.value(&map[k.as_str()]);
+                    self.path.truncate(len);
+                }
+                self.out.bytes.push('}');
+            }
+        }
+    }
+
+    fn string(&mut self, s: &str) {
+        if self.mask_volatile {
+            let mut masked = String::with_capacity(s.len());
+            mask::mask_into(s, &mut masked);
+            write_json_string(&mut self.out.bytes, &masked);
+        } else {
+            write_json_string(&mut self.out.bytes, s);
+        }
+    }
+}
+
+fn write_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keys_are_sorted_and_output_is_compact() {
+        let a = encode(&json!({"b": "x", "a": {"d": true, "c": null}}), &NumericProfile::default(), false);
+        assert_eq!(a.bytes, r#"{"a":{"c":null,"d":true},"b":"x"}"#);
+    }
+
+    #[test]
+    fn numbers_become_symbols_and_leaves_keep_values() {
+        let vals: Vec<f64> = (0..100).map(|i| i as f64 + 1.0).collect();
+        let profile = NumericProfile::build(vals.iter().map(|&v| ("lat", v)));
+        let e = encode(&json!({"lat": 99.0, "n": [1, 2]}), &profile, true);
+        assert_eq!(e.bytes, r##"{"lat":#7,"n":[#new,#new]}"##);
+        assert_eq!(e.leaves, vec![("lat".to_string(), 99.0), ("n[]".to_string(), 1.0), ("n[]".to_string(), 2.0)]);
+    }
+
+    #[test]
+    fn scalars_are_wrapped_and_strings_masked() {
+        let e = encode(&json!("req 3f2a9c1e-1b2c-4d5e-8f90-a1b2c3d4e5f6 \"ok\""), &NumericProfile::default(), true);
+        assert_eq!(e.bytes, r#"{"value":"req <uuid> \"ok\""}"#);
+    }
+}

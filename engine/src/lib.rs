@@ -1,0 +1,99 @@
+//! Driftlock's engine: finds anomalies in event streams with compression
+//! distances and calibrated p-values.
+//!
+//! Data flows one way: [`read`] turns Parquet, Arrow IPC, CSV and NDJSON files
+//! into [`Event`]s; [`encode`] turns each event into canonical bytes (sorted keys,
+//! volatile tokens masked, numbers as symbols of the baseline's distribution);
+//! a [`StreamDetector`] scores each event against a compressor dictionary of its
+//! stream's baseline and reports [`Anomaly`]s; window tests run on the
+//! permutation kernels of `driftlock-kernels` (CPU or GPU, same answers).
+//!
+//! ```
+//! use driftlock_engine::{DetectorConfig, Event, StreamDetector, StreamStatus};
+//! use serde_json::json;
+//!
+//! let config = DetectorConfig { baseline_size: 40, window_size: 10, hop_size: 5, ..Default::default() };
+//! let mut detector = StreamDetector::new("checkout", config).unwrap();
+//! let normal = |i: u64| Event {
+//!     body: json!({"level": "INFO", "msg": format!("GET /api/orders/{} 200", 1000 + i % 7)}),
+//!     ..Default::default()
+//! };
+//! let events: Vec<Event> = (0..100).map(normal).collect();
+//! detector.push(&events[..30]).unwrap();
+//! assert_eq!(detector.status(), StreamStatus::Calibrating { events_needed: 10 });
+//! detector.push(&events[30..]).unwrap();
+//! assert_eq!(detector.status(), StreamStatus::Ready);
+//!
+//! let odd = Event {
+//!     body: json!({"level": "FATAL", "msg": "kernel: Out of memory: Killed process 4242 (postgres)", "oom_score": 998}),
+//!     ..Default::default()
+//! };
+//! let found = detector.push(&[odd]).unwrap();
+//! assert_eq!(found[0].index, 100);
+//! assert!(found[0].metrics.p_value > 0.0 && found[0].metrics.p_value <= 0.05);
+//! println!("{}", found[0].why);
+//! ```
+//!
+//! # Stream semantics
+//!
+//! These hold exactly, and the tests check them:
+//!
+//! - **Calibrating.** A stream is `calibrating` until it has seen
+//!   `baseline_size` events; [`StreamDetector::status`] says how many are still
+//!   needed. Calibration events are not scored. When the baseline is full it is
+//!   *cross-fitted*: split into 5 interleaved folds, each fold scored against a
+//!   dictionary (and numeric profile) of the other four, so that every baseline
+//!   event has an out-of-sample score.
+//! - **Every event is scored**, the newest included, against a dictionary of the
+//!   newest 4/5 of the baseline (the same size as the cross-fitting folds, so the
+//!   scores of new and baseline events are exchangeable when nothing changed).
+//!   The score is the event's code length given the baseline, in bits per byte.
+//! - **Event p-value**: conformal, `(#{baseline scores > s} + u·(1 + #{= s})) / (n + 1)`
+//!   with `u ∈ (0, 1]` drawn from (seed, position): uniform under
+//!   exchangeability, never 0.
+//! - **Flagging**: an event is an anomaly when its p-value is at most
+//!   `p_value_threshold` *and* its NCD to the nearest baseline event (the spec's
+//!   formula on two events, comparable sizes) is at least `ncd_threshold`: the
+//!   p-value says "unlikely under the baseline", the NCD says "different enough
+//!   to matter". Each event is decided once, when it arrives, so an event is
+//!   reported at most once although windows overlap.
+//! - **Windows**: every `hop_size` events (once `window_size` events were scored)
+//!   the unflagged scores among the newest `window_size` events are tested
+//!   against the baseline's scores with a permutation test on the difference of
+//!   means (+1 correction, Besag–Clifford early stopping at 16 exceedances,
+//!   seeded by position). Flagged events are left out on both sides (they never
+//!   enter the baseline), so the test is calibrated and measures drift among
+//!   normal-looking events; its p-value is reported as `window_p_value`.
+//! - **Rolling baseline**: an event enters the baseline when it leaves the
+//!   window, unless it was flagged; the model (dictionary, numeric profile,
+//!   calibration scores) is rebuilt every `window_size` scored events. The grid
+//!   counts stream positions, so sending events one by one or in one batch gives
+//!   the same anomalies.
+//! - **Change points**: when, at a window test, more than half of the window
+//!   is flagged, one `change_point` anomaly is reported and the
+//!   baseline is rebuilt (cross-fitted) from the newest `baseline_size` events,
+//!   anomalous ones included, so the stream stops flagging its new normal.
+//! - **Reproducible**: the same events, configuration and seed give the same
+//!   anomalies, whatever the thread count or batch split.
+
+pub mod anomaly;
+mod calibrate;
+pub mod compress;
+pub mod config;
+pub mod detector;
+pub mod encode;
+pub mod error;
+pub mod event;
+mod explain;
+mod model;
+pub mod pairwise;
+pub mod read;
+mod streams;
+
+pub use anomaly::{Anomaly, AnomalyKind, Metrics, Neighbour};
+pub use compress::CompressorKind;
+pub use config::DetectorConfig;
+pub use detector::{Diagnostics, StreamDetector, StreamStatus};
+pub use error::{EngineError, Result};
+pub use event::{Event, EventKind};
+pub use streams::StreamSet;

@@ -1,0 +1,254 @@
+//! Arrow record batches to events, following a [`ColumnMapping`].
+
+use arrow::datatypes::Schema;
+use arrow::record_batch::RecordBatch;
+use serde_json::{Map, Value};
+
+use super::EventBatch;
+use super::column::{Col, TextHint};
+use super::mapping::{ColumnMapping, Role};
+use crate::error::{EngineError, Result};
+use crate::event::{Event, EventKind};
+
+/// Why a row was refused: the column and the reason.
+pub(crate) type RowError = (String, String);
+
+/// A mapping resolved against one file's schema: column indexes per role.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    file: String,
+    names: Vec<String>,
+    stream: Option<usize>,
+    timestamp: Option<usize>,
+    kind: Option<usize>,
+    body: Option<usize>,
+    attributes: Option<usize>,
+    idempotency_key: Option<usize>,
+    sequence: Option<usize>,
+    /// Columns that make up a synthesized body (when there is no body column).
+    body_columns: Vec<(String, usize)>,
+    default_stream: String,
+    default_kind: EventKind,
+    hints: Option<Vec<TextHint>>,
+}
+
+impl Plan {
+    /// Resolves `mapping` against `schema`; an explicitly named column the
+    /// schema lacks is an error naming the file and the column.
+    pub fn new(
+        file: &str,
+        schema: &Schema,
+        mapping: &ColumnMapping,
+        default_stream: String,
+        hints: Option<Vec<TextHint>>,
+    ) -> Result<Plan> {
+        let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let mut found = [None; 7];
+        for (slot, role) in found.iter_mut().zip(Role::ALL) {
+            let name = mapping.column(role);
+            *slot = names.iter().position(|n| n == name);
+            if slot.is_none() && mapping.explicit(role).is_some() {
+                return Err(missing_column(file, name, &names));
+            }
+        }
+        let [
+            stream,
+            timestamp,
+            kind,
+            body,
+            attributes,
+            idempotency_key,
+            sequence,
+        ] = found;
+        let body_columns = names
+            .iter()
+            .enumerate()
+            .filter(|(i, n)| !found.contains(&Some(*i)) && !mapping.is_ignored(n))
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
+        Ok(Plan {
+            file: file.to_owned(),
+            names,
+            stream,
+            timestamp,
+            kind,
+            body,
+            attributes,
+            idempotency_key,
+            sequence,
+            body_columns,
+            default_stream,
+            default_kind: mapping.default_kind.unwrap_or_default(),
+            hints,
+        })
+    }
+
+    /// Converts `batch`, whose first row is file row `first_row` (0-based).
+    /// With `skip_bad_rows`, refused rows are counted instead of failing.
+    pub fn convert(
+        &self,
+        batch: &RecordBatch,
+        first_row: u64,
+        skip_bad_rows: bool,
+    ) -> Result<EventBatch> {
+        let cols: Vec<Col> = batch
+            .columns()
+            .iter()
+            .enumerate()
+            .map(|(i, a)| Col::new(a, self.hints.as_ref().map(|h| h[i])))
+            .collect();
+        let mut events = Vec::with_capacity(batch.num_rows());
+        let mut skipped_rows = 0;
+        for row in 0..batch.num_rows() {
+            match self.event(&cols, row) {
+                Ok(event) => events.push(event),
+                Err(_) if skip_bad_rows => skipped_rows += 1,
+                Err((column, reason)) => {
+                    return Err(EngineError::BadRow {
+                        file: self.file.clone(),
+                        row: first_row + row as u64 + 1,
+                        column,
+                        reason,
+                    });
+                }
+            }
+        }
+        Ok(EventBatch {
+            events,
+            first_row,
+            skipped_rows,
+        })
+    }
+
+    fn event(&self, cols: &[Col], row: usize) -> Result<Event, RowError> {
+        let stream_id = match self.stream.and_then(|i| cols[i].text(row)) {
+            Some(s) => s.into_owned(),
+            None => self.default_stream.clone(),
+        };
+        let timestamp = self.timestamp.and_then(|i| cols[i].timestamp(row));
+        let kind = match self.kind.and_then(|i| Some((i, cols[i].text(row)?))) {
+            Some((i, s)) => parse_kind(&s).map_err(|e| (self.names[i].clone(), e))?,
+            None => self.default_kind,
+        };
+        let body = match self.body {
+            Some(i) => match cols[i].json_document(row) {
+                Ok(Some(v)) => v,
+                Ok(None) => return Err((self.names[i].clone(), "body is null".into())),
+                Err(e) => return Err((self.names[i].clone(), e)),
+            },
+            None => {
+                let mut map = Map::with_capacity(self.body_columns.len());
+                for (name, i) in &self.body_columns {
+                    if let Some(v) = cols[*i].json(row) {
+                        map.insert(name.clone(), v);
+                    }
+                }
+                Value::Object(map)
+            }
+        };
+        let attributes = match self.attributes {
+            Some(i) => cols[i]
+                .json_document(row)
+                .map_err(|e| (self.names[i].clone(), e))?
+                .unwrap_or(Value::Null),
+            None => Value::Null,
+        };
+        let idempotency_key = self
+            .idempotency_key
+            .and_then(|i| cols[i].text(row))
+            .map(|s| s.into_owned());
+        let sequence = match self.sequence {
+            Some(i) => cols[i].int(row).map_err(|e| (self.names[i].clone(), e))?,
+            None => None,
+        };
+        Ok(Event {
+            stream_id,
+            timestamp,
+            kind,
+            body,
+            attributes,
+            idempotency_key,
+            sequence,
+        })
+    }
+}
+
+/// Parses an event kind cell, saying which kinds exist when it is not one.
+pub(crate) fn parse_kind(s: &str) -> Result<EventKind, String> {
+    // The exact spellings first: `EventKind::parse` allocates to lowercase.
+    match s {
+        "log" => return Ok(EventKind::Log),
+        "metric" => return Ok(EventKind::Metric),
+        "trace" => return Ok(EventKind::Trace),
+        "llm" => return Ok(EventKind::Llm),
+        _ => {}
+    }
+    EventKind::parse(s)
+        .ok_or_else(|| format!("unknown event type `{s}` (expected log, metric, trace or llm)"))
+}
+
+/// The error for an explicitly mapped column the file lacks.
+pub(crate) fn missing_column(file: &str, column: &str, names: &[String]) -> EngineError {
+    EngineError::BadFile {
+        file: file.to_owned(),
+        reason: format!(
+            "column `{column}` not found (the file has: {})",
+            names.join(", ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Float64Array, StringArray};
+
+    use super::*;
+
+    fn batch(cols: Vec<(&str, ArrayRef)>) -> RecordBatch {
+        RecordBatch::try_from_iter(cols).unwrap()
+    }
+
+    #[test]
+    fn other_columns_become_the_body() {
+        let b = batch(vec![
+            (
+                "timestamp",
+                Arc::new(StringArray::from(vec!["2014-04-01 00:00:00"])) as ArrayRef,
+            ),
+            ("value", Arc::new(Float64Array::from(vec![12.3]))),
+        ]);
+        let mapping = ColumnMapping::default().with_default_kind(EventKind::Metric);
+        let plan = Plan::new("nab.csv", &b.schema(), &mapping, "nab".into(), None).unwrap();
+        let out = plan.convert(&b, 0, false).unwrap();
+        let e = &out.events[0];
+        assert_eq!(e.stream_id, "nab");
+        assert_eq!(e.kind, EventKind::Metric);
+        assert_eq!(e.timestamp.as_deref(), Some("2014-04-01 00:00:00"));
+        assert_eq!(e.body, serde_json::json!({"value": 12.3}));
+    }
+
+    #[test]
+    fn bad_kind_names_row_and_column() {
+        let b = batch(vec![
+            (
+                "type",
+                Arc::new(StringArray::from(vec!["log", "bogus"])) as ArrayRef,
+            ),
+            ("msg", Arc::new(StringArray::from(vec!["a", "b"]))),
+        ]);
+        let plan = Plan::new(
+            "f.parquet",
+            &b.schema(),
+            &Default::default(),
+            "f".into(),
+            None,
+        )
+        .unwrap();
+        let err = plan.convert(&b, 10, false).unwrap_err().to_string();
+        assert!(err.contains("f.parquet: row 12: column `type`"), "{err}");
+        let skipped = plan.convert(&b, 10, true).unwrap();
+        assert_eq!((skipped.events.len(), skipped.skipped_rows), (1, 1));
+    }
+}

@@ -1,0 +1,385 @@
+//! Anomalies: list (filters, keyset pagination), get, status, feedback.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use driftlock_engine::Metrics;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use super::extract::{ApiJson, ApiQuery};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::anomalies::{self, AnomalyFilter, AnomalyRecord, FeedbackRecord};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/anomalies", get(list_anomalies))
+        .route("/v1/anomalies/{id}", get(get_anomaly).patch(patch_anomaly))
+        .route("/v1/anomalies/{id}/feedback", post(feedback))
+}
+
+pub const STATUSES: [&str; 3] = ["new", "viewed", "archived"];
+pub const FEEDBACK_TYPES: [&str; 3] = ["confirmed", "false_positive", "dismissed"];
+
+/// The filters shared by the list and the bulk export.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Filters {
+    pub stream_id: Option<String>,
+    pub min_ncd: Option<f64>,
+    pub max_p_value: Option<f64>,
+    /// `new`, `viewed` or `archived`.
+    pub status: Option<String>,
+    /// RFC 3339; anomalies at or after.
+    pub since: Option<String>,
+    /// RFC 3339; anomalies at or before.
+    pub until: Option<String>,
+    /// Only anomalies with (or without) saved nearest-baseline evidence.
+    pub has_evidence: Option<bool>,
+}
+
+impl Filters {
+    /// Checks the values and scopes a stream key to its stream.
+    pub fn resolve(self, caller: &Caller) -> Result<AnomalyFilter, ApiError> {
+        let stream_id = match (caller.stream_scope(), self.stream_id) {
+            (Some(own), Some(asked)) if asked != own => {
+                return Err(ApiError::Forbidden(format!(
+                    "this key may not read stream `{asked}`"
+                )));
+            }
+            (Some(own), _) => Some(own.to_string()),
+            (None, asked) => asked,
+        };
+        for (name, v) in [("min_ncd", self.min_ncd), ("max_p_value", self.max_p_value)] {
+            if v.is_some_and(|x| !x.is_finite()) {
+                return Err(ApiError::field(name, "must be a finite number"));
+            }
+        }
+        if let Some(s) = &self.status
+            && !STATUSES.contains(&s.as_str())
+        {
+            return Err(ApiError::field("status", "must be new, viewed or archived"));
+        }
+        let time = |name: &str, v: Option<String>| -> Result<Option<i64>, ApiError> {
+            v.map(|s| {
+                crate::time::parse_ms(&s).ok_or_else(|| {
+                    ApiError::field(name, format!("`{s}` is not an RFC 3339 timestamp"))
+                })
+            })
+            .transpose()
+        };
+        Ok(AnomalyFilter {
+            stream_id,
+            min_ncd: self.min_ncd,
+            max_p_value: self.max_p_value,
+            status: self.status,
+            since_ms: time("since", self.since)?,
+            until_ms: time("until", self.until)?,
+            has_evidence: self.has_evidence,
+        })
+    }
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// Page size, 1-100 (default 50).
+    pub limit: Option<u32>,
+    /// `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+    pub stream_id: Option<String>,
+    pub min_ncd: Option<f64>,
+    pub max_p_value: Option<f64>,
+    /// `new`, `viewed` or `archived`.
+    pub status: Option<String>,
+    /// RFC 3339; anomalies at or after.
+    pub since: Option<String>,
+    /// RFC 3339; anomalies at or before.
+    pub until: Option<String>,
+    pub has_evidence: Option<bool>,
+}
+
+impl ListQuery {
+    // Not `#[serde(flatten)]`: flattening makes query numbers unparseable.
+    fn filters(self) -> Filters {
+        Filters {
+            stream_id: self.stream_id,
+            min_ncd: self.min_ncd,
+            max_p_value: self.max_p_value,
+            status: self.status,
+            since: self.since,
+            until: self.until,
+            has_evidence: self.has_evidence,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventSummary {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The body, as compact JSON, cut at 200 characters.
+    pub preview: String,
+}
+
+/// An anomaly in a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnomalySummary {
+    pub id: String,
+    pub stream_id: String,
+    pub timestamp: String,
+    pub detected_at: String,
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub metrics: Metrics,
+    pub event_summary: EventSummary,
+    pub why: String,
+    pub status: String,
+    pub has_evidence: bool,
+}
+
+/// An anomaly with everything needed to reproduce the decision.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnomalyDetail {
+    #[serde(flatten)]
+    pub summary: AnomalySummary,
+    /// Position of the event in its stream.
+    pub index: u64,
+    #[schema(value_type = Object)]
+    pub event: Value,
+    pub window_p_value: Option<f64>,
+    pub compressor: String,
+    /// Config, seed, permutation count, compressor, baseline digest, the
+    /// event's encoded form and the nearest baseline events.
+    #[schema(value_type = Object)]
+    pub evidence: Option<Value>,
+    pub batch_id: String,
+    pub feedback: Vec<FeedbackRecord>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnomalyList {
+    pub anomalies: Vec<AnomalySummary>,
+    pub next_page_token: Option<String>,
+    pub total: u64,
+}
+
+pub fn summary(a: &AnomalyRecord) -> AnomalySummary {
+    let kind = a
+        .event
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("log")
+        .to_string();
+    let body = a
+        .event
+        .get("body")
+        .map(Value::to_string)
+        .unwrap_or_default();
+    let preview: String = body.chars().take(200).collect();
+    AnomalySummary {
+        id: a.id.clone(),
+        stream_id: a.stream_id.clone(),
+        timestamp: a.timestamp.clone(),
+        detected_at: a.detected_at.clone(),
+        kind: a.kind.clone(),
+        metrics: a.metrics,
+        event_summary: EventSummary { kind, preview },
+        why: a.why.clone(),
+        status: a.status.clone(),
+        has_evidence: a.has_evidence,
+    }
+}
+
+pub fn detail(a: AnomalyRecord, feedback: Vec<FeedbackRecord>) -> AnomalyDetail {
+    AnomalyDetail {
+        summary: summary(&a),
+        index: a.position,
+        window_p_value: a.window_p_value,
+        compressor: a.compressor,
+        evidence: a.evidence,
+        batch_id: a.batch_id,
+        event: a.event,
+        feedback,
+    }
+}
+
+/// Page tokens are opaque to clients: hex of `v1:<seq>`.
+pub fn encode_token(seq: i64) -> String {
+    hex::encode(format!("v1:{seq}"))
+}
+
+pub fn decode_token(token: &str) -> Result<i64, ApiError> {
+    let bad = || ApiError::field("page_token", "not a token from a previous page");
+    let raw = hex::decode(token).map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    text.strip_prefix("v1:")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(bad)
+}
+
+/// List anomalies, newest first.
+#[utoipa::path(get, path = "/v1/anomalies", tag = "anomalies", security(("api_key" = [])),
+    params(ListQuery),
+    responses((status = 200, body = AnomalyList), (status = 400, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody)))]
+pub async fn list_anomalies(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<AnomalyList>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::field("limit", "must be between 1 and 100"));
+    }
+    let before = q.page_token.as_deref().map(decode_token).transpose()?;
+    let filter = q.filters().resolve(&caller)?;
+    let (mut rows, total) = state
+        .store
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let rows = anomalies::list_summaries(&tx, &filter, before, limit as usize + 1)?;
+            let total = anomalies::count(&tx, &filter)?;
+            tx.commit()?;
+            Ok::<_, ApiError>((rows, total))
+        })
+        .await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_page_token = if more {
+        rows.last().map(|r| encode_token(r.seq))
+    } else {
+        None
+    };
+    Ok(Json(AnomalyList {
+        anomalies: rows.iter().map(summary).collect(),
+        next_page_token,
+        total,
+    }))
+}
+
+/// The anomaly, if the caller may see it (another stream's is a 404).
+pub async fn load_visible(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<AnomalyDetail, ApiError> {
+    let key = id.to_string();
+    let found = state
+        .store
+        .call(move |c| {
+            let Some(a) = anomalies::get(c, &key)? else {
+                return Ok::<_, ApiError>(None);
+            };
+            let fb = anomalies::feedback_for(c, &key)?;
+            Ok(Some((a, fb)))
+        })
+        .await?;
+    match found {
+        Some((a, fb)) if caller.check_stream(&a.stream_id).is_ok() => Ok(detail(a, fb)),
+        _ => Err(ApiError::not_found(format!("no anomaly `{id}`"))),
+    }
+}
+
+/// An anomaly with its evidence.
+#[utoipa::path(get, path = "/v1/anomalies/{id}", tag = "anomalies", security(("api_key" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = AnomalyDetail), (status = 404, body = super::ErrorBody)))]
+pub async fn get_anomaly(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<AnomalyDetail>, ApiError> {
+    load_visible(&state, &caller, &id).await.map(Json)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchAnomaly {
+    /// `new`, `viewed` or `archived`.
+    pub status: String,
+}
+
+/// Set an anomaly's status.
+#[utoipa::path(patch, path = "/v1/anomalies/{id}", tag = "anomalies", security(("api_key" = [])),
+    params(("id" = String, Path)), request_body = PatchAnomaly,
+    responses((status = 200, body = AnomalyDetail), (status = 400, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody)))]
+pub async fn patch_anomaly(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PatchAnomaly>,
+) -> Result<Json<AnomalyDetail>, ApiError> {
+    if !STATUSES.contains(&body.status.as_str()) {
+        return Err(ApiError::field("status", "must be new, viewed or archived"));
+    }
+    load_visible(&state, &caller, &id).await?;
+    let key = id.clone();
+    state
+        .store
+        .call(move |c| anomalies::set_status(c, &key, &body.status))
+        .await?;
+    load_visible(&state, &caller, &id).await.map(Json)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackRequest {
+    /// `confirmed`, `false_positive` or `dismissed`.
+    pub feedback_type: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Record feedback on an anomaly.
+#[utoipa::path(post, path = "/v1/anomalies/{id}/feedback", tag = "anomalies", security(("api_key" = [])),
+    params(("id" = String, Path)), request_body = FeedbackRequest,
+    responses((status = 201, body = FeedbackRecord), (status = 400, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody)))]
+pub async fn feedback(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<FeedbackRequest>,
+) -> Result<(StatusCode, Json<FeedbackRecord>), ApiError> {
+    if !FEEDBACK_TYPES.contains(&body.feedback_type.as_str()) {
+        return Err(ApiError::field(
+            "feedback_type",
+            "must be confirmed, false_positive or dismissed",
+        ));
+    }
+    if body.reason.as_ref().is_some_and(|r| r.len() > 4096) {
+        return Err(ApiError::field("reason", "at most 4096 bytes"));
+    }
+    load_visible(&state, &caller, &id).await?;
+    let record = FeedbackRecord {
+        id: format!("fb_{}", crate::auth::random_hex(8)),
+        anomaly_id: id,
+        feedback_type: body.feedback_type,
+        reason: body.reason,
+        key_id: Some(caller.key.id.clone()),
+        created_at: crate::time::now_rfc3339(),
+    };
+    let r = record.clone();
+    state
+        .store
+        .call(move |c| anomalies::insert_feedback(c, &r))
+        .await?;
+    Ok((StatusCode::CREATED, Json(record)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_reject_garbage() {
+        assert_eq!(decode_token(&encode_token(42)).unwrap(), 42);
+        assert!(decode_token("zz").is_err());
+        assert!(decode_token(&hex::encode("v2:1")).is_err());
+    }
+}

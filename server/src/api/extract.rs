@@ -1,0 +1,116 @@
+//! Extractors whose rejections are the spec's JSON errors.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON body: malformed JSON, wrong types and unknown fields are 400
+/// `invalid_argument` naming the path; bodies over the limit are 413.
+pub struct ApiJson<T>(pub T);
+
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rej| {
+        if rej.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge("request body is larger than the limit".into())
+        } else {
+            ApiError::invalid(format!("could not read the body: {rej}"))
+        }
+    })
+}
+
+/// Parses JSON, reporting where it went wrong.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                ApiError::invalid(format!("malformed JSON: {inner}"))
+            }
+            _ if path.is_empty() || path == "." => ApiError::invalid(inner.to_string()),
+            _ => ApiError::field(path, inner.to_string()),
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::invalid(format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = body_bytes(req, state).await?;
+        Ok(ApiJson(parse_json(&bytes)?))
+    }
+}
+
+/// A JSON body that may be empty (then `T::default()`).
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        Ok(OptionalJson(parse_json(&bytes)?))
+    }
+}
+
+/// Query parameters; a value of the wrong type is 400 `invalid_argument`.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| ApiError::invalid(e.body_text()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct T {
+        a: u32,
+        inner: Option<Inner>,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        b: f64,
+    }
+
+    #[test]
+    fn errors_name_the_path() {
+        assert!(
+            matches!(parse_json::<T>(b"{"), Err(ApiError::InvalidArgument(m)) if m.starts_with("malformed JSON"))
+        );
+        match parse_json::<T>(br#"{"a": 1, "inner": {"b": "x"}}"#) {
+            Err(ApiError::InvalidField { field, .. }) => assert_eq!(field, "inner.b"),
+            other => panic!("{other:?}"),
+        }
+        match parse_json::<T>(br#"{"a": 1, "inner": {"c": 1}}"#) {
+            Err(ApiError::InvalidField { field, message }) => {
+                assert_eq!(field, "inner.c");
+                assert!(message.contains("unknown field"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse_json::<T>(br#"{"a": 1} x"#).is_err());
+    }
+}

@@ -1,0 +1,338 @@
+//! Parquet and Arrow IPC sinks, sharing one flat Arrow schema.
+
+use std::io::Write;
+use std::sync::{Arc, OnceLock};
+
+use arrow::array::{ArrayRef, Float64Builder, StringBuilder, UInt64Builder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::ipc::writer::FileWriter;
+use arrow::record_batch::RecordBatch;
+use driftlock_engine::Anomaly;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use super::{AnomalySink, BATCH_ROWS, COLUMNS, kind_str, nearest_json};
+
+/// Written as Parquet's `created_by` instead of the library's version
+/// string, so output bytes do not change with a dependency upgrade.
+const CREATED_BY: &str = "driftlock";
+
+/// The flat anomaly schema (see [`super::COLUMNS`]).
+pub fn anomaly_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            let fields = COLUMNS.iter().map(|&name| {
+                let (ty, nullable) = match name {
+                    "index" => (DataType::UInt64, false),
+                    "timestamp" => (DataType::Utf8, true),
+                    "window_p_value" => (DataType::Float64, true),
+                    "ncd" | "compression_ratio" | "entropy_change" | "p_value" | "confidence" => {
+                        (DataType::Float64, false)
+                    }
+                    _ => (DataType::Utf8, false),
+                };
+                Field::new(name, ty, nullable)
+            });
+            Arc::new(Schema::new(fields.collect::<Vec<_>>()))
+        })
+        .clone()
+}
+
+/// Column builders for up to [`BATCH_ROWS`] anomalies.
+#[derive(Default)]
+struct Rows {
+    len: usize,
+    stream_id: StringBuilder,
+    index: UInt64Builder,
+    timestamp: StringBuilder,
+    kind: StringBuilder,
+    ncd: Float64Builder,
+    compression_ratio: Float64Builder,
+    entropy_change: Float64Builder,
+    p_value: Float64Builder,
+    confidence: Float64Builder,
+    window_p_value: Float64Builder,
+    why: StringBuilder,
+    compressor: StringBuilder,
+    encoded: StringBuilder,
+    nearest: StringBuilder,
+    baseline_digest: StringBuilder,
+}
+
+impl Rows {
+    fn push(&mut self, a: &Anomaly) {
+        let m = &a.metrics;
+        self.len += 1;
+        self.stream_id.append_value(&a.stream_id);
+        self.index.append_value(a.index);
+        self.timestamp.append_option(a.timestamp.as_deref());
+        self.kind.append_value(kind_str(a.kind));
+        self.ncd.append_value(m.ncd);
+        self.compression_ratio.append_value(m.compression_ratio);
+        self.entropy_change.append_value(m.entropy_change);
+        self.p_value.append_value(m.p_value);
+        self.confidence.append_value(m.confidence);
+        self.window_p_value.append_option(a.window_p_value);
+        self.why.append_value(&a.why);
+        self.compressor.append_value(&a.compressor);
+        self.encoded.append_value(&a.encoded);
+        self.nearest.append_value(nearest_json(a));
+        self.baseline_digest.append_value(&a.baseline_digest);
+    }
+
+    /// The buffered rows as a batch; the builders start over empty.
+    fn take_batch(&mut self) -> anyhow::Result<RecordBatch> {
+        self.len = 0;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.stream_id.finish()),
+            Arc::new(self.index.finish()),
+            Arc::new(self.timestamp.finish()),
+            Arc::new(self.kind.finish()),
+            Arc::new(self.ncd.finish()),
+            Arc::new(self.compression_ratio.finish()),
+            Arc::new(self.entropy_change.finish()),
+            Arc::new(self.p_value.finish()),
+            Arc::new(self.confidence.finish()),
+            Arc::new(self.window_p_value.finish()),
+            Arc::new(self.why.finish()),
+            Arc::new(self.compressor.finish()),
+            Arc::new(self.encoded.finish()),
+            Arc::new(self.nearest.finish()),
+            Arc::new(self.baseline_digest.finish()),
+        ];
+        Ok(RecordBatch::try_new(anomaly_schema(), columns)?)
+    }
+}
+
+/// Writes anomalies as Parquet (zstd), one row group per [`BATCH_ROWS`] rows.
+pub struct ParquetSink<W: Write + Send> {
+    rows: Rows,
+    writer: ArrowWriter<W>,
+}
+
+impl<W: Write + Send> ParquetSink<W> {
+    pub fn new(writer: W) -> anyhow::Result<Self> {
+        let props = WriterProperties::builder()
+            .set_created_by(CREATED_BY.to_owned())
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_max_row_group_row_count(Some(BATCH_ROWS))
+            .build();
+        let writer = ArrowWriter::try_new(writer, anomaly_schema(), Some(props))?;
+        Ok(ParquetSink {
+            rows: Rows::default(),
+            writer,
+        })
+    }
+
+    fn flush_rows(&mut self) -> anyhow::Result<()> {
+        if self.rows.len > 0 {
+            let batch = self.rows.take_batch()?;
+            self.writer.write(&batch)?;
+            // Closes the row group now, so encoded pages never pile up in memory.
+            self.writer.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes buffered rows and the footer, and returns the writer.
+    pub fn into_inner(mut self) -> anyhow::Result<W> {
+        self.flush_rows()?;
+        Ok(self.writer.into_inner()?)
+    }
+}
+
+impl<W: Write + Send> AnomalySink for ParquetSink<W> {
+    fn write(&mut self, anomalies: &[Anomaly]) -> anyhow::Result<()> {
+        for a in anomalies {
+            self.rows.push(a);
+            if self.rows.len >= BATCH_ROWS {
+                self.flush_rows()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> anyhow::Result<()> {
+        self.into_inner()?.flush()?;
+        Ok(())
+    }
+}
+
+/// Writes anomalies in the Arrow IPC file format, one record batch per
+/// [`BATCH_ROWS`] rows.
+pub struct IpcSink<W: Write> {
+    rows: Rows,
+    writer: FileWriter<W>,
+}
+
+impl<W: Write> IpcSink<W> {
+    pub fn new(writer: W) -> anyhow::Result<Self> {
+        let writer = FileWriter::try_new(writer, &anomaly_schema())?;
+        Ok(IpcSink {
+            rows: Rows::default(),
+            writer,
+        })
+    }
+
+    fn flush_rows(&mut self) -> anyhow::Result<()> {
+        if self.rows.len > 0 {
+            let batch = self.rows.take_batch()?;
+            self.writer.write(&batch)?;
+        }
+        Ok(())
+    }
+
+    /// Writes buffered rows and the footer, and returns the writer.
+    pub fn into_inner(mut self) -> anyhow::Result<W> {
+        self.flush_rows()?;
+        self.writer.finish()?;
+        Ok(self.writer.into_inner()?)
+    }
+}
+
+impl<W: Write + Send> AnomalySink for IpcSink<W> {
+    fn write(&mut self, anomalies: &[Anomaly]) -> anyhow::Result<()> {
+        for a in anomalies {
+            self.rows.push(a);
+            if self.rows.len >= BATCH_ROWS {
+                self.flush_rows()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> anyhow::Result<()> {
+        self.into_inner()?.flush()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Float64Type, UInt64Type};
+    use arrow::ipc::reader::FileReader;
+    use driftlock_engine::{AnomalyKind, Neighbour};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    use super::*;
+    use crate::output::tests::sample;
+
+    /// Checks every column of `batches` against `anomalies`.
+    fn check(batches: &[RecordBatch], anomalies: &[Anomaly]) {
+        let batch = arrow::compute::concat_batches(&anomaly_schema(), batches).unwrap();
+        assert_eq!(batch.schema(), anomaly_schema());
+        assert_eq!(batch.num_rows(), anomalies.len());
+        let text = |i: usize| batch.column(i).as_string::<i32>().clone();
+        let float = |i: usize| batch.column(i).as_primitive::<Float64Type>().clone();
+        let index = batch.column(1).as_primitive::<UInt64Type>();
+        for (r, a) in anomalies.iter().enumerate() {
+            assert_eq!(text(0).value(r), a.stream_id);
+            assert_eq!(index.value(r), a.index);
+            let ts = text(2);
+            assert_eq!(ts.is_valid(r).then(|| ts.value(r).to_owned()), a.timestamp);
+            let kind = if a.kind == AnomalyKind::Event {
+                "event"
+            } else {
+                "change_point"
+            };
+            assert_eq!(text(3).value(r), kind);
+            assert_eq!(float(4).value(r), a.metrics.ncd);
+            assert_eq!(float(5).value(r), a.metrics.compression_ratio);
+            assert_eq!(float(6).value(r), a.metrics.entropy_change);
+            assert_eq!(float(7).value(r), a.metrics.p_value);
+            assert_eq!(float(8).value(r), a.metrics.confidence);
+            let w = float(9);
+            assert_eq!(w.is_valid(r).then(|| w.value(r)), a.window_p_value);
+            assert_eq!(text(10).value(r), a.why);
+            assert_eq!(text(11).value(r), a.compressor);
+            assert_eq!(text(12).value(r), a.encoded);
+            let nearest: Vec<Neighbour> = serde_json::from_str(text(13).value(r)).unwrap();
+            assert_eq!(nearest, a.nearest);
+            assert_eq!(text(14).value(r), a.baseline_digest);
+        }
+    }
+
+    /// More than one batch, so row-group and batch boundaries are exercised.
+    fn many() -> Vec<Anomaly> {
+        let one = sample();
+        (0..BATCH_ROWS + 7)
+            .map(|i| {
+                let mut a = one[i % one.len()].clone();
+                a.index = i as u64;
+                a
+            })
+            .collect()
+    }
+
+    fn parquet_bytes(anomalies: &[Anomaly]) -> Vec<u8> {
+        let mut sink = ParquetSink::new(Vec::new()).unwrap();
+        sink.write(anomalies).unwrap();
+        sink.into_inner().unwrap()
+    }
+
+    #[test]
+    fn parquet_reads_back_the_same_values() {
+        let anomalies = many();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.parquet");
+        std::fs::write(&path, parquet_bytes(&anomalies)).unwrap();
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap()).unwrap();
+        assert_eq!(reader.metadata().num_row_groups(), 2);
+        assert_eq!(
+            reader.metadata().file_metadata().created_by(),
+            Some(CREATED_BY)
+        );
+        let batches: Vec<_> = reader.build().unwrap().map(Result::unwrap).collect();
+        check(&batches, &anomalies);
+    }
+
+    #[test]
+    fn ipc_reads_back_the_same_values() {
+        let anomalies = many();
+        let mut sink = IpcSink::new(Vec::new()).unwrap();
+        sink.write(&anomalies).unwrap();
+        let bytes = sink.into_inner().unwrap();
+        let reader = FileReader::try_new(Cursor::new(bytes), None).unwrap();
+        assert_eq!(reader.num_batches(), 2);
+        let batches: Vec<_> = reader.map(Result::unwrap).collect();
+        check(&batches, &anomalies);
+    }
+
+    #[test]
+    fn output_is_deterministic() {
+        let anomalies = sample();
+        assert_eq!(parquet_bytes(&anomalies), parquet_bytes(&anomalies));
+        let ipc = || {
+            let mut sink = IpcSink::new(Vec::new()).unwrap();
+            sink.write(&anomalies).unwrap();
+            sink.into_inner().unwrap()
+        };
+        assert_eq!(ipc(), ipc());
+    }
+
+    #[test]
+    fn empty_outputs_are_readable() {
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(bytes_file(&parquet_bytes(&[]))).unwrap();
+        assert_eq!(reader.schema().fields().len(), COLUMNS.len());
+        let bytes = IpcSink::new(Vec::new()).unwrap().into_inner().unwrap();
+        assert_eq!(
+            FileReader::try_new(Cursor::new(bytes), None)
+                .unwrap()
+                .num_batches(),
+            0
+        );
+    }
+
+    fn bytes_file(bytes: &[u8]) -> std::fs::File {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(bytes).unwrap();
+        f
+    }
+}

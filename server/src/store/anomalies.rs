@@ -1,0 +1,364 @@
+//! `anomalies` (one row per reported anomaly, with its evidence) and `feedback`.
+//! `seq` is monotonic: listings are keyset-paginated on it, newest first.
+
+use driftlock_engine::Metrics;
+use rusqlite::types::Value as Sql;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::StoreError;
+
+pub(crate) const SCHEMA: &str = "
+CREATE TABLE anomalies (
+    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                TEXT NOT NULL UNIQUE,
+    stream_id         TEXT NOT NULL,
+    position          INTEGER NOT NULL,
+    kind              TEXT NOT NULL,
+    timestamp         TEXT NOT NULL,
+    ts_ms             INTEGER NOT NULL,
+    detected_at       TEXT NOT NULL,
+    ncd               REAL NOT NULL,
+    p_value           REAL NOT NULL,
+    confidence        REAL NOT NULL,
+    compression_ratio REAL NOT NULL,
+    entropy_change    REAL NOT NULL,
+    window_p_value    REAL,
+    why               TEXT NOT NULL,
+    compressor        TEXT NOT NULL,
+    status            TEXT NOT NULL DEFAULT 'new',
+    event             TEXT NOT NULL,
+    evidence          TEXT,
+    has_evidence      INTEGER NOT NULL,
+    batch_id          TEXT NOT NULL
+);
+CREATE INDEX anomalies_stream ON anomalies (stream_id, seq);
+CREATE INDEX anomalies_position ON anomalies (stream_id, position);
+CREATE INDEX anomalies_ts ON anomalies (ts_ms);
+CREATE TABLE feedback (
+    id            TEXT PRIMARY KEY,
+    anomaly_id    TEXT NOT NULL REFERENCES anomalies (id),
+    feedback_type TEXT NOT NULL,
+    reason        TEXT,
+    key_id        TEXT,
+    created_at    TEXT NOT NULL
+);
+CREATE INDEX feedback_anomaly ON feedback (anomaly_id);
+";
+
+/// A stored anomaly.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnomalyRecord {
+    /// Monotonic insertion number (the pagination key).
+    #[serde(skip)]
+    pub seq: i64,
+    pub id: String,
+    pub stream_id: String,
+    /// Position of the event in its stream.
+    pub position: u64,
+    /// `event` or `change_point`.
+    pub kind: String,
+    /// The event's timestamp (RFC 3339), or the detection time when it had none.
+    pub timestamp: String,
+    /// Milliseconds since the epoch of `timestamp` (the `since`/`until` filter).
+    #[serde(skip)]
+    pub ts_ms: i64,
+    pub detected_at: String,
+    pub metrics: Metrics,
+    pub window_p_value: Option<f64>,
+    pub why: String,
+    pub compressor: String,
+    /// `new`, `viewed` or `archived`.
+    pub status: String,
+    /// The event as received.
+    pub event: Value,
+    /// Config, seed, baseline digest, encoded form and nearest baseline events.
+    pub evidence: Option<Value>,
+    pub has_evidence: bool,
+    pub batch_id: String,
+}
+
+/// The `GET /v1/anomalies` filters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnomalyFilter {
+    pub stream_id: Option<String>,
+    pub min_ncd: Option<f64>,
+    pub max_p_value: Option<f64>,
+    pub status: Option<String>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    pub has_evidence: Option<bool>,
+}
+
+impl AnomalyFilter {
+    fn sql(&self, before_seq: Option<i64>) -> (String, Vec<Sql>) {
+        let mut clauses = Vec::new();
+        let mut args = Vec::new();
+        if let Some(s) = &self.stream_id {
+            clauses.push("stream_id = ?");
+            args.push(Sql::Text(s.clone()));
+        }
+        if let Some(v) = self.min_ncd {
+            clauses.push("ncd >= ?");
+            args.push(Sql::Real(v));
+        }
+        if let Some(v) = self.max_p_value {
+            clauses.push("p_value <= ?");
+            args.push(Sql::Real(v));
+        }
+        if let Some(s) = &self.status {
+            clauses.push("status = ?");
+            args.push(Sql::Text(s.clone()));
+        }
+        if let Some(v) = self.since_ms {
+            clauses.push("ts_ms >= ?");
+            args.push(Sql::Integer(v));
+        }
+        if let Some(v) = self.until_ms {
+            clauses.push("ts_ms <= ?");
+            args.push(Sql::Integer(v));
+        }
+        if let Some(v) = self.has_evidence {
+            clauses.push("has_evidence = ?");
+            args.push(Sql::Integer(v as i64));
+        }
+        if let Some(seq) = before_seq {
+            clauses.push("seq < ?");
+            args.push(Sql::Integer(seq));
+        }
+        let sql = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", clauses.join(" AND "))
+        };
+        (sql, args)
+    }
+}
+
+const COLUMNS: &str =
+    "seq, id, stream_id, position, kind, timestamp, ts_ms, detected_at, ncd, p_value,
+    confidence, compression_ratio, entropy_change, window_p_value, why, compressor, status, event,
+    evidence, has_evidence, batch_id";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(AnomalyRecord, String, Option<String>)> {
+    Ok((
+        AnomalyRecord {
+            seq: r.get(0)?,
+            id: r.get(1)?,
+            stream_id: r.get(2)?,
+            position: r.get::<_, i64>(3)? as u64,
+            kind: r.get(4)?,
+            timestamp: r.get(5)?,
+            ts_ms: r.get(6)?,
+            detected_at: r.get(7)?,
+            metrics: Metrics {
+                ncd: r.get(8)?,
+                p_value: r.get(9)?,
+                confidence: r.get(10)?,
+                compression_ratio: r.get(11)?,
+                entropy_change: r.get(12)?,
+            },
+            window_p_value: r.get(13)?,
+            why: r.get(14)?,
+            compressor: r.get(15)?,
+            status: r.get(16)?,
+            event: Value::Null,
+            evidence: None,
+            has_evidence: r.get::<_, i64>(19)? != 0,
+            batch_id: r.get(20)?,
+        },
+        r.get(17)?,
+        r.get(18)?,
+    ))
+}
+
+fn finish(row: (AnomalyRecord, String, Option<String>)) -> Result<AnomalyRecord, StoreError> {
+    let (mut rec, event, evidence) = row;
+    rec.event = serde_json::from_str(&event)?;
+    rec.evidence = evidence.map(|e| serde_json::from_str(&e)).transpose()?;
+    Ok(rec)
+}
+
+fn query(conn: &Connection, sql: &str, args: Vec<Sql>) -> Result<Vec<AnomalyRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params_from_iter(args), from_row)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(finish(row?)?);
+    }
+    Ok(out)
+}
+
+/// Inserts an anomaly and returns its `seq`.
+pub fn insert(conn: &Connection, a: &AnomalyRecord) -> Result<i64, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO anomalies (id, stream_id, position, kind, timestamp, ts_ms, detected_at, ncd,
+         p_value, confidence, compression_ratio, entropy_change, window_p_value, why, compressor,
+         status, event, evidence, has_evidence, batch_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+    )?
+    .execute(params![
+        a.id,
+        a.stream_id,
+        a.position as i64,
+        a.kind,
+        a.timestamp,
+        a.ts_ms,
+        a.detected_at,
+        a.metrics.ncd,
+        a.metrics.p_value,
+        a.metrics.confidence,
+        a.metrics.compression_ratio,
+        a.metrics.entropy_change,
+        a.window_p_value,
+        a.why,
+        a.compressor,
+        a.status,
+        serde_json::to_string(&a.event)?,
+        a.evidence.as_ref().map(serde_json::to_string).transpose()?,
+        a.has_evidence as i64,
+        a.batch_id,
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Up to `limit` anomalies matching `filter` with `seq < before_seq`, newest first.
+pub fn list(
+    conn: &Connection,
+    filter: &AnomalyFilter,
+    before_seq: Option<i64>,
+    limit: usize,
+) -> Result<Vec<AnomalyRecord>, StoreError> {
+    list_columns(conn, COLUMNS, filter, before_seq, limit)
+}
+
+/// As [`list`], without reading the evidence (`evidence` is `None`).
+pub fn list_summaries(
+    conn: &Connection,
+    filter: &AnomalyFilter,
+    before_seq: Option<i64>,
+    limit: usize,
+) -> Result<Vec<AnomalyRecord>, StoreError> {
+    let columns = COLUMNS.replace(" evidence, has_evidence", " NULL, has_evidence");
+    debug_assert_ne!(columns, COLUMNS);
+    list_columns(conn, &columns, filter, before_seq, limit)
+}
+
+fn list_columns(
+    conn: &Connection,
+    columns: &str,
+    filter: &AnomalyFilter,
+    before_seq: Option<i64>,
+    limit: usize,
+) -> Result<Vec<AnomalyRecord>, StoreError> {
+    let (clause, mut args) = filter.sql(before_seq);
+    args.push(Sql::Integer(limit as i64));
+    query(
+        conn,
+        &format!("SELECT {columns} FROM anomalies{clause} ORDER BY seq DESC LIMIT ?"),
+        args,
+    )
+}
+
+/// How many anomalies match `filter`.
+pub fn count(conn: &Connection, filter: &AnomalyFilter) -> Result<u64, StoreError> {
+    let (clause, args) = filter.sql(None);
+    let mut stmt = conn.prepare_cached(&format!("SELECT COUNT(*) FROM anomalies{clause}"))?;
+    Ok(stmt.query_row(params_from_iter(args), |r| r.get::<_, i64>(0))? as u64)
+}
+
+/// Every anomaly ever recorded (the `anomalies_found` metric after a restart).
+pub fn max_seq(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(
+        conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM anomalies", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+pub fn get(conn: &Connection, id: &str) -> Result<Option<AnomalyRecord>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM anomalies WHERE id = ?1"))?;
+    stmt.query_row([id], from_row)
+        .optional()?
+        .map(finish)
+        .transpose()
+}
+
+/// The anomalies recorded for events at these stream positions.
+pub fn at_positions(
+    conn: &Connection,
+    stream_id: &str,
+    positions: &[u64],
+) -> Result<Vec<AnomalyRecord>, StoreError> {
+    let mut out = Vec::new();
+    for &p in positions {
+        out.extend(query(
+            conn,
+            &format!(
+                "SELECT {COLUMNS} FROM anomalies WHERE stream_id = ? AND position = ? ORDER BY seq"
+            ),
+            vec![Sql::Text(stream_id.to_string()), Sql::Integer(p as i64)],
+        )?);
+    }
+    Ok(out)
+}
+
+/// Sets the status; false when there is no such anomaly.
+pub fn set_status(conn: &Connection, id: &str, status: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE anomalies SET status = ?2 WHERE id = ?1",
+        params![id, status],
+    )? == 1)
+}
+
+/// One piece of feedback on an anomaly.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct FeedbackRecord {
+    pub id: String,
+    pub anomaly_id: String,
+    /// `confirmed`, `false_positive` or `dismissed`.
+    pub feedback_type: String,
+    pub reason: Option<String>,
+    /// The key that gave it.
+    pub key_id: Option<String>,
+    pub created_at: String,
+}
+
+pub fn insert_feedback(conn: &Connection, f: &FeedbackRecord) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO feedback (id, anomaly_id, feedback_type, reason, key_id, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            f.id,
+            f.anomaly_id,
+            f.feedback_type,
+            f.reason,
+            f.key_id,
+            f.created_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn feedback_for(
+    conn: &Connection,
+    anomaly_id: &str,
+) -> Result<Vec<FeedbackRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, anomaly_id, feedback_type, reason, key_id, created_at FROM feedback
+         WHERE anomaly_id = ?1 ORDER BY created_at, rowid",
+    )?;
+    let rows = stmt.query_map([anomaly_id], |r| {
+        Ok(FeedbackRecord {
+            id: r.get(0)?,
+            anomaly_id: r.get(1)?,
+            feedback_type: r.get(2)?,
+            reason: r.get(3)?,
+            key_id: r.get(4)?,
+            created_at: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
