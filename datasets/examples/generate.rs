@@ -11,7 +11,9 @@
 use std::io::Write;
 use std::time::Instant;
 
-use driftlock_datasets::{AnomalyCount, AnomalyKind, GeneratorConfig, StreamKind, write_ndjson, write_parquet};
+use driftlock_datasets::{
+    AnomalyCount, AnomalyKind, GeneratorConfig, StreamKind, write_ndjson, write_parquet,
+};
 
 fn main() {
     if let Err(e) = run() {
@@ -71,7 +73,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             bytes += e.timestamp.len() + e.stream_id.len();
         }
         let secs = started.elapsed().as_secs_f64();
-        eprintln!("generated {rows} events ({anomalous} anomalous rows, {bytes} id bytes) in {secs:.2}s ({:.0} events/s)", rows as f64 / secs);
+        eprintln!(
+            "generated {rows} events ({anomalous} anomalous rows, {bytes} id bytes) in {secs:.2}s ({:.0} events/s)",
+            rows as f64 / secs
+        );
         return Ok(());
     } else if out == "-" {
         let stdout = std::io::stdout();

@@ -69,7 +69,10 @@ impl HdfsSessions {
             .collect();
         rng.shuffle(&mut test);
         HdfsSplit {
-            baseline: idx[..baseline].iter().map(|&i| self.normal[i].as_slice()).collect(),
+            baseline: idx[..baseline]
+                .iter()
+                .map(|&i| self.normal[i].as_slice())
+                .collect(),
             test,
         }
     }
@@ -113,7 +116,11 @@ pub fn evaluate_flags(flags: &[bool], labels: &[bool]) -> Result<BinaryMetrics> 
     }
     let precision = ratio(tp, tp + fp);
     let recall = ratio(tp, tp + fn_);
-    let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+    let f1 = if precision + recall > 0.0 {
+        2.0 * precision * recall / (precision + recall)
+    } else {
+        0.0
+    };
     Ok(BinaryMetrics {
         tp,
         fp,

@@ -137,7 +137,10 @@ impl Rng {
             1 => (172, 16 + self.below(16)),
             _ => (192, 168),
         };
-        for (i, part) in [a, b, self.below(256), 1 + self.below(254)].into_iter().enumerate() {
+        for (i, part) in [a, b, self.below(256), 1 + self.below(254)]
+            .into_iter()
+            .enumerate()
+        {
             if i > 0 {
                 buf.push('.');
             }
@@ -175,7 +178,9 @@ impl Weighted {
 
     pub(crate) fn sample(&self, rng: &mut Rng) -> usize {
         let u = rng.f64();
-        self.cdf.partition_point(|&c| c <= u).min(self.cdf.len() - 1)
+        self.cdf
+            .partition_point(|&c| c <= u)
+            .min(self.cdf.len() - 1)
     }
 }
 

@@ -115,21 +115,39 @@ mod tests {
     #[test]
     fn formats_rfc3339() {
         assert_eq!(format_rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_rfc3339_ms(1_709_251_200_123), "2024-03-01T00:00:00.123Z");
-        assert_eq!(format_rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            format_rfc3339_ms(1_709_251_200_123),
+            "2024-03-01T00:00:00.123Z"
+        );
+        assert_eq!(
+            format_rfc3339_ms(951_782_400_000),
+            "2000-02-29T00:00:00.000Z"
+        );
     }
 
     #[test]
     fn parses_nab_timestamps() {
-        assert_eq!(parse_datetime_micros("1970-01-01 00:00:01"), Some(1_000_000));
+        assert_eq!(
+            parse_datetime_micros("1970-01-01 00:00:01"),
+            Some(1_000_000)
+        );
         assert_eq!(
             parse_datetime_micros("2014-04-10 07:15:00.000000"),
             parse_datetime_micros("2014-04-10 07:15:00")
         );
-        assert_eq!(parse_datetime_micros("2014-04-10 07:15:00.5"), parse_datetime_micros("2014-04-10 07:15:00").map(|x| x + 500_000));
-        assert_eq!(parse_datetime_micros("2024-03-01 00:00:00"), Some(1_709_251_200_000_000));
+        assert_eq!(
+            parse_datetime_micros("2014-04-10 07:15:00.5"),
+            parse_datetime_micros("2014-04-10 07:15:00").map(|x| x + 500_000)
+        );
+        assert_eq!(
+            parse_datetime_micros("2024-03-01 00:00:00"),
+            Some(1_709_251_200_000_000)
+        );
         assert_eq!(parse_datetime_micros("2014-13-10 07:15:00"), None);
         assert_eq!(parse_datetime_micros("garbage"), None);
-        assert_eq!(parse_datetime_micros("2024-03-01T00:00:00.123Z"), Some(1_709_251_200_123_000));
+        assert_eq!(
+            parse_datetime_micros("2024-03-01T00:00:00.123Z"),
+            Some(1_709_251_200_123_000)
+        );
     }
 }

@@ -70,7 +70,10 @@ impl Batcher {
         self.stream_id.append_value(&e.stream_id);
         self.timestamp.append_value(&e.timestamp);
         self.kind.append_value(e.kind.as_str());
-        for (value, builder) in [(&e.body, &mut self.body), (&e.attributes, &mut self.attributes)] {
+        for (value, builder) in [
+            (&e.body, &mut self.body),
+            (&e.attributes, &mut self.attributes),
+        ] {
             self.json.clear();
             serde_json::to_writer(&mut self.json, value).map_err(|source| Error::Json {
                 path: PathBuf::from("<event>"),
@@ -80,7 +83,8 @@ impl Batcher {
             builder.append_value(std::str::from_utf8(&self.json).expect("serde_json emits UTF-8"));
         }
         self.label.append_value(e.label.is_some());
-        self.anomaly_kind.append_option(e.label.map(AnomalyKind::name));
+        self.anomaly_kind
+            .append_option(e.label.map(AnomalyKind::name));
         self.rows += 1;
         Ok(())
     }
@@ -146,7 +150,10 @@ pub fn write_parquet(
 
 /// Writes one JSON object per line: the engine's event fields plus `label` and
 /// `anomaly_kind` (see [`LabelledEvent::to_json`]).
-pub fn write_ndjson(path: impl AsRef<Path>, events: impl IntoIterator<Item = LabelledEvent>) -> Result<WriteStats> {
+pub fn write_ndjson(
+    path: impl AsRef<Path>,
+    events: impl IntoIterator<Item = LabelledEvent>,
+) -> Result<WriteStats> {
     let path = path.as_ref();
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
@@ -210,13 +217,18 @@ impl ParquetEvents {
             None
         } else {
             let name = kinds.value(i);
-            Some(AnomalyKind::parse(name).ok_or_else(|| Error::parse(p, 0, format!("unknown anomaly kind {name}")))?)
+            Some(
+                AnomalyKind::parse(name)
+                    .ok_or_else(|| Error::parse(p, 0, format!("unknown anomaly kind {name}")))?,
+            )
         };
         Ok(LabelledEvent {
             stream_id: col(batch, "stream_id", p)?.value(i).to_string(),
-            timestamp_ms: crate::time::parse_datetime_micros(&timestamp).map_or(0, |us| us.div_euclid(1000)),
+            timestamp_ms: crate::time::parse_datetime_micros(&timestamp)
+                .map_or(0, |us| us.div_euclid(1000)),
             timestamp,
-            kind: EventKind::parse(kind_text).ok_or_else(|| Error::parse(p, 0, format!("unknown event type {kind_text}")))?,
+            kind: EventKind::parse(kind_text)
+                .ok_or_else(|| Error::parse(p, 0, format!("unknown event type {kind_text}")))?,
             body: json("body")?,
             attributes: json("attributes")?,
             label,

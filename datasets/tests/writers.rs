@@ -3,7 +3,9 @@
 use std::fs::File;
 
 use driftlock_datasets::write::event_schema;
-use driftlock_datasets::{AnomalyKind, GeneratorConfig, StreamKind, read_parquet, write_ndjson, write_parquet};
+use driftlock_datasets::{
+    AnomalyKind, GeneratorConfig, StreamKind, read_parquet, write_ndjson, write_parquet,
+};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde_json::Value;
 
@@ -16,10 +18,16 @@ fn parquet_round_trip_keeps_every_field() {
     // A batch size that does not divide the row count exercises the tail batch.
     let stats = write_parquet(&path, expected.clone(), 1_000 - 7).unwrap();
     assert_eq!(stats.rows, 12_000);
-    assert_eq!(stats.anomalous_rows, expected.iter().filter(|e| e.label.is_some()).count() as u64);
+    assert_eq!(
+        stats.anomalous_rows,
+        expected.iter().filter(|e| e.label.is_some()).count() as u64
+    );
     assert!(stats.anomalous_rows > 0);
 
-    let back: Vec<_> = read_parquet(&path, 4096).unwrap().collect::<Result<_, _>>().unwrap();
+    let back: Vec<_> = read_parquet(&path, 4096)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
     assert_eq!(back, expected);
 
     let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
@@ -27,20 +35,43 @@ fn parquet_round_trip_keeps_every_field() {
     assert_eq!(meta.file_metadata().num_rows(), 12_000);
     let col = meta.row_group(0).column(3);
     assert_eq!(col.column_path().string(), "body");
-    assert!(matches!(col.compression(), parquet::basic::Compression::ZSTD(_)));
-    let names: Vec<_> = event_schema().fields().iter().map(|f| f.name().clone()).collect();
-    assert_eq!(names, ["stream_id", "timestamp", "type", "body", "attributes", "label", "anomaly_kind"]);
+    assert!(matches!(
+        col.compression(),
+        parquet::basic::Compression::ZSTD(_)
+    ));
+    let names: Vec<_> = event_schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "stream_id",
+            "timestamp",
+            "type",
+            "body",
+            "attributes",
+            "label",
+            "anomaly_kind"
+        ]
+    );
 }
 
 #[test]
 fn ndjson_lines_are_engine_events_with_labels() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.ndjson");
-    let cfg = GeneratorConfig::new(StreamKind::Llm, 2_000, 5)
-        .with_anomalies(&[AnomalyKind::ErrorBurst], driftlock_datasets::AnomalyCount::Count(2));
+    let cfg = GeneratorConfig::new(StreamKind::Llm, 2_000, 5).with_anomalies(
+        &[AnomalyKind::ErrorBurst],
+        driftlock_datasets::AnomalyCount::Count(2),
+    );
     let stats = write_ndjson(&path, cfg.build().unwrap()).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len() as u64, stats.rows);
     let labelled = lines.iter().filter(|l| l["label"] == true).count() as u64;
     assert_eq!(labelled, stats.anomalous_rows);

@@ -63,6 +63,9 @@ pub struct StreamDetector {
     /// refresh and window grids count from here, so batching never changes results.
     since_origin: u64,
     last_window_p: Option<f64>,
+    /// Window tests run so far: each test's permutations are keyed by its ordinal,
+    /// so they do not depend on how events were batched.
+    windows_tested: u64,
     #[serde(skip)]
     diagnostics: Option<Diagnostics>,
 }
@@ -83,6 +86,8 @@ struct Scored<'a> {
     p: f64,
     /// (ncd, neighbours) for events whose p-value passed.
     nearest: Option<(f64, Vec<Neighbour>)>,
+    /// A new key or a far numeric excursion (only checked when the p-value passed).
+    structural: bool,
 }
 
 impl StreamDetector {
@@ -98,6 +103,7 @@ impl StreamDetector {
             model: None,
             since_origin: 0,
             last_window_p: None,
+            windows_tested: 0,
             diagnostics: None,
         })
     }
@@ -223,6 +229,7 @@ impl StreamDetector {
                 .flatten();
             if let Some(stat) = window_test {
                 self.last_window_p = Some(stat);
+                self.windows_tested += 1;
             }
             if let Some(d) = self.diagnostics.as_mut() {
                 d.event_p.push((s.stored.index, s.p));
@@ -288,11 +295,13 @@ impl StreamDetector {
                 };
                 let p = model.p_value(score, unit_interval(self.config.seed, index));
                 let nearest = if p <= alpha { Some(self.nearest(&stored)?) } else { None };
+                let structural = nearest.is_some() && model.has_structural_novelty(&stored);
                 Ok(Scored {
                     event,
                     stored,
                     p,
                     nearest,
+                    structural,
                 })
             })
             .collect()
@@ -333,53 +342,42 @@ impl StreamDetector {
         let (w, hop) = (self.config.window_size, self.config.hop_size as u64);
         let calib = &self.model().calib;
         let mut history: Vec<(f32, bool)> = self.window.iter().map(|e| (e.ev.score, e.flagged)).collect();
-        let mut values = Vec::new();
-        let mut specs = Vec::new();
-        // Window tests whose window has no unflagged event: p = 1 by definition.
-        let mut empty = Vec::new();
+        // Runs of consecutive window ordinals, one kernel call each; a window with
+        // no unflagged event has p = 1 by definition and ends a run.
+        let mut stats = Vec::new();
+        let mut run = Run::default();
+        let mut ordinal = self.windows_tested;
         for (j, s) in scored.iter().enumerate() {
             history.push((s.stored.score, self.is_flagged(s)));
             let pos = self.since_origin + j as u64 + 1;
             if pos >= w as u64 && pos % hop == 0 {
-                let offset = values.len();
-                values.extend_from_slice(calib);
-                values.extend(history[history.len() - w..].iter().filter(|(_, f)| !f).map(|(v, _)| *v));
-                let window_len = (values.len() - offset - calib.len()) as u32;
-                if window_len == 0 {
-                    values.truncate(offset);
-                    empty.push(specs.len() + empty.len());
-                    continue;
+                let unflagged: Vec<f32> = history[history.len() - w..].iter().filter(|(_, f)| !f).map(|(v, _)| *v).collect();
+                if unflagged.is_empty() {
+                    stats.extend(run.finish(self, backend)?);
+                    stats.push(1.0);
+                } else {
+                    if run.specs.is_empty() {
+                        run.first = ordinal;
+                    }
+                    run.specs.push(WindowSpec {
+                        offset: run.values.len() as u32,
+                        baseline_len: calib.len() as u32,
+                        window_len: unflagged.len() as u32,
+                    });
+                    run.values.extend_from_slice(calib);
+                    run.values.extend_from_slice(&unflagged);
                 }
-                specs.push(WindowSpec {
-                    offset: offset as u32,
-                    baseline_len: calib.len() as u32,
-                    window_len,
-                });
+                ordinal += 1;
             }
         }
-        let mut stats = if specs.is_empty() {
-            Vec::new()
-        } else {
-            let params = PermutationParams {
-                permutations: self.config.permutation_count,
-                seed: self.config.seed,
-                first_window: self.seen,
-                stop_after_exceedances: Some(STOP_AFTER_EXCEEDANCES),
-            };
-            backend
-                .window_tests(WindowBatch { values: &values, windows: &specs }, params)?
-                .into_iter()
-                .map(|s| s.p_value)
-                .collect()
-        };
-        for i in empty {
-            stats.insert(i, 1.0);
-        }
+        stats.extend(run.finish(self, backend)?);
         Ok(stats)
     }
 
     fn is_flagged(&self, s: &Scored<'_>) -> bool {
-        s.nearest.as_ref().is_some_and(|(d, _)| *d >= self.config.ncd_threshold)
+        s.nearest
+            .as_ref()
+            .is_some_and(|(d, _)| *d >= self.config.ncd_threshold || s.structural)
     }
 
     fn anomaly(&self, s: &Scored<'_>) -> Result<Anomaly> {
@@ -456,6 +454,32 @@ impl StreamDetector {
             nearest: Vec::new(),
             baseline_digest: model.digest.clone(),
         })
+    }
+}
+
+/// Windows of one kernel call: consecutive ordinals from `first`.
+#[derive(Default)]
+struct Run {
+    first: u64,
+    values: Vec<f32>,
+    specs: Vec<WindowSpec>,
+}
+
+impl Run {
+    fn finish(&mut self, d: &StreamDetector, backend: &dyn PermutationBackend) -> Result<Vec<f64>> {
+        if self.specs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let params = PermutationParams {
+            permutations: d.config.permutation_count,
+            seed: d.config.seed,
+            first_window: self.first,
+            stop_after_exceedances: Some(STOP_AFTER_EXCEEDANCES),
+        };
+        let stats = backend.window_tests(WindowBatch { values: &self.values, windows: &self.specs }, params)?;
+        self.values.clear();
+        self.specs.clear();
+        Ok(stats.into_iter().map(|s| s.p_value).collect())
     }
 }
 

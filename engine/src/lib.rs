@@ -52,10 +52,12 @@
 //!   with `u ∈ (0, 1]` drawn from (seed, position): uniform under
 //!   exchangeability, never 0.
 //! - **Flagging**: an event is an anomaly when its p-value is at most
-//!   `p_value_threshold` *and* its NCD to the nearest baseline event (the spec's
-//!   formula on two events, comparable sizes) is at least `ncd_threshold`: the
-//!   p-value says "unlikely under the baseline", the NCD says "different enough
-//!   to matter". Each event is decided once, when it arrives, so an event is
+//!   `p_value_threshold` *and* it is different enough to matter: its NCD to the
+//!   nearest baseline event (the spec's formula on two events, comparable sizes)
+//!   is at least `ncd_threshold`, or it has an object key the baseline never had,
+//!   or a numeric field more than one baseline spread (5th–95th percentile)
+//!   outside the baseline's range. (A single out-of-range number changes a
+//!   200-byte event's NCD by little; the p-value already says it is unlikely.) Each event is decided once, when it arrives, so an event is
 //!   reported at most once although windows overlap.
 //! - **Windows**: every `hop_size` events (once `window_size` events were scored)
 //!   the unflagged scores among the newest `window_size` events are tested

@@ -4,6 +4,8 @@
 
 use std::sync::OnceLock;
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -34,6 +36,8 @@ pub(crate) struct Model {
     /// Baseline scores, ascending.
     pub calib: Vec<f32>,
     pub digest: String,
+    /// Hashes of every object key in the baseline (cheap to build per refresh).
+    pub key_hashes: HashSet<u64>,
 }
 
 impl Clone for Model {
@@ -45,6 +49,7 @@ impl Clone for Model {
             kind: self.kind,
             calib: self.calib.clone(),
             digest: self.digest.clone(),
+            key_hashes: self.key_hashes.clone(),
         }
     }
 }
@@ -66,9 +71,11 @@ impl Model {
         let mut calib: Vec<f32> = baseline.iter().map(|s| s.score).collect();
         calib.sort_by(|a, b| a.total_cmp(b));
         let mut hasher = Sha256::new();
+        let mut key_hashes = HashSet::new();
         for s in baseline {
             hasher.update(s.encoded.as_bytes());
             hasher.update(b"\n");
+            key_hashes.extend(key_names_of(&s.encoded).map(key_hash));
         }
         let model = Model {
             profile,
@@ -77,6 +84,7 @@ impl Model {
             kind: kind.effective(),
             calib,
             digest: hex::encode(hasher.finalize()),
+            key_hashes,
         };
         model.prepared()?;
         Ok(model)
@@ -100,6 +108,13 @@ impl Model {
         let greater = n - not_above;
         let equal = not_above - below;
         (greater as f64 + u * (1 + equal) as f64) / (n + 1) as f64
+    }
+
+    /// Whether `ev` is different enough to matter besides its NCD: an object key
+    /// the baseline never had, or a numeric field far outside the baseline's range.
+    pub fn has_structural_novelty(&self, ev: &Stored) -> bool {
+        key_names_of(&ev.encoded).any(|k| !self.key_hashes.contains(&key_hash(k)))
+            || ev.leaves.iter().any(|(p, v)| self.profile.is_far(p, *v))
     }
 
     /// The median calibration score: a "typical" baseline event.
@@ -128,6 +143,11 @@ pub(crate) fn join<'a>(parts: impl Iterator<Item = &'a str>) -> String {
         out.push('\n');
     }
     out
+}
+
+/// FNV-1a: a stable 64-bit hash for key names.
+pub(crate) fn key_hash(k: &str) -> u64 {
+    k.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Object keys in an encoded event (`"name":`).

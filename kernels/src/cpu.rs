@@ -75,6 +75,10 @@ impl PermutationBackend for CpuBackend {
     }
 }
 
+/// Permutations evaluated together: their draws are independent, so interleaving
+/// them hides the multiply and store-to-load latencies of a single Floyd chain.
+const LANES: usize = 4;
+
 /// Runs the permutations of one quantised window (`scratch.q`, window last `m`).
 fn window_exceedances(
     m: usize,
@@ -83,51 +87,82 @@ fn window_exceedances(
     params: &PermutationParams,
     s: &mut Scratch,
 ) -> Exceedances {
-    let q = &s.q[..];
-    let n = q.len();
+    let n = s.q.len();
     let start = n - m;
+    let words = n.div_ceil(64);
     s.mask.clear();
-    s.mask.resize(n.div_ceil(64), 0);
+    s.mask.resize(words * LANES, 0);
     s.magic.clear();
     s.magic
         .extend((start..n).map(|j| fastmod_magic(j as u32 + 1)));
     s.picked.clear();
-    s.picked.resize(m, 0);
-    let (mask, magic, picked) = (&mut s.mask[..], &s.magic[..m], &mut s.picked[..m]);
+    s.picked.resize(m * LANES, 0);
 
     let mut ex = Exceedances::default();
-    for perm in 0..params.permutations {
-        let pk = perm_key(key, perm);
-        let mut sum = 0u32;
-        // Robert Floyd's algorithm: exactly m draws, no rejection.
-        for (c, (&mg, slot)) in magic.iter().zip(picked.iter_mut()).enumerate() {
-            let j = (start + c) as u32;
-            let t = fastmod(draw(pk, c as u32), mg, j + 1);
-            // SAFETY (all three accesses): t <= j < n = q.len() and
-            // mask.len() = ceil(n / 64), so both indices are in bounds. Unchecked
-            // indexing keeps this loop free of branches the compiler cannot remove.
-            let taken = unsafe { (*mask.get_unchecked((t >> 6) as usize) >> (t & 63)) & 1 != 0 };
-            let t = if taken { j } else { t };
-            unsafe {
-                *mask.get_unchecked_mut((t >> 6) as usize) |= 1 << (t & 63);
-                // Sums stay below 2^31: see quantize::scale_bits_for_pool.
-                sum += *q.get_unchecked(t as usize);
+    let mut perm = 0u32;
+    while perm < params.permutations {
+        let mut sums = [0u32; LANES];
+        let lanes = if params.permutations - perm >= LANES as u32 {
+            sums = subset_sums::<LANES>(s, start, words, perm, key);
+            LANES
+        } else {
+            sums[0] = subset_sums::<1>(s, start, words, perm, key)[0];
+            1
+        };
+        for (l, &sum) in sums[..lanes].iter().enumerate() {
+            if sum >= observed_sum {
+                ex.count += 1;
+                if Some(ex.count) == params.stop_after_exceedances {
+                    ex.stop_at = perm + l as u32 + 1;
+                    return ex;
+                }
             }
-            *slot = t;
         }
-        for &t in picked.iter() {
-            // SAFETY: every picked t < n, see above.
-            unsafe { *mask.get_unchecked_mut((t >> 6) as usize) = 0 };
-        }
-        if sum >= observed_sum {
-            ex.count += 1;
-            if Some(ex.count) == params.stop_after_exceedances {
-                ex.stop_at = perm + 1;
-                break;
+        perm += lanes as u32;
+    }
+    ex
+}
+
+/// Window-subset sums of permutations `first .. first + L`, each drawn with Robert
+/// Floyd's algorithm (exactly m draws, no rejection). Leaves the masks cleared.
+#[inline(always)]
+fn subset_sums<const L: usize>(
+    s: &mut Scratch,
+    start: usize,
+    words: usize,
+    first: u32,
+    key: u32,
+) -> [u32; L] {
+    let (q, mask, magic, picked) = (&s.q[..], &mut s.mask[..], &s.magic[..], &mut s.picked[..]);
+    let m = magic.len();
+    assert!(mask.len() >= words * L && picked.len() >= m * L && start + m == q.len());
+    let keys: [u32; L] = std::array::from_fn(|l| perm_key(key, first + l as u32));
+    let mut sums = [0u32; L];
+    for (c, &mg) in magic.iter().enumerate() {
+        let j = (start + c) as u32;
+        for l in 0..L {
+            let t = fastmod(draw(keys[l], c as u32), mg, j + 1);
+            let w = l * words;
+            // SAFETY: t <= j < n = q.len(), so t / 64 < words and lane l's mask
+            // word w + t / 64 < words * L <= mask.len(); c + l * m < picked.len()
+            // (checked above). Unchecked indexing keeps the loop branch-free.
+            unsafe {
+                let taken = (*mask.get_unchecked(w + (t >> 6) as usize) >> (t & 63)) & 1 != 0;
+                let t = if taken { j } else { t };
+                *mask.get_unchecked_mut(w + (t >> 6) as usize) |= 1 << (t & 63);
+                // Sums stay below 2^31: see quantize::scale_bits_for_pool.
+                sums[l] += *q.get_unchecked(t as usize);
+                *picked.get_unchecked_mut(l * m + c) = t;
             }
         }
     }
-    ex
+    for l in 0..L {
+        for &t in &picked[l * m..(l + 1) * m] {
+            // SAFETY: every picked t < n, see above.
+            unsafe { *mask.get_unchecked_mut(l * words + (t >> 6) as usize) = 0 };
+        }
+    }
+    sums
 }
 
 #[cfg(test)]

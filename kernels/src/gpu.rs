@@ -5,6 +5,11 @@
 //! Pools are limited to [`GPU_MAX_POOL`] values (the per-invocation membership
 //! bitmask is a fixed private array); larger windows are a `BadWindow` error here and
 //! should go to the CPU backend.
+//!
+//! Headless NVIDIA containers: if the loader reports "Could not get 'vkCreateInstance'
+//! ... for ICD libGLX_nvidia.so.0", point `VK_ICD_FILENAMES` at a manifest whose
+//! `library_path` is `libEGL_nvidia.so.0` (the GLX entry needs an X server). The
+//! Vulkan loader (`libvulkan.so.1`) must be installed too.
 
 use std::sync::{Arc, Mutex, mpsc};
 

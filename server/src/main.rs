@@ -17,6 +17,8 @@ struct Cli {
 enum Command {
     /// Score event files (Parquet, Arrow IPC, CSV, NDJSON) and write the anomalies.
     Score(cli::score::ScoreArgs),
+    /// Write a seeded synthetic stream with labelled anomalies (Parquet or NDJSON).
+    Generate(cli::generate::GenerateArgs),
     /// Run the /v1 HTTP API on an embedded SQLite store.
     Serve(cli::serve::ServeArgs),
     /// Manage API keys in the server's store.
@@ -24,10 +26,21 @@ enum Command {
     Keys(cli::keys::KeysCommand),
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` prints the cause chain on one line, without a backtrace.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Score(args) => cli::score::run(args),
+        Command::Generate(args) => cli::generate::run(args),
         Command::Serve(args) => cli::serve::run(args),
         Command::Keys(cmd) => cli::keys::run(cmd),
     }

@@ -131,7 +131,10 @@ pub(crate) fn add_novel_field(body: &mut Map<String, Value>, variant: u32, rng: 
 /// 1: one flattened logfmt text field, 2: values of other JSON types).
 pub(crate) fn change_format(body: Map<String, Value>, variant: u32) -> Map<String, Value> {
     match variant % FORMAT_VARIANTS {
-        0 => body.into_iter().map(|(k, v)| (pascal_case(&k), v)).collect(),
+        0 => body
+            .into_iter()
+            .map(|(k, v)| (pascal_case(&k), v))
+            .collect(),
         1 => {
             let mut line = String::with_capacity(160);
             for (k, v) in &body {
@@ -152,10 +155,13 @@ pub(crate) fn change_format(body: Map<String, Value>, variant: u32) -> Map<Strin
             out.insert("message".to_string(), Value::String(line));
             out
         }
-        _ => body.into_iter().map(|(k, v)| {
-            let v = retype(&k, v);
-            (k, v)
-        }).collect(),
+        _ => body
+            .into_iter()
+            .map(|(k, v)| {
+                let v = retype(&k, v);
+                (k, v)
+            })
+            .collect(),
     }
 }
 
@@ -210,9 +216,15 @@ mod tests {
     fn names_round_trip() {
         for k in AnomalyKind::ALL {
             assert_eq!(AnomalyKind::parse(k.name()), Some(k));
-            assert_eq!(serde_json::to_value(k).unwrap(), Value::String(k.name().into()));
+            assert_eq!(
+                serde_json::to_value(k).unwrap(),
+                Value::String(k.name().into())
+            );
         }
-        assert_eq!(AnomalyKind::parse("level-shift"), Some(AnomalyKind::LevelShift));
+        assert_eq!(
+            AnomalyKind::parse("level-shift"),
+            Some(AnomalyKind::LevelShift)
+        );
     }
 
     #[test]
@@ -221,7 +233,10 @@ mod tests {
         assert!(pascal.contains_key("LatencyMs") && pascal.contains_key("Level"));
         let flat = change_format(sample(), 1);
         assert_eq!(flat.len(), 1);
-        assert_eq!(flat["message"], "level=INFO msg=\"GET /x 200\" latency_ms=43 request_id=ab");
+        assert_eq!(
+            flat["message"],
+            "level=INFO msg=\"GET /x 200\" latency_ms=43 request_id=ab"
+        );
         let retyped = change_format(sample(), 2);
         assert_eq!(retyped["latency_ms"], "43");
         assert_eq!(retyped["level"], 9);
@@ -234,8 +249,11 @@ mod tests {
             let mut b = sample();
             add_novel_field(&mut b, v, &mut rng);
             assert_eq!(b.len(), 5);
-            let (_, added) = b.iter().last().unwrap();
-            assert!(added.is_object() || added.as_str().is_some_and(|s| s.len() >= 30), "{added}");
+            let (_, added) = b.iter().next_back().unwrap();
+            assert!(
+                added.is_object() || added.as_str().is_some_and(|s| s.len() >= 30),
+                "{added}"
+            );
         }
     }
 }

@@ -7,21 +7,50 @@ use super::{EventKind, Mode, Model, shifted};
 use crate::rng::{Rng, Weighted};
 
 const ISSUES: &[(&str, &str)] = &[
-    ("the app crashes whenever I open the settings page", "a crash on the settings page"),
+    (
+        "the app crashes whenever I open the settings page",
+        "a crash on the settings page",
+    ),
     ("I was charged twice for my last invoice", "a double charge"),
-    ("the password reset email never arrives", "a missing password reset email"),
-    ("my delivery is three days late and tracking is stuck", "a late delivery"),
-    ("I cannot change the shipping address on my order", "an address change request"),
+    (
+        "the password reset email never arrives",
+        "a missing password reset email",
+    ),
+    (
+        "my delivery is three days late and tracking is stuck",
+        "a late delivery",
+    ),
+    (
+        "I cannot change the shipping address on my order",
+        "an address change request",
+    ),
 ];
-const ACTIONS: &[&str] = &["refund the duplicate charge", "escalate to tier 2", "resend the email", "contact the carrier"];
+const ACTIONS: &[&str] = &[
+    "refund the duplicate charge",
+    "escalate to tier 2",
+    "resend the email",
+    "contact the carrier",
+];
 const LANGS: &[&str] = &["French", "German", "Spanish", "Japanese"];
-const PHRASES: &[&str] = &["Your order has shipped.", "Thank you for your patience.", "The item is back in stock."];
+const PHRASES: &[&str] = &[
+    "Your order has shipped.",
+    "Thank you for your patience.",
+    "The item is back in stock.",
+];
 const REVIEWS: &[(&str, &str)] = &[
     ("Great quality, arrived early, would buy again", "Positive"),
-    ("Broke after two days and support never answered", "Negative"),
+    (
+        "Broke after two days and support never answered",
+        "Negative",
+    ),
     ("It does the job, nothing special", "Neutral"),
 ];
-const PRODUCTS: &[&str] = &["the Alpine 40L backpack", "the Nimbus running shoe", "the Vega desk lamp", "the Orbit coffee grinder"];
+const PRODUCTS: &[&str] = &[
+    "the Alpine 40L backpack",
+    "the Nimbus running shoe",
+    "the Vega desk lamp",
+    "the Orbit coffee grinder",
+];
 const UTTERANCES: &[(&str, &str)] = &[
     ("where is my package", "track_order"),
     ("I want my money back", "request_refund"),
@@ -65,47 +94,75 @@ impl LlmModel {
             0 => {
                 let (long, short) = *rng.pick(ISSUES);
                 (
-                    format!("Summarize this support ticket #{}: the customer says {long}.", rng.int(10_000, 99_999)),
-                    format!("The customer reports {short}. Suggested action: {}.", rng.pick(ACTIONS)),
+                    format!(
+                        "Summarize this support ticket #{}: the customer says {long}.",
+                        rng.int(10_000, 99_999)
+                    ),
+                    format!(
+                        "The customer reports {short}. Suggested action: {}.",
+                        rng.pick(ACTIONS)
+                    ),
                 )
             }
             1 => {
                 let (lang, phrase) = (*rng.pick(LANGS), *rng.pick(PHRASES));
-                (format!("Translate to {lang}: \"{phrase}\""), format!("Here is the {lang} translation of \"{phrase}\"."))
+                (
+                    format!("Translate to {lang}: \"{phrase}\""),
+                    format!("Here is the {lang} translation of \"{phrase}\"."),
+                )
             }
             2 => {
                 let (review, label) = *rng.pick(REVIEWS);
-                (format!("Classify the sentiment of this review: \"{review}\""), format!("{label}."))
+                (
+                    format!("Classify the sentiment of this review: \"{review}\""),
+                    format!("{label}."),
+                )
             }
             3 => {
                 let (k, id) = (rng.int(3, 20), rng.int(1000, 99_999));
                 (
-                    format!("Write a SQL query returning the {k} most recent orders of customer {id}."),
-                    format!("SELECT * FROM orders WHERE customer_id = {id} ORDER BY created_at DESC LIMIT {k};"),
+                    format!(
+                        "Write a SQL query returning the {k} most recent orders of customer {id}."
+                    ),
+                    format!(
+                        "SELECT * FROM orders WHERE customer_id = {id} ORDER BY created_at DESC LIMIT {k};"
+                    ),
                 )
             }
             4 => {
                 let (n, cents) = (rng.int(10_000, 99_999), rng.int(1_000, 99_999));
                 let total = format!("{}.{:02}", cents / 100, cents % 100);
                 (
-                    format!("Extract the invoice number and total from: Invoice INV-{n}, total {total} EUR"),
+                    format!(
+                        "Extract the invoice number and total from: Invoice INV-{n}, total {total} EUR"
+                    ),
                     format!("{{\"invoice\": \"INV-{n}\", \"total\": {total}}}"),
                 )
             }
             5 => {
                 let p = *rng.pick(PRODUCTS);
-                (format!("Write a one-sentence description for {p}."), format!("Meet {p}: light, durable and built for everyday use."))
+                (
+                    format!("Write a one-sentence description for {p}."),
+                    format!("Meet {p}: light, durable and built for everyday use."),
+                )
             }
             6 => {
                 let (order, days) = (rng.int(1000, 99_999), rng.int(2, 6));
                 (
-                    format!("Draft a polite reply to a customer asking when order {order} will arrive."),
-                    format!("Hi, thanks for reaching out! Order {order} is on its way and should arrive within {days} days."),
+                    format!(
+                        "Draft a polite reply to a customer asking when order {order} will arrive."
+                    ),
+                    format!(
+                        "Hi, thanks for reaching out! Order {order} is on its way and should arrive within {days} days."
+                    ),
                 )
             }
             _ => {
                 let (u, intent) = *rng.pick(UTTERANCES);
-                (format!("What is the intent of: \"{u}\"?"), format!("intent: {intent}"))
+                (
+                    format!("What is the intent of: \"{u}\"?"),
+                    format!("intent: {intent}"),
+                )
             }
         }
     }
@@ -146,7 +203,10 @@ impl LlmModel {
         let model = self.models[self.model_weights.sample(rng)];
         let mut m = Map::with_capacity(8);
         m.insert("model".into(), Value::String(model.into()));
-        m.insert("prompt_tokens".into(), Value::from(rng.lognormal(300.0, 0.35).round() as u64));
+        m.insert(
+            "prompt_tokens".into(),
+            Value::from(rng.lognormal(300.0, 0.35).round() as u64),
+        );
         m.insert("completion_tokens".into(), Value::from(completion));
         m.insert("latency_ms".into(), Value::from(latency.round() as u64));
         m.insert("prompt".into(), Value::String(prompt));
@@ -189,7 +249,15 @@ impl Model for LlmModel {
                 let lat = latency_for(rng, completion);
                 self.record(rng, prompt, response, completion, lat, finish, None)
             }
-            Mode::Spike(f) => self.record(rng, prompt, response, completion, LATENCY_MEDIAN * f, "stop", None),
+            Mode::Spike(f) => self.record(
+                rng,
+                prompt,
+                response,
+                completion,
+                LATENCY_MEDIAN * f,
+                "stop",
+                None,
+            ),
             Mode::Shift(f) => {
                 let lat = shifted(rng, LATENCY_MEDIAN, f);
                 self.record(rng, prompt, response, completion, lat, "stop", None)

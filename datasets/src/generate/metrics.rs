@@ -54,7 +54,10 @@ impl MetricModel {
         let mem = self.mem_base[h] + 90.0 * rng.normal();
         m.insert("mem_mb".into(), Value::from(mem.round().max(1.0) as u64));
         m.insert("latency_ms".into(), Value::from(round_to(latency, 1)));
-        m.insert("req_rate".into(), Value::from(round_to(rng.lognormal(220.0, 0.25), 1)));
+        m.insert(
+            "req_rate".into(),
+            Value::from(round_to(rng.lognormal(220.0, 0.25), 1)),
+        );
         m
     }
 }
@@ -77,7 +80,10 @@ impl Model for MetricModel {
                     let mut m = Map::with_capacity(8);
                     m.insert("host".into(), host);
                     m.insert("up".into(), Value::from(0));
-                    m.insert("error".into(), Value::String(rng.pick(NORMAL_ERRORS).to_string()));
+                    m.insert(
+                        "error".into(),
+                        Value::String(rng.pick(NORMAL_ERRORS).to_string()),
+                    );
                     return m;
                 }
                 match self.families.sample(rng) {
@@ -88,18 +94,36 @@ impl Model for MetricModel {
                     1 => {
                         let mut m = Map::with_capacity(8);
                         m.insert("host".into(), host);
-                        m.insert("disk".into(), Value::String(rng.pick(&["nvme0n1", "nvme1n1"]).to_string()));
-                        m.insert("read_iops".into(), Value::from(rng.lognormal(850.0, 0.35).round() as u64));
-                        m.insert("write_iops".into(), Value::from(rng.lognormal(420.0, 0.35).round() as u64));
-                        m.insert("util".into(), Value::from(round_to(rng.uniform(0.05, 0.45), 2)));
+                        m.insert(
+                            "disk".into(),
+                            Value::String(rng.pick(&["nvme0n1", "nvme1n1"]).to_string()),
+                        );
+                        m.insert(
+                            "read_iops".into(),
+                            Value::from(rng.lognormal(850.0, 0.35).round() as u64),
+                        );
+                        m.insert(
+                            "write_iops".into(),
+                            Value::from(rng.lognormal(420.0, 0.35).round() as u64),
+                        );
+                        m.insert(
+                            "util".into(),
+                            Value::from(round_to(rng.uniform(0.05, 0.45), 2)),
+                        );
                         m
                     }
                     _ => {
                         let mut m = Map::with_capacity(8);
                         m.insert("host".into(), host);
                         m.insert("iface".into(), Value::String("eth0".into()));
-                        m.insert("rx_kbps".into(), Value::from(round_to(rng.lognormal(5200.0, 0.4), 1)));
-                        m.insert("tx_kbps".into(), Value::from(round_to(rng.lognormal(3100.0, 0.4), 1)));
+                        m.insert(
+                            "rx_kbps".into(),
+                            Value::from(round_to(rng.lognormal(5200.0, 0.4), 1)),
+                        );
+                        m.insert(
+                            "tx_kbps".into(),
+                            Value::from(round_to(rng.lognormal(3100.0, 0.4), 1)),
+                        );
                         m.insert("drops".into(), Value::from(rng.below(3)));
                         m
                     }
@@ -119,14 +143,26 @@ impl Model for MetricModel {
                 m.insert("host".into(), host);
                 match v as usize % NOVEL {
                     0 => {
-                        m.insert("gc_pause_ms".into(), Value::from(round_to(rng.uniform(300.0, 900.0), 1)));
+                        m.insert(
+                            "gc_pause_ms".into(),
+                            Value::from(round_to(rng.uniform(300.0, 900.0), 1)),
+                        );
                         m.insert("heap_used_mb".into(), Value::from(rng.int(3000, 3900)));
-                        m.insert("gc_cause".into(), Value::String("G1 Evacuation Pause (to-space exhausted)".into()));
+                        m.insert(
+                            "gc_cause".into(),
+                            Value::String("G1 Evacuation Pause (to-space exhausted)".into()),
+                        );
                     }
                     1 => {
                         m.insert("fs".into(), Value::String("/var/lib/docker".into()));
-                        m.insert("inodes_free_pct".into(), Value::from(round_to(rng.uniform(0.1, 2.0), 2)));
-                        m.insert("mount_state".into(), Value::String("read-only remount after ext4 error".into()));
+                        m.insert(
+                            "inodes_free_pct".into(),
+                            Value::from(round_to(rng.uniform(0.1, 2.0), 2)),
+                        );
+                        m.insert(
+                            "mount_state".into(),
+                            Value::String("read-only remount after ext4 error".into()),
+                        );
                     }
                     _ => {
                         m.insert("thermal_zone".into(), Value::String("x86_pkg_temp".into()));
@@ -137,7 +173,8 @@ impl Model for MetricModel {
                 m
             }
             Mode::Error(v) => {
-                let msg = BURST_ERRORS[v as usize % BURST_ERRORS.len()].replace("HOST", &self.hosts[h]);
+                let msg =
+                    BURST_ERRORS[v as usize % BURST_ERRORS.len()].replace("HOST", &self.hosts[h]);
                 let mut m = Map::with_capacity(8);
                 m.insert("host".into(), host);
                 m.insert("up".into(), Value::from(0));

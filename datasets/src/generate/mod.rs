@@ -58,11 +58,12 @@ impl EventKind {
 /// the streams of one config (stream i gets kind i mod 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StreamKind {
-    Logs,
-    Metrics,
-    Traces,
-    Llm,
-    Mixed,
+    // Explicit discriminants: they are mixed into seeds, so they pin the output.
+    Logs = 0,
+    Metrics = 1,
+    Traces = 2,
+    Llm = 3,
+    Mixed = 4,
 }
 
 impl StreamKind {
@@ -221,7 +222,8 @@ impl LabelledEvent {
         m.insert("label".into(), Value::Bool(self.label.is_some()));
         m.insert(
             "anomaly_kind".into(),
-            self.label.map_or(Value::Null, |k| Value::String(k.name().into())),
+            self.label
+                .map_or(Value::Null, |k| Value::String(k.name().into())),
         );
         Value::Object(m)
     }

@@ -48,7 +48,10 @@ impl StreamGen {
         let active = self.plan.get(self.plan_idx).filter(|p| p.start <= i);
         let (body, label) = match active {
             None => (self.model.sample(&mut rng, Mode::Normal, self.ts_ms), None),
-            Some(p) => (anomalous_body(self.model.as_ref(), p, &mut rng, self.ts_ms), Some(p.kind)),
+            Some(p) => (
+                anomalous_body(self.model.as_ref(), p, &mut rng, self.ts_ms),
+                Some(p.kind),
+            ),
         };
         let mut timestamp = String::with_capacity(24);
         crate::time::push_rfc3339_ms(&mut timestamp, self.ts_ms);
@@ -64,7 +67,12 @@ impl StreamGen {
     }
 }
 
-fn anomalous_body(model: &dyn Model, p: &Placement, rng: &mut Rng, ts_ms: i64) -> Map<String, Value> {
+fn anomalous_body(
+    model: &dyn Model,
+    p: &Placement,
+    rng: &mut Rng,
+    ts_ms: i64,
+) -> Map<String, Value> {
     match p.kind {
         AnomalyKind::NovelMessage => model.sample(rng, Mode::Novel(p.variant), ts_ms),
         AnomalyKind::NovelField => {
@@ -110,7 +118,10 @@ impl EventStream {
             let si = s as u64;
             let events = cfg.events / n + u64::from(si < cfg.events % n);
             let kind = cfg.stream_kind.for_stream(s);
-            let mut setup = Rng::new(mix(cfg.seed, &[SEED_MODEL, si]));
+            // The kind is part of every seed: separate configs of different kinds
+            // with one seed must not share tokens (ids, IPs) event for event.
+            let k = kind as u64;
+            let mut setup = Rng::new(mix(cfg.seed, &[SEED_MODEL, si, k]));
             let model = model_for(kind, &mut setup)?;
             let (count, clamp) = if cfg.is_clean() {
                 (0, false)
@@ -122,7 +133,11 @@ impl EventStream {
                 }
             };
             // Cap "as many as fit" before building kind lists of that size.
-            let count = if clamp { count.min(events / cfg.min_gap.max(1) + 1) } else { count };
+            let count = if clamp {
+                count.min(events / cfg.min_gap.max(1) + 1)
+            } else {
+                count
+            };
             let plan = placement::plan(
                 &PlanSpec {
                     events,
@@ -132,7 +147,7 @@ impl EventStream {
                     count,
                     clamp,
                 },
-                &mut Rng::new(mix(cfg.seed, &[SEED_PLAN, si])),
+                &mut Rng::new(mix(cfg.seed, &[SEED_PLAN, si, k])),
             )
             .map_err(|e| match e {
                 Error::Config(m) => Error::Config(format!("stream {s}: {m}")),
@@ -147,7 +162,7 @@ impl EventStream {
             gens.push(StreamGen {
                 stream_id: format!("{}-{s}", cfg.stream_id),
                 model,
-                event_seed: mix(cfg.seed, &[SEED_EVENT, si]),
+                event_seed: mix(cfg.seed, &[SEED_EVENT, si, k]),
                 events,
                 next: 0,
                 ts_ms: cfg.start_ms,
@@ -176,7 +191,11 @@ impl EventStream {
     pub fn planned(&self) -> Vec<(String, u64, u64, AnomalyKind)> {
         self.gens
             .iter()
-            .flat_map(|g| g.plan.iter().map(|p| (g.stream_id.clone(), p.start, p.len, p.kind)))
+            .flat_map(|g| {
+                g.plan
+                    .iter()
+                    .map(|p| (g.stream_id.clone(), p.start, p.len, p.kind))
+            })
             .collect()
     }
 }
@@ -188,7 +207,8 @@ impl Iterator for EventStream {
         let mut best: Option<usize> = None;
         for (i, h) in self.heads.iter().enumerate() {
             if let Some(e) = h
-                && best.is_none_or(|b| e.timestamp_ms < self.heads[b].as_ref().unwrap().timestamp_ms)
+                && best
+                    .is_none_or(|b| e.timestamp_ms < self.heads[b].as_ref().unwrap().timestamp_ms)
             {
                 best = Some(i);
             }

@@ -14,23 +14,62 @@ struct SpanKind {
 }
 
 const SPANS: &[SpanKind] = &[
-    SpanKind { name: "db.query", parent: Some("http.request"), median_ms: 6.0 },
-    SpanKind { name: "http.request", parent: None, median_ms: 45.0 },
-    SpanKind { name: "cache.get", parent: Some("http.request"), median_ms: 0.8 },
-    SpanKind { name: "grpc.client", parent: Some("http.request"), median_ms: 14.0 },
-    SpanKind { name: "queue.publish", parent: Some("http.request"), median_ms: 3.0 },
-    SpanKind { name: "auth.verify", parent: Some("http.request"), median_ms: 2.5 },
-    SpanKind { name: "template.render", parent: Some("http.request"), median_ms: 4.0 },
-    SpanKind { name: "s3.get_object", parent: Some("grpc.client"), median_ms: 28.0 },
+    SpanKind {
+        name: "db.query",
+        parent: Some("http.request"),
+        median_ms: 6.0,
+    },
+    SpanKind {
+        name: "http.request",
+        parent: None,
+        median_ms: 45.0,
+    },
+    SpanKind {
+        name: "cache.get",
+        parent: Some("http.request"),
+        median_ms: 0.8,
+    },
+    SpanKind {
+        name: "grpc.client",
+        parent: Some("http.request"),
+        median_ms: 14.0,
+    },
+    SpanKind {
+        name: "queue.publish",
+        parent: Some("http.request"),
+        median_ms: 3.0,
+    },
+    SpanKind {
+        name: "auth.verify",
+        parent: Some("http.request"),
+        median_ms: 2.5,
+    },
+    SpanKind {
+        name: "template.render",
+        parent: Some("http.request"),
+        median_ms: 4.0,
+    },
+    SpanKind {
+        name: "s3.get_object",
+        parent: Some("grpc.client"),
+        median_ms: 28.0,
+    },
 ];
 
-const ROUTES: &[&str] = &["/api/orders/:id", "/api/cart/:id/items", "/api/products/:id", "/api/users/:id", "/healthz"];
+const ROUTES: &[&str] = &[
+    "/api/orders/:id",
+    "/api/cart/:id/items",
+    "/api/products/:id",
+    "/api/users/:id",
+    "/healthz",
+];
 const STATEMENTS: &[&str] = &[
     "SELECT * FROM orders WHERE user_id = $1 LIMIT 20",
     "SELECT id, price FROM products WHERE id = $1",
     "UPDATE carts SET updated_at = now() WHERE id = $1",
     "INSERT INTO order_items (order_id, sku, qty) VALUES ($1, $2, $3)",
 ];
+const TRACE_SERVICES: &[&str] = &["checkout", "catalog", "accounts", "fulfilment"];
 const GRPC_METHODS: &[&str] = &["inventory.Reserve", "pricing.Quote", "users.Get"];
 const NORMAL_ERRORS: &[&str] = &["context canceled", "404 Not Found", "cache entry expired"];
 const BURST_ERRORS: &[&str] = &[
@@ -50,7 +89,7 @@ impl TraceModel {
     pub(crate) fn new(rng: &mut Rng) -> TraceModel {
         TraceModel {
             weights: Weighted::zipf(SPANS.len(), 1.0),
-            service: *rng.pick(&["checkout", "catalog", "accounts", "fulfilment"]),
+            service: TRACE_SERVICES[rng.below(TRACE_SERVICES.len() as u64) as usize],
         }
     }
 
@@ -59,14 +98,23 @@ impl TraceModel {
         a.insert("service.name".into(), Value::String(self.service.into()));
         match span.name {
             "http.request" => {
-                a.insert("http.method".into(), Value::String(rng.pick(&["GET", "GET", "POST", "PUT"]).to_string()));
-                a.insert("http.route".into(), Value::String(rng.pick(ROUTES).to_string()));
+                a.insert(
+                    "http.method".into(),
+                    Value::String(rng.pick(&["GET", "GET", "POST", "PUT"]).to_string()),
+                );
+                a.insert(
+                    "http.route".into(),
+                    Value::String(rng.pick(ROUTES).to_string()),
+                );
                 let code = if error.is_some() { 500 } else { 200 };
                 a.insert("http.status_code".into(), Value::from(code));
             }
             "db.query" => {
                 a.insert("db.system".into(), Value::String("postgresql".into()));
-                a.insert("db.statement".into(), Value::String(rng.pick(STATEMENTS).to_string()));
+                a.insert(
+                    "db.statement".into(),
+                    Value::String(rng.pick(STATEMENTS).to_string()),
+                );
                 a.insert("db.rows".into(), Value::from(rng.below(50)));
             }
             "cache.get" => {
@@ -76,7 +124,10 @@ impl TraceModel {
                 a.insert("cache.hit".into(), Value::Bool(rng.chance(0.85)));
             }
             "grpc.client" => {
-                a.insert("rpc.method".into(), Value::String(rng.pick(GRPC_METHODS).to_string()));
+                a.insert(
+                    "rpc.method".into(),
+                    Value::String(rng.pick(GRPC_METHODS).to_string()),
+                );
                 let mut peer = String::new();
                 rng.push_ip(&mut peer);
                 a.insert("net.peer.ip".into(), Value::String(peer));
@@ -85,11 +136,17 @@ impl TraceModel {
                 let mut key = String::from("invoices/");
                 rng.push_hex(&mut key, 16);
                 key.push_str(".pdf");
-                a.insert("aws.s3.bucket".into(), Value::String("acme-invoices".into()));
+                a.insert(
+                    "aws.s3.bucket".into(),
+                    Value::String("acme-invoices".into()),
+                );
                 a.insert("aws.s3.key".into(), Value::String(key));
             }
             "queue.publish" => {
-                a.insert("messaging.destination".into(), Value::String("order.created".into()));
+                a.insert(
+                    "messaging.destination".into(),
+                    Value::String("order.created".into()),
+                );
                 a.insert("messaging.partition".into(), Value::from(rng.below(32)));
             }
             _ => {}
@@ -100,7 +157,13 @@ impl TraceModel {
         Value::Object(a)
     }
 
-    fn span(&self, rng: &mut Rng, span: &SpanKind, duration: f64, error: Option<&str>) -> Map<String, Value> {
+    fn span(
+        &self,
+        rng: &mut Rng,
+        span: &SpanKind,
+        duration: f64,
+        error: Option<&str>,
+    ) -> Map<String, Value> {
         let mut m = Map::with_capacity(8);
         let mut trace_id = String::with_capacity(32);
         rng.push_hex(&mut trace_id, 32);
@@ -109,9 +172,15 @@ impl TraceModel {
         m.insert("trace_id".into(), Value::String(trace_id));
         m.insert("span_id".into(), Value::String(span_id));
         m.insert("span".into(), Value::String(span.name.into()));
-        m.insert("parent".into(), span.parent.map_or(Value::Null, |p| Value::String(p.into())));
+        m.insert(
+            "parent".into(),
+            span.parent.map_or(Value::Null, |p| Value::String(p.into())),
+        );
         m.insert("duration_ms".into(), Value::from(round_to(duration, 2)));
-        m.insert("status".into(), Value::String(if error.is_some() { "error" } else { "ok" }.into()));
+        m.insert(
+            "status".into(),
+            Value::String(if error.is_some() { "error" } else { "ok" }.into()),
+        );
         let attrs = self.attrs(rng, span, error);
         m.insert("attrs".into(), attrs);
         m
@@ -131,7 +200,11 @@ impl Model for TraceModel {
         let span = &SPANS[self.weights.sample(rng)];
         match mode {
             Mode::Normal | Mode::Numeric => {
-                let error = if rng.chance(0.01) { Some(*rng.pick(NORMAL_ERRORS)) } else { None };
+                let error = if rng.chance(0.01) {
+                    Some(*rng.pick(NORMAL_ERRORS))
+                } else {
+                    None
+                };
                 let d = rng.lognormal(span.median_ms, 0.5);
                 self.span(rng, span, d, error)
             }
@@ -147,9 +220,21 @@ impl Model for TraceModel {
             }
             Mode::Novel(v) => {
                 let (name, parent, attrs) = match v % 3 {
-                    0 => ("ldap.bind", "auth.verify", json!({"ldap.server": "ldap://dc1.corp.local", "ldap.user": "cn=svc-checkout,ou=services"})),
-                    1 => ("legacy.soap_call", "http.request", json!({"soap.action": "urn:InventoryService#SyncAll", "soap.envelope_bytes": 48213})),
-                    _ => ("fs.fsync", "queue.publish", json!({"fs.path": "/var/lib/kafka/data/order.created-7/00000000000012345678.log", "fs.bytes": 1048576})),
+                    0 => (
+                        "ldap.bind",
+                        "auth.verify",
+                        json!({"ldap.server": "ldap://dc1.corp.local", "ldap.user": "cn=svc-checkout,ou=services"}),
+                    ),
+                    1 => (
+                        "legacy.soap_call",
+                        "http.request",
+                        json!({"soap.action": "urn:InventoryService#SyncAll", "soap.envelope_bytes": 48213}),
+                    ),
+                    _ => (
+                        "fs.fsync",
+                        "queue.publish",
+                        json!({"fs.path": "/var/lib/kafka/data/order.created-7/00000000000012345678.log", "fs.bytes": 1048576}),
+                    ),
                 };
                 let d = rng.lognormal(20.0, 0.5);
                 let mut m = self.span(rng, span, d, None);

@@ -65,7 +65,11 @@ pub fn load_corpus(root: impl AsRef<Path>) -> Result<Vec<NabFile>> {
     let mut files = Vec::with_capacity(keys.len());
     for key in keys {
         let limits = labels.get(&key).ok_or_else(|| {
-            Error::parse(&labels_path, 0, format!("no label entry for data file {key}"))
+            Error::parse(
+                &labels_path,
+                0,
+                format!("no label entry for data file {key}"),
+            )
         })?;
         let limits = parse_limits(limits, &labels_path, &key)?;
         files.push(load_file(data.join(&key), &key, limits)?);
@@ -74,7 +78,13 @@ pub fn load_corpus(root: impl AsRef<Path>) -> Result<Vec<NabFile>> {
 }
 
 fn parse_limits(v: &Value, path: &Path, key: &str) -> Result<Vec<(String, String)>> {
-    let bad = || Error::parse(path, 0, format!("{key}: windows must be [[start, end], ...]"));
+    let bad = || {
+        Error::parse(
+            path,
+            0,
+            format!("{key}: windows must be [[start, end], ...]"),
+        )
+    };
     v.as_array()
         .ok_or_else(bad)?
         .iter()
@@ -85,9 +95,14 @@ fn parse_limits(v: &Value, path: &Path, key: &str) -> Result<Vec<(String, String
         .collect()
 }
 
-/// Loads one `timestamp,value` CSV and maps window limits to rows. A window that
-/// covers no row of the file is dropped (NAB would never enter it either).
-pub fn load_file(path: impl AsRef<Path>, key: &str, window_limits: Vec<(String, String)>) -> Result<NabFile> {
+/// Loads one `timestamp,value` CSV and maps window limits to rows: a window runs
+/// from the first to the last row whose timestamp lies in [start, end]. A
+/// window that covers no row of the file is dropped (NAB would never enter it).
+pub fn load_file(
+    path: impl AsRef<Path>,
+    key: &str,
+    window_limits: Vec<(String, String)>,
+) -> Result<NabFile> {
     let path = path.as_ref();
     let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let mut timestamps = Vec::new();
@@ -100,7 +115,8 @@ pub fn load_file(path: impl AsRef<Path>, key: &str, window_limits: Vec<(String, 
         let (ts, val) = line
             .split_once(',')
             .ok_or_else(|| Error::parse(path, n + 1, "expected `timestamp,value`"))?;
-        let us = parse_datetime_micros(ts).ok_or_else(|| Error::parse(path, n + 1, format!("bad timestamp {ts:?}")))?;
+        let us = parse_datetime_micros(ts)
+            .ok_or_else(|| Error::parse(path, n + 1, format!("bad timestamp {ts:?}")))?;
         let v: f64 = val
             .trim()
             .parse()
@@ -114,10 +130,17 @@ pub fn load_file(path: impl AsRef<Path>, key: &str, window_limits: Vec<(String, 
         let bad = |s: &str| Error::parse(path, 0, format!("bad window timestamp {s:?} for {key}"));
         let start = parse_datetime_micros(a).ok_or_else(|| bad(a))?;
         let end = parse_datetime_micros(b).ok_or_else(|| bad(b))?;
-        let first = timestamps.partition_point(|&t| t * 1_000_000 < start);
-        let past = timestamps.partition_point(|&t| t * 1_000_000 <= end);
-        if past > first {
-            windows.push(Window { start: first, end: past - 1 });
+        // A linear scan, not a binary search: a few NAB files repeat or step back
+        // timestamps around DST changes.
+        let inside = |t: &i64| (start..=end).contains(&(t * 1_000_000));
+        if let (Some(first), Some(last)) = (
+            timestamps.iter().position(inside),
+            timestamps.iter().rposition(inside),
+        ) {
+            windows.push(Window {
+                start: first,
+                end: last,
+            });
         }
     }
     windows.sort_by_key(|w| w.start);
@@ -148,8 +171,9 @@ pub fn load_profiles(root: impl AsRef<Path>) -> Result<Vec<Profile>> {
         .map(|(name, p)| {
             let m = &p["CostMatrix"];
             let w = |k: &str| {
-                m[k].as_f64()
-                    .ok_or_else(|| Error::parse(&path, 0, format!("profile {name}: missing CostMatrix.{k}")))
+                m[k].as_f64().ok_or_else(|| {
+                    Error::parse(&path, 0, format!("profile {name}: missing CostMatrix.{k}"))
+                })
             };
             Ok(Profile {
                 name: name.clone(),
@@ -181,8 +205,14 @@ mod tests {
             &p,
             "cat/x.csv",
             vec![
-                ("2014-04-01 00:10:00.000000".into(), "2014-04-01 00:20:00.000000".into()),
-                ("2014-04-01 00:31:00.000000".into(), "2014-04-01 00:34:00.000000".into()),
+                (
+                    "2014-04-01 00:10:00.000000".into(),
+                    "2014-04-01 00:20:00.000000".into(),
+                ),
+                (
+                    "2014-04-01 00:31:00.000000".into(),
+                    "2014-04-01 00:34:00.000000".into(),
+                ),
             ],
         )
         .unwrap();

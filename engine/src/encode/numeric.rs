@@ -49,8 +49,10 @@ struct FieldProfile {
 impl FieldProfile {
     fn build(values: &mut [f64]) -> Self {
         values.sort_by(|a, b| a.total_cmp(b));
-        let log = values[0] > 0.0;
-        let t = |v: f64| if log { v.ln() } else { v };
+        // Non-negative fields (latencies, sizes, counts) are compared on a log
+        // scale; ln(1 + v) keeps zeros finite.
+        let log = values[0] >= 0.0;
+        let t = |v: f64| if log { v.ln_1p() } else { v };
         let q = |p: f64| t(values[((values.len() - 1) as f64 * p).round() as usize]);
         let edges = (1..BINS).map(|i| q(i as f64 / BINS as f64)).collect();
         let lo = t(values[0]);
@@ -71,10 +73,10 @@ impl FieldProfile {
     }
 
     fn symbol(&self, v: f64) -> NumSymbol {
-        if self.log && v <= 0.0 {
+        if self.log && v < 0.0 {
             return NumSymbol::Below(MAX_LEVEL);
         }
-        let x = if self.log { v.ln() } else { v };
+        let x = if self.log { v.ln_1p() } else { v };
         let level = |d: f64| -> u32 { (1 + (1.0 + d).log2().floor() as u32).min(MAX_LEVEL) };
         if self.spread <= 0.0 {
             // A constant field: any other value is an excursion.
@@ -129,6 +131,12 @@ impl NumericProfile {
     /// The baseline's observed range of a field, if it had one.
     pub fn range(&self, path: &str) -> Option<(f64, f64)> {
         self.fields.get(path).map(|p| (p.min, p.max))
+    }
+
+    /// Whether `v` is far outside the field's baseline range: more than one
+    /// baseline spread beyond its minimum or maximum.
+    pub fn is_far(&self, path: &str, v: f64) -> bool {
+        matches!(self.symbol(path, v), NumSymbol::Above(l) | NumSymbol::Below(l) if l >= 2)
     }
 
     pub fn contains(&self, path: &str) -> bool {

@@ -192,7 +192,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     let (mut events, mut anomalies, mut skipped, mut done_bytes) = (0u64, 0u64, 0u64, 0u64);
     for path in &args.inputs {
         let mut reader = read::open(path, &opts)?;
-        for batch in reader.by_ref() {
+        while let Some(batch) = reader.next() {
             let batch = batch?;
             events += batch.events.len() as u64;
             skipped += batch.skipped_rows;
