@@ -24,7 +24,7 @@
 //! // …and each kind appears once; bursts and shifts label every event they span.
 //! let kinds: std::collections::BTreeSet<_> = events.iter().filter_map(|e| e.label).collect();
 //! assert_eq!(kinds.len(), 6);
-//! assert_eq!(events[0].body["level"].as_str().is_some(), true);
+//! assert!(events[0].body["level"].is_string());
 //! # Ok::<(), driftlock_datasets::Error>(())
 //! ```
 //!

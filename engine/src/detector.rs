@@ -310,7 +310,8 @@ impl StreamDetector {
     /// The baseline events nearest to `ev` by NCD (spec formula, event vs event).
     fn nearest(&self, ev: &Stored) -> Result<(f64, Vec<Neighbour>)> {
         let mut by_sketch: Vec<(u32, &Stored)> = self
-            .baseline
+            .model()
+            .snapshot
             .iter()
             .map(|b| ((b.sketch ^ ev.sketch).count_ones(), b))
             .collect();

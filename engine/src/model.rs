@@ -38,6 +38,9 @@ pub(crate) struct Model {
     pub digest: String,
     /// Hashes of every object key in the baseline (cheap to build per refresh).
     pub key_hashes: HashSet<u64>,
+    /// The baseline as of this model, for nearest-neighbour evidence: frozen with
+    /// the model so that results never depend on how events were batched.
+    pub snapshot: Vec<Stored>,
 }
 
 impl Clone for Model {
@@ -50,6 +53,7 @@ impl Clone for Model {
             calib: self.calib.clone(),
             digest: self.digest.clone(),
             key_hashes: self.key_hashes.clone(),
+            snapshot: self.snapshot.clone(),
         }
     }
 }
@@ -85,6 +89,7 @@ impl Model {
             calib,
             digest: hex::encode(hasher.finalize()),
             key_hashes,
+            snapshot: baseline.to_vec(),
         };
         model.prepared()?;
         Ok(model)

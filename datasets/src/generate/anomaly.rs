@@ -9,6 +9,21 @@ use crate::rng::Rng;
 
 /// A labelled anomaly kind. The snake_case [`name`](AnomalyKind::name) is stable:
 /// it is what Parquet/NDJSON files and reports carry.
+///
+/// Every kind applies to every stream kind; what it means per stream:
+///
+/// | kind | logs | metrics | traces | llm |
+/// |---|---|---|---|---|
+/// | `novel_message` | unseen message template | unseen record family (GC pause, read-only fs, thermal) | unseen span name/parent/attrs | unseen prompt/response pair |
+/// | `novel_field` | extra unseen top-level field | same | same | same |
+/// | `numeric_spike` | `latency_ms` of an HTTP template = 50 ms × 10–50 | `latency_ms` = 35 × 10–50 | `duration_ms` = span median × 10–50 (out of range for that span name) | `latency_ms` = 990 × 10–50 |
+/// | `level_shift` | same fields × 12–20 for 15–20 events | same | same | same |
+/// | `error_burst` | `level: ERROR`, unseen messages | `up: 0` + unseen scrape error | `status: error` + unseen `error.message` | `finish_reason: error` + unseen `error` |
+/// | `format_change` | PascalCase keys / logfmt `message` / retyped values | same | same | same |
+///
+/// Normal mode has rare errors too (1% WARN/ERROR logs, 0.5% failed scrapes,
+/// 1% error spans, 2% `length`/`content_filter` LLM ends), so only the unseen
+/// messages and the burst make an `error_burst` anomalous.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AnomalyKind {

@@ -47,9 +47,9 @@ pub fn format_epoch(value: i64, unit: TimeUnit) -> String {
     let nanos = nanos as u32;
     if nanos != 0 {
         out.push(b'.');
-        if nanos % 1_000_000 == 0 {
+        if nanos.is_multiple_of(1_000_000) {
             push_digits(&mut out, nanos / 1_000_000, 3);
-        } else if nanos % 1_000 == 0 {
+        } else if nanos.is_multiple_of(1_000) {
             push_digits(&mut out, nanos / 1_000, 6);
         } else {
             push_digits(&mut out, nanos, 9);
