@@ -258,14 +258,16 @@ fn default_mapping_puts_other_columns_in_a_typed_body() {
         ("trace_id", strings(&["t1", "t2"])),
     ])
     .unwrap();
-    let mut opts = ReadOptions::default();
-    opts.mapping = ColumnMapping::default().with_ignored("trace_id");
+    let opts = ReadOptions {
+        mapping: ColumnMapping::default().with_ignored("trace_id"),
+        ..Default::default()
+    };
     for name in ["typed.parquet", "typed.arrow"] {
         let p = path(&dir, name);
         if name.ends_with("parquet") {
-            write_parquet(&p, &[batch.clone()], 1024);
+            write_parquet(&p, std::slice::from_ref(&batch), 1024);
         } else {
-            write_ipc_file(&p, &[batch.clone()]);
+            write_ipc_file(&p, std::slice::from_ref(&batch));
         }
         let got = events(&p, &opts);
         assert_eq!(
@@ -289,12 +291,14 @@ fn explicit_mapping_reads_named_columns() {
         "host,ts,level,payload,stream_id\nweb1,2024-05-01T00:00:00Z,trace,\"{\"\"a\"\":1}\",zzz\n",
     )
     .unwrap();
-    let mut opts = ReadOptions::default();
-    opts.mapping = ColumnMapping::default()
-        .with_stream("host")
-        .with_timestamp("ts")
-        .with_kind("level")
-        .with_body("payload");
+    let opts = ReadOptions {
+        mapping: ColumnMapping::default()
+            .with_stream("host")
+            .with_timestamp("ts")
+            .with_kind("level")
+            .with_body("payload"),
+        ..Default::default()
+    };
     let got = events(&p, &opts);
     assert_eq!(got[0].stream_id, "web1");
     assert_eq!(got[0].timestamp.as_deref(), Some("2024-05-01T00:00:00Z"));
@@ -302,12 +306,14 @@ fn explicit_mapping_reads_named_columns() {
     assert_eq!(got[0].body, json!({"a": 1}));
 
     // Without a body column, unmapped columns (here the unused `stream_id`) form the body.
-    let mut opts = ReadOptions::default();
-    opts.mapping = ColumnMapping::default()
-        .with_stream("host")
-        .with_default_kind(EventKind::Llm)
-        .with_ignored("payload")
-        .with_ignored("level");
+    let opts = ReadOptions {
+        mapping: ColumnMapping::default()
+            .with_stream("host")
+            .with_default_kind(EventKind::Llm)
+            .with_ignored("payload")
+            .with_ignored("level"),
+        ..Default::default()
+    };
     let got = events(&p, &opts);
     assert_eq!(got[0].kind, EventKind::Llm);
     assert_eq!(
@@ -332,8 +338,10 @@ fn default_stream_overrides_the_file_stem() {
 #[test]
 fn missing_explicit_column_names_file_and_column() {
     let dir = TempDir::new().unwrap();
-    let mut opts = ReadOptions::default();
-    opts.mapping = ColumnMapping::default().with_timestamp("event_time");
+    let opts = ReadOptions {
+        mapping: ColumnMapping::default().with_timestamp("event_time"),
+        ..Default::default()
+    };
     let pq = path(&dir, "e.parquet");
     write_parquet(&pq, &[event_batch()], 1024);
     let csv = path(&dir, "e.csv");
@@ -369,7 +377,7 @@ fn bad_json_body_names_file_row_and_column() {
     )])
     .unwrap();
     let pq = path(&dir, "b.parquet");
-    write_parquet(&pq, &[batch.clone()], 2);
+    write_parquet(&pq, std::slice::from_ref(&batch), 2);
     let csv = path(&dir, "b.csv");
     std::fs::write(
         &csv,
@@ -476,9 +484,9 @@ fn batch_rows_is_respected_in_every_format() {
     )])
     .unwrap();
     let pq = path(&dir, "n.parquet");
-    write_parquet(&pq, &[batch.clone()], 4);
+    write_parquet(&pq, std::slice::from_ref(&batch), 4);
     let ipc = path(&dir, "n.arrow");
-    write_ipc_file(&ipc, &[batch.clone()]);
+    write_ipc_file(&ipc, std::slice::from_ref(&batch));
     let csv = path(&dir, "n.csv");
     let nd = path(&dir, "n.ndjson");
     let (mut c, mut j) = ("value\n".to_string(), String::new());
@@ -564,5 +572,8 @@ fn empty_and_bom_prefixed_text_files() {
     assert_eq!(got[0].body, json!({"value": 1}));
     let p = path(&dir, "bom.ndjson");
     std::fs::write(&p, "\u{feff}{\"value\":1}\n").unwrap();
-    assert_eq!(events(&p, &ReadOptions::default())[0].body, json!({"value": 1}));
+    assert_eq!(
+        events(&p, &ReadOptions::default())[0].body,
+        json!({"value": 1})
+    );
 }
