@@ -1,1 +1,30 @@
-//! Criterion benchmarks live in `benches/`.
+//! Shared inputs for the criterion benchmarks in `benches/benches/`.
+//!
+//! `cargo bench -p driftlock-benches` runs them; set `DRIFTLOCK_BENCH_EVENTS` to
+//! change the stream length of the scaling benchmark (default 1,000,000 — the
+//! 1M-vs-10M comparison of the engine issue is run with 10,000,000).
+
+use driftlock_datasets::{GeneratorConfig, LabelledEvent, StreamKind};
+use driftlock_engine::{Event, EventKind};
+
+/// An engine event from a generated one.
+pub fn to_event(e: &LabelledEvent) -> Event {
+    Event {
+        stream_id: e.stream_id.clone(),
+        timestamp: Some(e.timestamp.clone()),
+        kind: EventKind::parse(e.kind.as_str()).unwrap_or_default(),
+        body: e.body.clone(),
+        attributes: e.attributes.clone(),
+        idempotency_key: None,
+        sequence: None,
+    }
+}
+
+/// `n` clean JSON log events (~100–150 bytes of body each) of one stream.
+pub fn log_events(n: u64, seed: u64) -> Vec<Event> {
+    GeneratorConfig::clean(StreamKind::Logs, n, seed)
+        .build()
+        .expect("a clean config builds")
+        .map(|e| to_event(&e))
+        .collect()
+}

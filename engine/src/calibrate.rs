@@ -18,14 +18,17 @@ use crate::pairwise::sketch;
 /// Scores every event of `raws` out-of-sample and returns them as baseline
 /// events, encoded with the profile of the whole set.
 pub(crate) fn cross_fit(kind: CompressorKind, raws: &[Raw]) -> Result<Vec<Stored>> {
-    let leaves: Vec<Vec<(String, f64)>> = raws.par_iter().map(|r| numeric_leaves(&r.body)).collect();
+    let leaves: Vec<(u64, Vec<(String, f64)>)> = raws.par_iter().map(|r| numeric_leaves(&r.body, r.mask)).collect();
     let fold_of = |i: usize| i % FOLDS;
     let scores: Vec<Vec<(usize, f32)>> = (0..FOLDS)
         .into_par_iter()
         .map(|k| {
             let others = || (0..raws.len()).filter(move |&i| fold_of(i) != k);
             let profile = NumericProfile::build(
-                others().flat_map(|i| leaves[i].iter().map(|(p, v)| (p.as_str(), *v))),
+                others().flat_map(|i| {
+                    let (ctx, ls) = &leaves[i];
+                    ls.iter().map(move |(p, v)| (*ctx, p.as_str(), *v))
+                }),
             );
             let encoded: Vec<String> = others()
                 .map(|i| encode(&raws[i].body, &profile, raws[i].mask).bytes)
@@ -41,12 +44,14 @@ pub(crate) fn cross_fit(kind: CompressorKind, raws: &[Raw]) -> Result<Vec<Stored
     for (i, s) in scores.into_iter().flatten() {
         score[i] = s;
     }
-    let full = NumericProfile::build(leaves.iter().flatten().map(|(p, v)| (p.as_str(), *v)));
+    let full = NumericProfile::build(
+        leaves.iter().flat_map(|(ctx, ls)| ls.iter().map(move |(p, v)| (*ctx, p.as_str(), *v))),
+    );
     Ok(raws
         .par_iter()
         .zip(leaves)
         .zip(score)
-        .map(|((r, leaves), score)| {
+        .map(|((r, (context, leaves)), score)| {
             let encoded = encode(&r.body, &full, r.mask).bytes;
             Stored {
                 index: r.index,
@@ -54,6 +59,7 @@ pub(crate) fn cross_fit(kind: CompressorKind, raws: &[Raw]) -> Result<Vec<Stored
                 sketch: sketch(encoded.as_bytes()),
                 encoded,
                 leaves,
+                context,
                 score,
             }
         })

@@ -291,6 +291,7 @@ impl StreamDetector {
                     sketch: sketch(enc.bytes.as_bytes()),
                     encoded: enc.bytes,
                     leaves: enc.leaves,
+                    context: enc.context,
                     score,
                 };
                 let p = model.p_value(score, unit_interval(self.config.seed, index));

@@ -40,10 +40,10 @@ pub(crate) fn why(ev: &Evidence<'_>) -> String {
     }
 
     for (path, v) in &ev.event.leaves {
-        let Some((lo, hi)) = ev.model.profile.range(path) else {
+        let Some((lo, hi)) = ev.model.profile.range(ev.event.context, path) else {
             continue;
         };
-        match ev.model.profile.symbol(path, *v) {
+        match ev.model.profile.symbol(ev.event.context, path, *v) {
             NumSymbol::Above(_) => parts.push(format!(
                 "`{path}` = {} is above the baseline's range {}–{} ({:.1}× its maximum)",
                 num(*v),

@@ -20,6 +20,8 @@ pub(crate) struct Stored {
     pub timestamp: Option<String>,
     pub encoded: String,
     pub leaves: Vec<(String, f64)>,
+    /// Template context of the event (see [`crate::encode::Encoded::context`]).
+    pub context: u64,
     /// Nonconformity: bits per byte of the event not explained by the baseline.
     pub score: f32,
     pub sketch: u64,
@@ -68,7 +70,9 @@ impl Model {
     /// out-of-sample.
     pub fn build(kind: CompressorKind, baseline: &[Stored]) -> Result<Self> {
         let profile = NumericProfile::build(
-            baseline.iter().flat_map(|s| s.leaves.iter().map(|(p, v)| (p.as_str(), *v))),
+            baseline
+                .iter()
+                .flat_map(|s| s.leaves.iter().map(|(p, v)| (s.context, p.as_str(), *v))),
         );
         let keep = baseline.len() * (FOLDS - 1) / FOLDS;
         let dict = join(baseline[baseline.len() - keep..].iter().map(|s| s.encoded.as_str()));
@@ -119,7 +123,7 @@ impl Model {
     /// the baseline never had, or a numeric field far outside the baseline's range.
     pub fn has_structural_novelty(&self, ev: &Stored) -> bool {
         key_names_of(&ev.encoded).any(|k| !self.key_hashes.contains(&key_hash(k)))
-            || ev.leaves.iter().any(|(p, v)| self.profile.is_far(p, *v))
+            || ev.leaves.iter().any(|(p, v)| self.profile.is_far(ev.context, p, *v))
     }
 
     /// The median calibration score: a "typical" baseline event.

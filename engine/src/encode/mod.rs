@@ -12,23 +12,27 @@ use serde_json::Value;
 pub use numeric::{NumSymbol, NumericProfile};
 
 /// An event as the compressor sees it, plus its numeric leaves (field path, value)
-/// for building the next baseline's profile.
+/// and its template context, for building the next baseline's profile.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Encoded {
     pub bytes: String,
     pub leaves: Vec<(String, f64)>,
+    /// Hash of the event's string values (masked, digits removed): events of the
+    /// same template share it, so numbers are judged against their own template.
+    pub context: u64,
 }
 
 /// Encodes `body` (a JSON object; anything else is wrapped as `{"value": ...}`).
 pub fn encode(body: &Value, profile: &NumericProfile, mask_volatile: bool) -> Encoded {
     let mut enc = Encoder {
-        profile,
         mask_volatile,
         out: Encoded {
             bytes: String::with_capacity(128),
             leaves: Vec::new(),
+            context: CONTEXT_SEED,
         },
         path: String::new(),
+        numbers: Vec::new(),
     };
     match body {
         Value::Object(_) => enc.value(body),
@@ -39,31 +43,61 @@ pub fn encode(body: &Value, profile: &NumericProfile, mask_volatile: bool) -> En
             enc.out.bytes.push('}');
         }
     }
-    enc.out
+    enc.finish(profile)
 }
 
-/// Numeric leaves of `body` without encoding it (used while calibrating, before a
-/// profile exists).
-pub fn numeric_leaves(body: &Value) -> Vec<(String, f64)> {
-    encode(body, &NumericProfile::default(), false).leaves
+const CONTEXT_SEED: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Numeric leaves and context of `body` without a profile (used while
+/// calibrating, before a profile exists).
+pub fn numeric_leaves(body: &Value, mask_volatile: bool) -> (u64, Vec<(String, f64)>) {
+    let e = encode(body, &NumericProfile::default(), mask_volatile);
+    (e.context, e.leaves)
 }
 
-struct Encoder<'a> {
-    profile: &'a NumericProfile,
+struct Encoder {
     mask_volatile: bool,
     out: Encoded,
     path: String,
+    /// Byte offsets where number symbols go once the context is known.
+    numbers: Vec<usize>,
 }
 
-impl Encoder<'_> {
+impl Encoder {
+    /// Splices the number symbols in: they depend on the template context,
+    /// which is only known after every string was seen.
+    fn finish(mut self, profile: &NumericProfile) -> Encoded {
+        if self.numbers.is_empty() {
+            return self.out;
+        }
+        let ctx = self.out.context;
+        let mut bytes = String::with_capacity(self.out.bytes.len() + 8 * self.numbers.len());
+        let mut last = 0;
+        for (at, (path, v)) in self.numbers.iter().zip(&self.out.leaves) {
+            bytes.push_str(&self.out.bytes[last..*at]);
+            numeric::write_symbol(&mut bytes, path, profile.symbol(ctx, path, *v));
+            last = *at;
+        }
+        bytes.push_str(&self.out.bytes[last..]);
+        self.out.bytes = bytes;
+        self.out
+    }
+
+    fn hash_context(&mut self, s: &str) {
+        let mut h = self.out.context;
+        for b in s.bytes().filter(|b| !b.is_ascii_digit()).chain([0xff]) {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.out.context = h;
+    }
+
     fn value(&mut self, v: &Value) {
         match v {
             Value::Null => self.out.bytes.push_str("null"),
             Value::Bool(b) => self.out.bytes.push_str(if *b { "true" } else { "false" }),
             Value::Number(n) => {
                 let x = n.as_f64().unwrap_or(f64::NAN);
-                let sym = self.profile.symbol(&self.path, x);
-                numeric::write_symbol(&mut self.out.bytes, &self.path, sym);
+                self.numbers.push(self.out.bytes.len());
                 self.out.leaves.push((self.path.clone(), x));
             }
             Value::String(s) => self.string(s),
@@ -107,8 +141,10 @@ impl Encoder<'_> {
         if self.mask_volatile {
             let mut masked = String::with_capacity(s.len());
             mask::mask_into(s, &mut masked);
+            self.hash_context(&masked);
             write_json_string(&mut self.out.bytes, &masked);
         } else {
+            self.hash_context(s);
             write_json_string(&mut self.out.bytes, s);
         }
     }
@@ -142,7 +178,7 @@ mod tests {
     #[test]
     fn numbers_become_symbols_and_leaves_keep_values() {
         let vals: Vec<f64> = (0..100).map(|i| i as f64 + 1.0).collect();
-        let profile = NumericProfile::build(vals.iter().map(|&v| ("lat", v)));
+        let profile = NumericProfile::build(vals.iter().map(|&v| (0, "lat", v)));
         let e = encode(&json!({"lat": 99.0, "n": [1, 2]}), &profile, true);
         assert_eq!(e.bytes, r##"{"lat":#7,"n":[#new,#new]}"##);
         assert_eq!(e.leaves, vec![("lat".to_string(), 99.0), ("n[]".to_string(), 1.0), ("n[]".to_string(), 2.0)]);

@@ -20,7 +20,7 @@ pub const BINS: usize = 8;
 const MARGIN: f64 = 0.25;
 const MAX_LEVEL: u32 = 4;
 /// Bytes of excursion token per level.
-const TOKEN_BYTES_PER_LEVEL: usize = 10;
+const TOKEN_BYTES_PER_LEVEL: usize = 24;
 
 /// Where a value sits relative to the baseline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,45 +98,69 @@ impl FieldProfile {
     }
 }
 
-/// Per-field quantile profiles of one baseline.
+/// A template needs this many baseline values of a field before its own profile
+/// is trusted over the field-wide one.
+const MIN_CONTEXT_VALUES: usize = 12;
+
+/// Per-field quantile profiles of one baseline: one per field path, and one per
+/// (template context, field path) for templates seen often enough, so that a
+/// fast endpoint's latency is judged against that endpoint, not against all.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NumericProfile {
     fields: HashMap<String, FieldProfile>,
+    contextual: HashMap<u64, FieldProfile>,
+}
+
+fn context_key(ctx: u64, path: &str) -> u64 {
+    path.bytes().fold(ctx ^ 0x9e37_79b9_7f4a_7c15, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 impl NumericProfile {
-    /// Builds profiles from `(field path, value)` pairs of the baseline events.
-    pub fn build<'a>(leaves: impl IntoIterator<Item = (&'a str, f64)>) -> Self {
+    /// Builds profiles from `(context, field path, value)` of the baseline events.
+    pub fn build<'a>(leaves: impl IntoIterator<Item = (u64, &'a str, f64)>) -> Self {
         let mut by_field: HashMap<&str, Vec<f64>> = HashMap::new();
-        for (path, v) in leaves {
+        let mut by_context: HashMap<u64, Vec<f64>> = HashMap::new();
+        for (ctx, path, v) in leaves {
             if v.is_finite() {
                 by_field.entry(path).or_default().push(v);
+                by_context.entry(context_key(ctx, path)).or_default().push(v);
             }
         }
         let fields = by_field
             .into_iter()
             .map(|(k, mut vs)| (k.to_string(), FieldProfile::build(&mut vs)))
             .collect();
-        Self { fields }
+        let contextual = by_context
+            .into_iter()
+            .filter(|(_, vs)| vs.len() >= MIN_CONTEXT_VALUES)
+            .map(|(k, mut vs)| (k, FieldProfile::build(&mut vs)))
+            .collect();
+        Self { fields, contextual }
     }
 
-    pub fn symbol(&self, path: &str, v: f64) -> NumSymbol {
-        match self.fields.get(path) {
+    fn profile(&self, ctx: u64, path: &str) -> Option<&FieldProfile> {
+        self.contextual
+            .get(&context_key(ctx, path))
+            .or_else(|| self.fields.get(path))
+    }
+
+    pub fn symbol(&self, ctx: u64, path: &str, v: f64) -> NumSymbol {
+        match self.profile(ctx, path) {
             Some(p) if v.is_finite() => p.symbol(v),
             Some(_) => NumSymbol::Above(MAX_LEVEL),
             None => NumSymbol::Unseen,
         }
     }
 
-    /// The baseline's observed range of a field, if it had one.
-    pub fn range(&self, path: &str) -> Option<(f64, f64)> {
-        self.fields.get(path).map(|p| (p.min, p.max))
+    /// The baseline's observed range of a field (for this template if known).
+    pub fn range(&self, ctx: u64, path: &str) -> Option<(f64, f64)> {
+        self.profile(ctx, path).map(|p| (p.min, p.max))
     }
 
     /// Whether `v` is far outside the field's baseline range: more than one
     /// baseline spread beyond its minimum or maximum.
-    pub fn is_far(&self, path: &str, v: f64) -> bool {
-        matches!(self.symbol(path, v), NumSymbol::Above(l) | NumSymbol::Below(l) if l >= 2)
+    pub fn is_far(&self, ctx: u64, path: &str, v: f64) -> bool {
+        matches!(self.symbol(ctx, path, v), NumSymbol::Above(l) | NumSymbol::Below(l) if l >= 2)
     }
 
     pub fn contains(&self, path: &str) -> bool {
@@ -183,28 +207,28 @@ mod tests {
 
     fn profile() -> NumericProfile {
         let vals: Vec<f64> = (1..=400).map(|i| 20.0 + (i % 40) as f64).collect();
-        NumericProfile::build(vals.iter().map(|&v| ("latency_ms", v)))
+        NumericProfile::build(vals.iter().map(|&v| (0, "latency_ms", v)))
     }
 
     #[test]
     fn in_range_values_get_their_quantile_bin() {
         let p = profile();
-        assert_eq!(p.symbol("latency_ms", 20.0), NumSymbol::Bin(0));
-        assert_eq!(p.symbol("latency_ms", 59.0), NumSymbol::Bin(7));
+        assert_eq!(p.symbol(0, "latency_ms", 20.0), NumSymbol::Bin(0));
+        assert_eq!(p.symbol(0, "latency_ms", 59.0), NumSymbol::Bin(7));
     }
 
     #[test]
     fn excursions_grow_with_distance() {
         let p = profile();
-        let NumSymbol::Above(near) = p.symbol("latency_ms", 80.0) else {
+        let NumSymbol::Above(near) = p.symbol(0, "latency_ms", 80.0) else {
             panic!("80 should be above the range")
         };
-        let NumSymbol::Above(far) = p.symbol("latency_ms", 950.0) else {
+        let NumSymbol::Above(far) = p.symbol(0, "latency_ms", 950.0) else {
             panic!("950 should be above the range")
         };
         assert!(far > near, "{far} > {near}");
-        assert!(matches!(p.symbol("latency_ms", 1.0), NumSymbol::Below(_)));
-        assert_eq!(p.symbol("cpu", 1.0), NumSymbol::Unseen);
+        assert!(matches!(p.symbol(0, "latency_ms", 1.0), NumSymbol::Below(_)));
+        assert_eq!(p.symbol(0, "cpu", 1.0), NumSymbol::Unseen);
     }
 
     #[test]
@@ -213,6 +237,6 @@ mod tests {
         write_symbol(&mut a, "latency_ms", NumSymbol::Above(3));
         write_symbol(&mut b, "latency_ms", NumSymbol::Above(3));
         assert_eq!(a, b);
-        assert_eq!(a.len(), 2 + 30);
+        assert_eq!(a.len(), 2 + 3 * TOKEN_BYTES_PER_LEVEL);
     }
 }
