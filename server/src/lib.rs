@@ -8,8 +8,10 @@
 
 pub mod api;
 pub mod auth;
+pub mod backfill;
 pub mod config;
 pub mod error;
+pub mod eval;
 pub mod export;
 pub mod metrics;
 pub mod output;
@@ -18,6 +20,7 @@ pub mod rate_limit;
 pub mod report;
 pub mod request_id;
 pub mod scoring;
+pub mod sql;
 pub mod state;
 pub mod store;
 pub mod time;

@@ -24,6 +24,11 @@ enum Command {
     /// Manage API keys in the server's store.
     #[command(subcommand)]
     Keys(cli::keys::KeysCommand),
+    /// Measure detection quality on labelled public data (NAB, HDFS).
+    #[command(subcommand)]
+    Eval(cli::eval::EvalCommand),
+    Backfill(cli::backfill::BackfillArgs),
+    Sql(cli::sql::SqlArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -43,5 +48,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => cli::generate::run(args),
         Command::Serve(args) => cli::serve::run(args),
         Command::Keys(cmd) => cli::keys::run(cmd),
+        Command::Eval(cmd) => cli::eval::run(cmd),
+        Command::Backfill(args) => cli::backfill::run(args),
+        Command::Sql(args) => cli::sql::run(args),
     }
 }

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod health;
 pub mod keys;
 pub mod openapi;
+pub mod sql;
 pub mod streams;
 
 use std::any::Any;
@@ -61,6 +62,7 @@ pub fn app(state: AppState) -> Router {
         .merge(export::router())
         .merge(anomalies::router())
         .merge(keys::router())
+        .merge(sql::router())
         .merge(health::authed_router())
         .route_layer(from_fn_with_state(state.clone(), auth::require_key));
     Router::new()

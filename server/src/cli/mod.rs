@@ -1,8 +1,11 @@
 //! One module per subcommand.
+pub mod backfill;
+pub mod eval;
 pub mod generate;
 pub mod keys;
 pub mod score;
 pub mod serve;
+pub mod sql;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default: info).
 pub fn init_tracing() {
