@@ -14,7 +14,9 @@ use driftlock_benches::log_events;
 use driftlock_datasets::{GeneratorConfig, StreamKind, write_parquet};
 use driftlock_engine::read::{self, ColumnMapping, ReadOptions};
 use driftlock_engine::{DetectorConfig, StreamDetector, StreamSet};
-use driftlock_kernels::{CpuBackend, PermutationBackend, PermutationParams, WindowBatch, WindowSpec};
+use driftlock_kernels::{
+    CpuBackend, PermutationBackend, PermutationParams, WindowBatch, WindowSpec,
+};
 
 fn calibrated(events: &[driftlock_engine::Event]) -> StreamDetector {
     let mut d = StreamDetector::new("bench", DetectorConfig::default()).unwrap();
@@ -57,8 +59,14 @@ fn stream_batch(c: &mut Criterion) {
 }
 
 fn window_test(c: &mut Criterion) {
-    let values: Vec<f32> = (0..450).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
-    let spec = [WindowSpec { offset: 0, baseline_len: 400, window_len: 50 }];
+    let values: Vec<f32> = (0..450)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
+        .collect();
+    let spec = [WindowSpec {
+        offset: 0,
+        baseline_len: 400,
+        window_len: 50,
+    }];
     let cpu = CpuBackend::new();
     let mut g = c.benchmark_group("window_test");
     // One window test per hop of 10 events.
@@ -66,8 +74,22 @@ fn window_test(c: &mut Criterion) {
     for (name, stop) in [("1000_permutations", None), ("early_stopping_16", Some(16))] {
         g.bench_function(name, |b| {
             b.iter(|| {
-                let params = PermutationParams { permutations: 1000, seed: 1, first_window: 0, stop_after_exceedances: stop };
-                black_box(cpu.window_tests(WindowBatch { values: &values, windows: &spec }, params).unwrap())
+                let params = PermutationParams {
+                    permutations: 1000,
+                    seed: 1,
+                    first_window: 0,
+                    stop_after_exceedances: stop,
+                };
+                black_box(
+                    cpu.window_tests(
+                        WindowBatch {
+                            values: &values,
+                            windows: &spec,
+                        },
+                        params,
+                    )
+                    .unwrap(),
+                )
             })
         });
     }
@@ -78,10 +100,15 @@ fn archive(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("archive.parquet");
     let n = 200_000u64;
-    let stream = GeneratorConfig::new(StreamKind::Logs, n, 3).with_streams(8).build().unwrap();
+    let stream = GeneratorConfig::new(StreamKind::Logs, n, 3)
+        .with_streams(8)
+        .build()
+        .unwrap();
     write_parquet(&path, stream, 8192).unwrap();
     let opts = ReadOptions {
-        mapping: ColumnMapping::default().with_ignored("label").with_ignored("anomaly_kind"),
+        mapping: ColumnMapping::default()
+            .with_ignored("label")
+            .with_ignored("anomaly_kind"),
         ..Default::default()
     };
     let mut g = c.benchmark_group("archive");

@@ -21,10 +21,19 @@ fn to_event(e: &LabelledEvent) -> Event {
 }
 
 fn main() {
-    let n: u64 = std::env::args().nth(1).map(|s| s.parse().unwrap()).unwrap_or(6000);
-    let kinds = [StreamKind::Logs, StreamKind::Metrics, StreamKind::Traces, StreamKind::Llm];
+    let n: u64 = std::env::args()
+        .nth(1)
+        .map(|s| s.parse().unwrap())
+        .unwrap_or(6000);
+    let kinds = [
+        StreamKind::Logs,
+        StreamKind::Metrics,
+        StreamKind::Traces,
+        StreamKind::Llm,
+    ];
     for sk in kinds {
-        let events: Vec<LabelledEvent> = GeneratorConfig::clean(sk, n, 7).build().unwrap().collect();
+        let events: Vec<LabelledEvent> =
+            GeneratorConfig::clean(sk, n, 7).build().unwrap().collect();
         let evs: Vec<Event> = events.iter().map(to_event).collect();
         let mut d = StreamDetector::new("s", DetectorConfig::default()).unwrap();
         d.enable_diagnostics();
@@ -32,34 +41,74 @@ fn main() {
         let anomalies = d.push(&evs).unwrap();
         let dt = t.elapsed().as_secs_f64();
         let diag = d.take_diagnostics();
-        let share = |v: &[(u64, f64)]| v.iter().filter(|(_, p)| *p <= 0.05).count() as f64 / v.len().max(1) as f64;
+        let share = |v: &[(u64, f64)]| {
+            v.iter().filter(|(_, p)| *p <= 0.05).count() as f64 / v.len().max(1) as f64
+        };
         println!(
             "clean {sk:?}: events {} ev/s {:.0} | event p<=.05 {:.3} (n={}) | window p<=.05 {:.3} (n={}) | flagged {}",
-            n, n as f64 / dt, share(&diag.event_p), diag.event_p.len(), share(&diag.window_p), diag.window_p.len(), anomalies.len()
+            n,
+            n as f64 / dt,
+            share(&diag.event_p),
+            diag.event_p.len(),
+            share(&diag.window_p),
+            diag.window_p.len(),
+            anomalies.len()
         );
     }
     for sk in kinds {
         for ak in AnomalyKind::ALL {
-            let cfg = GeneratorConfig::new(sk, n, 11).with_anomalies(&[ak], driftlock_datasets::AnomalyCount::Max);
+            let cfg = GeneratorConfig::new(sk, n, 11)
+                .with_anomalies(&[ak], driftlock_datasets::AnomalyCount::Max);
             let Ok(stream) = cfg.build() else { continue };
             let events: Vec<LabelledEvent> = stream.collect();
-            let truth: HashSet<u64> = events.iter().enumerate().filter(|(_, e)| e.label.is_some()).map(|(i, _)| i as u64).collect();
-            if truth.is_empty() { continue; }
+            let truth: HashSet<u64> = events
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.label.is_some())
+                .map(|(i, _)| i as u64)
+                .collect();
+            if truth.is_empty() {
+                continue;
+            }
             let evs: Vec<Event> = events.iter().map(to_event).collect();
             let mut d = StreamDetector::new("s", DetectorConfig::default()).unwrap();
             let anomalies = d.push(&evs).unwrap();
             let found: HashSet<u64> = anomalies.iter().map(|a| a.index).collect();
             let tp = found.intersection(&truth).count() as f64;
-            let p = if found.is_empty() { 0.0 } else { tp / found.len() as f64 };
+            let p = if found.is_empty() {
+                0.0
+            } else {
+                tp / found.len() as f64
+            };
             let r = tp / truth.len() as f64;
-            let cps = anomalies.iter().filter(|a| a.kind == driftlock_engine::AnomalyKind::ChangePoint).count();
-            println!("{sk:?} {:>14}: truth {:>4} flagged {:>4} precision {p:.3} recall {r:.3} change_points {cps}", ak.name(), truth.len(), found.len());
+            let cps = anomalies
+                .iter()
+                .filter(|a| a.kind == driftlock_engine::AnomalyKind::ChangePoint)
+                .count();
+            println!(
+                "{sk:?} {:>14}: truth {:>4} flagged {:>4} precision {p:.3} recall {r:.3} change_points {cps}",
+                ak.name(),
+                truth.len(),
+                found.len()
+            );
             if std::env::var("SHOW").is_ok() {
-                for a in anomalies.iter().filter(|a| !truth.contains(&a.index)).take(3) {
-                    println!("   FP #{} p={:.4} ncd={:.2} {} | {}", a.index, a.metrics.p_value, a.metrics.ncd, a.encoded, a.why);
+                for a in anomalies
+                    .iter()
+                    .filter(|a| !truth.contains(&a.index))
+                    .take(3)
+                {
+                    println!(
+                        "   FP #{} p={:.4} ncd={:.2} {} | {}",
+                        a.index, a.metrics.p_value, a.metrics.ncd, a.encoded, a.why
+                    );
                 }
                 let missed: Vec<&u64> = truth.difference(&found).take(2).collect();
-                for m in missed { println!("   MISS #{m} {}", serde_json::to_string(&events[*m as usize].body).unwrap()); }
+                for m in missed {
+                    println!(
+                        "   MISS #{m} {}",
+                        serde_json::to_string(&events[*m as usize].body).unwrap()
+                    );
+                }
             }
         }
     }

@@ -61,7 +61,9 @@ impl std::str::FromStr for CompressorKind {
             "openzl" => Ok(CompressorKind::Openzl),
             other => Err(EngineError::Config {
                 field: "compressor",
-                reason: format!("unknown compressor `{other}` (expected zstd, lz4, gzip or openzl)"),
+                reason: format!(
+                    "unknown compressor `{other}` (expected zstd, lz4, gzip or openzl)"
+                ),
             }),
         }
     }
@@ -85,9 +87,7 @@ fn zstd_len(src: &[u8], cdict: Option<&CDict<'_>>) -> Result<usize> {
                 Some(d) => cctx.compress_using_cdict(&mut *buf, src, d),
                 None => cctx.compress(&mut *buf, src, ZSTD_LEVEL),
             };
-            n.map_err(|code| {
-                EngineError::Compression(zstd_safe::get_error_name(code).to_string())
-            })
+            n.map_err(|code| EngineError::Compression(zstd_safe::get_error_name(code).to_string()))
         })
     })
 }
@@ -224,12 +224,18 @@ mod tests {
 
     #[test]
     fn conditional_length_is_small_for_repeats_and_large_for_novelty() {
-        for kind in [CompressorKind::Zstd, CompressorKind::Lz4, CompressorKind::Gzip] {
+        for kind in [
+            CompressorKind::Zstd,
+            CompressorKind::Lz4,
+            CompressorKind::Gzip,
+        ] {
             let dict: String = (0..200).map(sample).collect();
             let p = Prepared::new(kind, dict.as_bytes()).unwrap();
             let seen = p.conditional_len(sample(3).as_bytes()).unwrap();
             let novel = p
-                .conditional_len(br#"{"kernel":"panic: unable to mount root fs on unknown-block(0,0)"}"#)
+                .conditional_len(
+                    br#"{"kernel":"panic: unable to mount root fs on unknown-block(0,0)"}"#,
+                )
                 .unwrap();
             assert!(seen * 3 < novel, "{kind:?}: seen {seen} novel {novel}");
         }

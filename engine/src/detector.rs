@@ -2,7 +2,9 @@
 
 use std::collections::VecDeque;
 
-use driftlock_kernels::{CpuBackend, PermutationBackend, PermutationParams, WindowBatch, WindowSpec};
+use driftlock_kernels::{
+    CpuBackend, PermutationBackend, PermutationParams, WindowBatch, WindowSpec,
+};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -10,8 +12,8 @@ use serde_json::Value;
 use crate::calibrate::cross_fit;
 use crate::compress::compressed_len;
 use crate::error::Result;
-use crate::explain::{why, Evidence};
-use crate::model::{join, score_event, Model, Stored};
+use crate::explain::{Evidence, why};
+use crate::model::{Model, Stored, join, score_event};
 use crate::pairwise::{ncd, sketch};
 use crate::{Anomaly, AnomalyKind, DetectorConfig, Event, EventKind, Metrics, Neighbour};
 
@@ -133,7 +135,10 @@ impl StreamDetector {
 
     /// The p-values recorded since the last call.
     pub fn take_diagnostics(&mut self) -> Diagnostics {
-        self.diagnostics.as_mut().map(std::mem::take).unwrap_or_default()
+        self.diagnostics
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Events pushed so far.
@@ -153,7 +158,11 @@ impl StreamDetector {
     }
 
     /// [`push`](Self::push) with a chosen permutation backend.
-    pub fn push_with(&mut self, events: &[Event], backend: &dyn PermutationBackend) -> Result<Vec<Anomaly>> {
+    pub fn push_with(
+        &mut self,
+        events: &[Event],
+        backend: &dyn PermutationBackend,
+    ) -> Result<Vec<Anomaly>> {
         let mut out = Vec::new();
         let mut i = 0;
         while i < events.len() {
@@ -175,7 +184,9 @@ impl StreamDetector {
     }
 
     fn mask_for(&self, kind: EventKind) -> bool {
-        self.config.mask_volatile.unwrap_or(kind != EventKind::Metric)
+        self.config
+            .mask_volatile
+            .unwrap_or(kind != EventKind::Metric)
     }
 
     fn remember(&mut self, e: &Event) {
@@ -269,7 +280,9 @@ impl StreamDetector {
     }
 
     fn model(&self) -> &Model {
-        self.model.as_ref().expect("scoring only happens once calibrated")
+        self.model
+            .as_ref()
+            .expect("scoring only happens once calibrated")
     }
 
     /// Encodes, scores and p-values every event of the chunk in parallel against
@@ -284,7 +297,12 @@ impl StreamDetector {
             .enumerate()
             .map(|(j, event)| {
                 let index = first + j as u64;
-                let (enc, score) = score_event(prepared, &model.profile, &event.body, self.mask_for(event.kind))?;
+                let (enc, score) = score_event(
+                    prepared,
+                    &model.profile,
+                    &event.body,
+                    self.mask_for(event.kind),
+                )?;
                 let stored = Stored {
                     index,
                     timestamp: event.timestamp.clone(),
@@ -295,7 +313,11 @@ impl StreamDetector {
                     score,
                 };
                 let p = model.p_value(score, unit_interval(self.config.seed, index));
-                let nearest = if p <= alpha { Some(self.nearest(&stored)?) } else { None };
+                let nearest = if p <= alpha {
+                    Some(self.nearest(&stored)?)
+                } else {
+                    None
+                };
                 let structural = nearest.is_some() && model.has_structural_novelty(&stored);
                 Ok(Scored {
                     event,
@@ -326,7 +348,11 @@ impl StreamDetector {
             .map(|(_, b)| {
                 Ok(Neighbour {
                     index: b.index,
-                    ncd: ncd(self.config.compressor, ev.encoded.as_bytes(), b.encoded.as_bytes())?,
+                    ncd: ncd(
+                        self.config.compressor,
+                        ev.encoded.as_bytes(),
+                        b.encoded.as_bytes(),
+                    )?,
                     encoded: b.encoded.clone(),
                 })
             })
@@ -340,10 +366,18 @@ impl StreamDetector {
     /// kernel call: the window's unflagged scores against the baseline's scores.
     /// Flagged events are left out on both sides (they never enter the baseline),
     /// so the test stays calibrated and measures drift among normal-looking events.
-    fn window_tests(&self, scored: &[Scored<'_>], backend: &dyn PermutationBackend) -> Result<Vec<f64>> {
+    fn window_tests(
+        &self,
+        scored: &[Scored<'_>],
+        backend: &dyn PermutationBackend,
+    ) -> Result<Vec<f64>> {
         let (w, hop) = (self.config.window_size, self.config.hop_size as u64);
         let calib = &self.model().calib;
-        let mut history: Vec<(f32, bool)> = self.window.iter().map(|e| (e.ev.score, e.flagged)).collect();
+        let mut history: Vec<(f32, bool)> = self
+            .window
+            .iter()
+            .map(|e| (e.ev.score, e.flagged))
+            .collect();
         // Runs of consecutive window ordinals, one kernel call each; a window with
         // no unflagged event has p = 1 by definition and ends a run.
         let mut stats = Vec::new();
@@ -353,7 +387,11 @@ impl StreamDetector {
             history.push((s.stored.score, self.is_flagged(s)));
             let pos = self.since_origin + j as u64 + 1;
             if pos >= w as u64 && pos % hop == 0 {
-                let unflagged: Vec<f32> = history[history.len() - w..].iter().filter(|(_, f)| !f).map(|(v, _)| *v).collect();
+                let unflagged: Vec<f32> = history[history.len() - w..]
+                    .iter()
+                    .filter(|(_, f)| !f)
+                    .map(|(v, _)| *v)
+                    .collect();
                 if unflagged.is_empty() {
                     stats.extend(run.finish(self, backend)?);
                     stats.push(1.0);
@@ -427,7 +465,12 @@ impl StreamDetector {
             .expect("a change point has flagged events");
         let window = join(self.window.iter().map(|e| e.ev.encoded.as_str()));
         let n = self.window.len().min(self.baseline.len());
-        let sample = join(self.baseline.iter().skip(self.baseline.len() - n).map(|e| e.encoded.as_str()));
+        let sample = join(
+            self.baseline
+                .iter()
+                .skip(self.baseline.len() - n)
+                .map(|e| e.encoded.as_str()),
+        );
         let kind = self.config.compressor;
         let c = compressed_len(kind, window.as_bytes())?.max(1);
         let mean = self.window.iter().map(|e| e.ev.score).sum::<f32>() / self.window.len() as f32;
@@ -478,7 +521,13 @@ impl Run {
             first_window: self.first,
             stop_after_exceedances: Some(STOP_AFTER_EXCEEDANCES),
         };
-        let stats = backend.window_tests(WindowBatch { values: &self.values, windows: &self.specs }, params)?;
+        let stats = backend.window_tests(
+            WindowBatch {
+                values: &self.values,
+                windows: &self.specs,
+            },
+            params,
+        )?;
         self.values.clear();
         self.specs.clear();
         Ok(stats.into_iter().map(|s| s.p_value).collect())

@@ -6,9 +6,9 @@
 use std::collections::HashSet;
 use std::fmt::Write;
 
-use crate::encode::NumSymbol;
-use crate::model::{key_names_of, tokens_of, Model, Stored};
 use crate::Neighbour;
+use crate::encode::NumSymbol;
+use crate::model::{Model, Stored, key_names_of, tokens_of};
 
 const MAX_LISTED: usize = 4;
 
@@ -23,8 +23,16 @@ pub(crate) struct Evidence<'a> {
 pub(crate) fn why(ev: &Evidence<'_>) -> String {
     let mut parts: Vec<String> = Vec::new();
     // Built per explanation, not per refresh: anomalies are rare, refreshes are not.
-    let key_names: HashSet<&str> = ev.baseline.iter().flat_map(|s| key_names_of(&s.encoded)).collect();
-    let tokens: HashSet<&str> = ev.baseline.iter().flat_map(|s| tokens_of(&s.encoded)).collect();
+    let key_names: HashSet<&str> = ev
+        .baseline
+        .iter()
+        .flat_map(|s| key_names_of(&s.encoded))
+        .collect();
+    let tokens: HashSet<&str> = ev
+        .baseline
+        .iter()
+        .flat_map(|s| tokens_of(&s.encoded))
+        .collect();
 
     let mut new_keys: Vec<&str> = key_names_of(&ev.event.encoded)
         .filter(|k| !key_names.contains(*k))
@@ -67,7 +75,10 @@ pub(crate) fn why(ev: &Evidence<'_>) -> String {
         .collect();
     new_tokens.dedup();
     if !new_tokens.is_empty() {
-        parts.push(format!("tokens never seen in the baseline: {}", quote_list(&new_tokens)));
+        parts.push(format!(
+            "tokens never seen in the baseline: {}",
+            quote_list(&new_tokens)
+        ));
     }
 
     let typical = ev.model.typical_score().max(0.05);
@@ -88,7 +99,11 @@ pub(crate) fn why(ev: &Evidence<'_>) -> String {
         );
     }
     if let Some(n) = ev.nearest.first() {
-        let _ = write!(s, "; nearest baseline event #{} is at NCD {:.2}", n.index, n.ncd);
+        let _ = write!(
+            s,
+            "; nearest baseline event #{} is at NCD {:.2}",
+            n.index, n.ncd
+        );
     }
     s
 }
@@ -96,12 +111,18 @@ pub(crate) fn why(ev: &Evidence<'_>) -> String {
 fn is_excursion_token(t: &str) -> bool {
     // Excursion tokens are long runs of random alphanumerics; they are reported
     // through the numeric range sentence instead.
-    t.len() >= 10 && t.bytes().all(|b| b.is_ascii_alphanumeric()) && t.bytes().any(|b| b.is_ascii_digit())
+    t.len() >= 10
+        && t.bytes().all(|b| b.is_ascii_alphanumeric())
+        && t.bytes().any(|b| b.is_ascii_digit())
         && t.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 fn quote_list(items: &[&str]) -> String {
-    let shown: Vec<String> = items.iter().take(MAX_LISTED).map(|s| format!("`{s}`")).collect();
+    let shown: Vec<String> = items
+        .iter()
+        .take(MAX_LISTED)
+        .map(|s| format!("`{s}`"))
+        .collect();
     let more = items.len().saturating_sub(MAX_LISTED);
     if more > 0 {
         format!("{} and {more} more", shown.join(", "))

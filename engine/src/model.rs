@@ -75,7 +75,11 @@ impl Model {
                 .flat_map(|s| s.leaves.iter().map(|(p, v)| (s.context, p.as_str(), *v))),
         );
         let keep = baseline.len() * (FOLDS - 1) / FOLDS;
-        let dict = join(baseline[baseline.len() - keep..].iter().map(|s| s.encoded.as_str()));
+        let dict = join(
+            baseline[baseline.len() - keep..]
+                .iter()
+                .map(|s| s.encoded.as_str()),
+        );
         let mut calib: Vec<f32> = baseline.iter().map(|s| s.score).collect();
         calib.sort_by(|a, b| a.total_cmp(b));
         let mut hasher = Sha256::new();
@@ -123,7 +127,10 @@ impl Model {
     /// the baseline never had, or a numeric field far outside the baseline's range.
     pub fn has_structural_novelty(&self, ev: &Stored) -> bool {
         key_names_of(&ev.encoded).any(|k| !self.key_hashes.contains(&key_hash(k)))
-            || ev.leaves.iter().any(|(p, v)| self.profile.is_far(ev.context, p, *v))
+            || ev
+                .leaves
+                .iter()
+                .any(|(p, v)| self.profile.is_far(ev.context, p, *v))
     }
 
     /// The median calibration score: a "typical" baseline event.
@@ -156,12 +163,16 @@ pub(crate) fn join<'a>(parts: impl Iterator<Item = &'a str>) -> String {
 
 /// FNV-1a: a stable 64-bit hash for key names.
 pub(crate) fn key_hash(k: &str) -> u64 {
-    k.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    k.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Object keys in an encoded event (`"name":`).
 pub(crate) fn key_names_of(encoded: &str) -> impl Iterator<Item = &str> {
-    encoded.split("\":").filter_map(|chunk| chunk.rsplit_once('"').map(|(_, k)| k))
+    encoded
+        .split("\":")
+        .filter_map(|chunk| chunk.rsplit_once('"').map(|(_, k)| k))
 }
 
 /// Word-like tokens of an encoded event.

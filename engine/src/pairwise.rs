@@ -6,11 +6,17 @@
 
 use rayon::prelude::*;
 
-use crate::compress::{compressed_len, compressed_len_concat, CompressorKind};
+use crate::compress::{CompressorKind, compressed_len, compressed_len_concat};
 use crate::error::Result;
 
 /// NCD of two inputs whose lone compressed lengths are already known.
-pub fn ncd_with_lens(kind: CompressorKind, x: &[u8], cx: usize, y: &[u8], cy: usize) -> Result<f64> {
+pub fn ncd_with_lens(
+    kind: CompressorKind,
+    x: &[u8],
+    cx: usize,
+    y: &[u8],
+    cy: usize,
+) -> Result<f64> {
     let cxy = compressed_len_concat(kind, x, y)?;
     let (lo, hi) = (cx.min(cy) as f64, cx.max(cy).max(1) as f64);
     Ok(((cxy as f64 - lo) / hi).clamp(0.0, 1.0))

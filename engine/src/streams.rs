@@ -30,7 +30,11 @@ impl StreamSet {
 
     /// Scores a batch of events of any streams (file order is stream order) and
     /// returns the anomalies, grouped by stream id, each stream in event order.
-    pub fn push(&mut self, events: Vec<Event>, backend: &dyn PermutationBackend) -> Result<Vec<Anomaly>> {
+    pub fn push(
+        &mut self,
+        events: Vec<Event>,
+        backend: &dyn PermutationBackend,
+    ) -> Result<Vec<Anomaly>> {
         let mut by_stream: BTreeMap<String, Vec<Event>> = BTreeMap::new();
         for e in events {
             by_stream.entry(e.stream_id.clone()).or_default().push(e);

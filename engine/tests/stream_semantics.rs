@@ -3,7 +3,9 @@
 use std::collections::HashSet;
 
 use driftlock_datasets::{GeneratorConfig, LabelledEvent, StreamKind};
-use driftlock_engine::{AnomalyKind, DetectorConfig, Event, EventKind, StreamDetector, StreamStatus};
+use driftlock_engine::{
+    AnomalyKind, DetectorConfig, Event, EventKind, StreamDetector, StreamStatus,
+};
 use serde_json::json;
 
 fn to_event(e: &LabelledEvent) -> Event {
@@ -19,7 +21,11 @@ fn to_event(e: &LabelledEvent) -> Event {
 }
 
 fn clean(kind: StreamKind, n: u64, seed: u64) -> Vec<Event> {
-    GeneratorConfig::clean(kind, n, seed).build().unwrap().map(|e| to_event(&e)).collect()
+    GeneratorConfig::clean(kind, n, seed)
+        .build()
+        .unwrap()
+        .map(|e| to_event(&e))
+        .collect()
 }
 
 fn share_at_most(ps: &[(u64, f64)], alpha: f64) -> f64 {
@@ -34,11 +40,21 @@ fn p_values_are_calibrated_on_clean_streams() {
     d.enable_diagnostics();
     d.push(&events).unwrap();
     let diag = d.take_diagnostics();
-    assert!(diag.window_p.len() >= 2000, "{} windows", diag.window_p.len());
+    assert!(
+        diag.window_p.len() >= 2000,
+        "{} windows",
+        diag.window_p.len()
+    );
     let event_share = share_at_most(&diag.event_p, 0.05);
     let window_share = share_at_most(&diag.window_p, 0.05);
-    assert!((0.03..=0.07).contains(&event_share), "event share {event_share}");
-    assert!((0.03..=0.07).contains(&window_share), "window share {window_share}");
+    assert!(
+        (0.03..=0.07).contains(&event_share),
+        "event share {event_share}"
+    );
+    assert!(
+        (0.03..=0.07).contains(&window_share),
+        "window share {window_share}"
+    );
     assert!(diag.event_p.iter().all(|(_, p)| *p > 0.0 && *p <= 1.0));
     assert!(diag.window_p.iter().all(|(_, p)| *p > 0.0 && *p <= 1.0));
 }
@@ -55,7 +71,11 @@ fn calibrating_status_counts_down_then_every_event_is_scored() {
     d.push(&events[400..]).unwrap();
     let diag = d.take_diagnostics();
     let scored: Vec<u64> = diag.event_p.iter().map(|(i, _)| *i).collect();
-    assert_eq!(scored, (400..700).collect::<Vec<u64>>(), "every event after calibration, the newest included");
+    assert_eq!(
+        scored,
+        (400..700).collect::<Vec<u64>>(),
+        "every event after calibration, the newest included"
+    );
     assert_eq!(d.events_seen(), 700);
 }
 
@@ -66,7 +86,10 @@ fn batch_split_and_reruns_give_identical_anomalies() {
         .unwrap()
         .map(|e| to_event(&e))
         .collect();
-    let config = DetectorConfig { seed: 42, ..Default::default() };
+    let config = DetectorConfig {
+        seed: 42,
+        ..Default::default()
+    };
     let mut whole = StreamDetector::new("s", config.clone()).unwrap();
     let a = whole.push(&events).unwrap();
     let mut split = StreamDetector::new("s", config.clone()).unwrap();
@@ -75,7 +98,10 @@ fn batch_split_and_reruns_give_identical_anomalies() {
         b.extend(split.push(chunk).unwrap());
     }
     assert!(!a.is_empty());
-    assert_eq!(a, b, "sending 7 at a time must give the same anomalies as one batch");
+    assert_eq!(
+        a, b,
+        "sending 7 at a time must give the same anomalies as one batch"
+    );
     // A detector restored from its serialised state continues identically.
     let mut first = StreamDetector::new("s", config).unwrap();
     let mut c = first.push(&events[..1200]).unwrap();
@@ -94,7 +120,11 @@ fn each_event_is_reported_at_most_once() {
         .collect();
     let mut d = StreamDetector::new("s", DetectorConfig::default()).unwrap();
     let found = d.push(&events).unwrap();
-    let events_only: Vec<u64> = found.iter().filter(|a| a.kind == AnomalyKind::Event).map(|a| a.index).collect();
+    let events_only: Vec<u64> = found
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::Event)
+        .map(|a| a.index)
+        .collect();
     let unique: HashSet<u64> = events_only.iter().copied().collect();
     assert_eq!(unique.len(), events_only.len());
     for a in &found {
@@ -114,22 +144,40 @@ fn a_sustained_change_is_reported_once_and_becomes_the_new_baseline() {
         body: json!({"level": "WARN", "msg": format!("retrying upstream payment-gateway attempt {}", i % 3), "backoff_ms": 500 + (i * 31) % 100}),
         ..Default::default()
     };
-    let events: Vec<Event> = (0..600).map(normal).chain((600..1400).map(changed)).collect();
+    let events: Vec<Event> = (0..600)
+        .map(normal)
+        .chain((600..1400).map(changed))
+        .collect();
     let mut d = StreamDetector::new("s", DetectorConfig::default()).unwrap();
     let found = d.push(&events).unwrap();
-    let change_points: Vec<_> = found.iter().filter(|a| a.kind == AnomalyKind::ChangePoint).collect();
+    let change_points: Vec<_> = found
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::ChangePoint)
+        .collect();
     assert_eq!(change_points.len(), 1, "{found:#?}");
     assert!((600..700).contains(&change_points[0].index));
     let late = found.iter().filter(|a| a.index >= 1000).count();
     assert_eq!(late, 0, "the new normal must stop alarming");
-    assert!(found.iter().filter(|a| a.kind == AnomalyKind::Event).all(|a| a.index >= 600));
+    assert!(
+        found
+            .iter()
+            .filter(|a| a.kind == AnomalyKind::Event)
+            .all(|a| a.index >= 600)
+    );
 }
 
 #[test]
 fn the_same_seed_gives_the_same_p_values_and_another_seed_differs() {
     let events = clean(StreamKind::Traces, 1200, 8);
     let run = |seed| {
-        let mut d = StreamDetector::new("t", DetectorConfig { seed, ..Default::default() }).unwrap();
+        let mut d = StreamDetector::new(
+            "t",
+            DetectorConfig {
+                seed,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         d.enable_diagnostics();
         d.push(&events).unwrap();
         d.take_diagnostics()

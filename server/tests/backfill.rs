@@ -25,7 +25,12 @@ fn archive(dir: &Path) -> PathBuf {
         std::fs::create_dir_all(&part).unwrap();
         for i in 0..2 {
             let chunk: Vec<_> = events.by_ref().take(2_000).collect();
-            driftlock_datasets::write::write_parquet(part.join(format!("part-{i}.parquet")), chunk, 500).unwrap();
+            driftlock_datasets::write::write_parquet(
+                part.join(format!("part-{i}.parquet")),
+                chunk,
+                500,
+            )
+            .unwrap();
         }
     }
     root
@@ -37,9 +42,24 @@ fn command(archive: &Path, output: &[&str], extra: &[&str]) -> Command {
         .arg(archive)
         .args(output)
         .args([
-            "--baseline-size", "100", "--window-size", "20", "--hop-size", "5",
-            "--permutations", "200", "--device", "cpu", "--batch-rows", "250",
-            "--checkpoint-every", "2", "--ignore-column", "label", "--ignore-column", "anomaly_kind",
+            "--baseline-size",
+            "100",
+            "--window-size",
+            "20",
+            "--hop-size",
+            "5",
+            "--permutations",
+            "200",
+            "--device",
+            "cpu",
+            "--batch-rows",
+            "250",
+            "--checkpoint-every",
+            "2",
+            "--ignore-column",
+            "label",
+            "--ignore-column",
+            "anomaly_kind",
         ])
         .args(extra)
         .env("RUST_LOG", "warn")
@@ -50,7 +70,11 @@ fn command(archive: &Path, output: &[&str], extra: &[&str]) -> Command {
 
 fn finish(mut c: Command) -> Output {
     let out = c.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -63,11 +87,13 @@ fn kill_midway(mut c: Command, checkpoint: &Path) {
             panic!("backfill ended ({status}) before it could be killed midway");
         }
         if let Ok(bytes) = std::fs::read(checkpoint) {
-            let v: serde_json::Value = serde_json::from_slice(&bytes).expect("checkpoint is never torn");
+            let v: serde_json::Value =
+                serde_json::from_slice(&bytes).expect("checkpoint is never torn");
             if v["files_done"].as_array().unwrap().len() >= 2 && v["finished"] == false {
                 child.kill().unwrap(); // SIGKILL on Unix
                 child.wait().unwrap();
-                let v: serde_json::Value = serde_json::from_slice(&std::fs::read(checkpoint).unwrap()).unwrap();
+                let v: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(checkpoint).unwrap()).unwrap();
                 assert_eq!(v["finished"], false, "killed after the end");
                 return;
             }
@@ -87,17 +113,33 @@ fn parts(dir: &Path) -> Vec<(String, u64, String, u64, u64)> {
     let mut rows = Vec::new();
     for path in names {
         let file = std::fs::File::open(&path).unwrap();
-        for batch in ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap() {
+        for batch in ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap()
+        {
             let b = batch.unwrap();
             let col = |n: &str| b.column(b.schema().index_of(n).unwrap()).clone();
-            let (s, i, k, n, p) = (col("stream_id"), col("index"), col("kind"), col("ncd"), col("p_value"));
+            let (s, i, k, n, p) = (
+                col("stream_id"),
+                col("index"),
+                col("kind"),
+                col("ncd"),
+                col("p_value"),
+            );
             let s = s.as_any().downcast_ref::<StringArray>().unwrap();
             let i = i.as_any().downcast_ref::<UInt64Array>().unwrap();
             let k = k.as_any().downcast_ref::<StringArray>().unwrap();
             let n = n.as_any().downcast_ref::<Float64Array>().unwrap();
             let p = p.as_any().downcast_ref::<Float64Array>().unwrap();
             for r in 0..b.num_rows() {
-                rows.push((s.value(r).into(), i.value(r), k.value(r).into(), n.value(r).to_bits(), p.value(r).to_bits()));
+                rows.push((
+                    s.value(r).into(),
+                    i.value(r),
+                    k.value(r).into(),
+                    n.value(r).to_bits(),
+                    p.value(r).to_bits(),
+                ));
             }
         }
     }
@@ -111,7 +153,13 @@ fn stored(data_dir: &Path) -> Vec<(String, u64, String, u64, u64)> {
         .prepare("SELECT stream_id, position, kind, ncd, p_value FROM anomalies ORDER BY stream_id, position, kind")
         .unwrap();
     stmt.query_map([], |r| {
-        Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?, r.get::<_, f64>(3)?.to_bits(), r.get::<_, f64>(4)?.to_bits()))
+        Ok((
+            r.get(0)?,
+            r.get::<_, i64>(1)? as u64,
+            r.get(2)?,
+            r.get::<_, f64>(3)?.to_bits(),
+            r.get::<_, f64>(4)?.to_bits(),
+        ))
     })
     .unwrap()
     .collect::<Result<_, _>>()
@@ -136,7 +184,11 @@ fn killed_backfill_resumes_to_the_same_anomalies_into_parquet_and_the_store() {
     let whole = dir.path().join("whole");
     finish(command(&root, &["--out", whole.to_str().unwrap()], &[]));
     let expected = parts(&whole);
-    assert!(expected.len() >= 5, "too few anomalies to compare: {}", expected.len());
+    assert!(
+        expected.len() >= 5,
+        "too few anomalies to compare: {}",
+        expected.len()
+    );
     assert_no_duplicates(&expected);
 
     let resumed = dir.path().join("resumed");
@@ -146,7 +198,10 @@ fn killed_backfill_resumes_to_the_same_anomalies_into_parquet_and_the_store() {
     assert!(String::from_utf8_lossy(&second.stderr).contains("(resumed)"));
     let got = parts(&resumed);
     assert_no_duplicates(&got);
-    assert_eq!(got, expected, "a resumed run differs from an uninterrupted one");
+    assert_eq!(
+        got, expected,
+        "a resumed run differs from an uninterrupted one"
+    );
 
     // The same through the SQLite store, whose checkpoint sits in the data dir.
     let data = dir.path().join("data");
@@ -188,8 +243,13 @@ fn rerunning_a_finished_backfill_changes_nothing() {
     finish(command(&root, &store, &[]));
     let conn = rusqlite::Connection::open(data.join("driftlock.db")).unwrap();
     let all = |c: &rusqlite::Connection| -> Vec<(String, String)> {
-        let mut s = c.prepare("SELECT id, detected_at FROM anomalies ORDER BY seq").unwrap();
-        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap()
+        let mut s = c
+            .prepare("SELECT id, detected_at FROM anomalies ORDER BY seq")
+            .unwrap();
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
     };
     let rows = all(&conn);
     let files = snapshot(&data);
@@ -206,6 +266,14 @@ fn rerunning_a_finished_backfill_changes_nothing() {
 
     // Partition filters pick dates: one day has a third of the rows.
     let day = dir.path().join("day");
-    let one = finish(command(&root, &["--out", day.to_str().unwrap()], &["--since", "2025-01-02", "--until", "2025-01-02"]));
-    assert!(String::from_utf8_lossy(&one.stderr).contains("4000 events"), "{}", String::from_utf8_lossy(&one.stderr));
+    let one = finish(command(
+        &root,
+        &["--out", day.to_str().unwrap()],
+        &["--since", "2025-01-02", "--until", "2025-01-02"],
+    ));
+    assert!(
+        String::from_utf8_lossy(&one.stderr).contains("4000 events"),
+        "{}",
+        String::from_utf8_lossy(&one.stderr)
+    );
 }

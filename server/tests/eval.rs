@@ -12,7 +12,12 @@ const ROWS: usize = 1000;
 fn ts(i: usize) -> String {
     // 5-minute steps from 2020-01-01 00:00:00.
     let m = i * 5;
-    format!("2020-01-{:02} {:02}:{:02}:00", 1 + m / 1440, (m / 60) % 24, m % 60)
+    format!(
+        "2020-01-{:02} {:02}:{:02}:00",
+        1 + m / 1440,
+        (m / 60) % 24,
+        m % 60
+    )
 }
 
 /// A NAB-layout folder: two files with a labelled spike / level shift, one without.
@@ -28,7 +33,9 @@ fn write_nab(root: &Path) {
         fs::create_dir_all(&dir).unwrap();
         let mut csv = String::from("timestamp,value\n");
         for i in 0..ROWS {
-            let base = 50.0 + 10.0 * ((i as f64) * 0.05 + n as f64).sin() + ((i * 7919 + n) % 13) as f64 * 0.3;
+            let base = 50.0
+                + 10.0 * ((i as f64) * 0.05 + n as f64).sin()
+                + ((i * 7919 + n) % 13) as f64 * 0.3;
             let v = match anomaly {
                 Some(a) if *name == "spike.csv" && (*a..*a + 3).contains(&i) => 400.0,
                 Some(a) if *name == "shift.csv" && i >= *a => base + 200.0,
@@ -38,9 +45,17 @@ fn write_nab(root: &Path) {
         }
         fs::write(dir.join(name), csv).unwrap();
         let windows: Vec<[String; 2]> = anomaly
-            .map(|a| vec![[format!("{}.000000", ts(a - 20)), format!("{}.000000", ts(a + 20))]])
+            .map(|a| {
+                vec![[
+                    format!("{}.000000", ts(a - 20)),
+                    format!("{}.000000", ts(a + 20)),
+                ]]
+            })
             .unwrap_or_default();
-        labels.insert(format!("{cat}/{name}"), serde_json::to_value(windows).unwrap());
+        labels.insert(
+            format!("{cat}/{name}"),
+            serde_json::to_value(windows).unwrap(),
+        );
     }
     fs::create_dir_all(root.join("labels")).unwrap();
     fs::write(
@@ -66,22 +81,38 @@ fn nab_eval_scores_and_writes_the_results_layout() {
         assert_eq!(report.files.len(), 3);
         assert_eq!(report.rows, 3 * ROWS);
         let names: Vec<&str> = report.profiles.iter().map(|p| p.profile.as_str()).collect();
-        assert_eq!(names, ["standard", "reward_low_FP_rate", "reward_low_FN_rate"]);
+        assert_eq!(
+            names,
+            ["standard", "reward_low_FP_rate", "reward_low_FN_rate"]
+        );
         for p in &report.profiles {
-            assert!(p.normalized.is_finite() && p.normalized <= 100.0, "{rule}: {p:?}");
+            assert!(
+                p.normalized.is_finite() && p.normalized <= 100.0,
+                "{rule}: {p:?}"
+            );
         }
         // The spike and the shift are obvious: the standard profile beats the null detector.
         let standard = report.normalized("standard").unwrap();
-        assert!(standard > 0.0, "{rule}: standard {standard}\n{}", report.render());
+        assert!(
+            standard > 0.0,
+            "{rule}: standard {standard}\n{}",
+            report.render()
+        );
         let text = report.render();
-        assert!(text.contains("artificialWithAnomaly/spike.csv") && text.contains("standard"), "{text}");
+        assert!(
+            text.contains("artificialWithAnomaly/spike.csv") && text.contains("standard"),
+            "{text}"
+        );
     }
     for (cat, name) in [
         ("artificialWithAnomaly", "spike.csv"),
         ("realTest", "shift.csv"),
         ("artificialNoAnomaly", "calm.csv"),
     ] {
-        let path = out.join("driftlock").join(cat).join(format!("driftlock_{name}"));
+        let path = out
+            .join("driftlock")
+            .join(cat)
+            .join(format!("driftlock_{name}"));
         let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let mut lines = text.lines();
         assert_eq!(lines.next(), Some("timestamp,value,anomaly_score,label"));
@@ -113,7 +144,11 @@ fn write_hdfs(root: &Path) {
     }
     let mut abnormal = String::new();
     for i in 0..40 {
-        let errors = ["7 7 7 7 7 7 7 7", "13 13 13 13 13 6 6 6 6", "28 28 28 28 17 17 17 17 17"][i % 3];
+        let errors = [
+            "7 7 7 7 7 7 7 7",
+            "13 13 13 13 13 6 6 6 6",
+            "28 28 28 28 17 17 17 17 17",
+        ][i % 3];
         writeln!(abnormal, "5 5 22 {errors} 20 20 20 20 18 18 18 ").unwrap();
     }
     fs::write(root.join("normal.txt"), normal).unwrap();

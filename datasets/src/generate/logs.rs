@@ -408,7 +408,10 @@ impl LogModel {
             with_lat,
             with_lat_weights: Weighted::new(&lat_w),
             http,
-            warn: NORMAL_WARN[..NORMAL_WARN_USED].iter().map(Template::parse).collect(),
+            warn: NORMAL_WARN[..NORMAL_WARN_USED]
+                .iter()
+                .map(Template::parse)
+                .collect(),
             novel: NOVEL.iter().map(Template::parse).collect(),
             errors: BURST_ERRORS.iter().map(Template::parse).collect(),
         }

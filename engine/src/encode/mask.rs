@@ -72,16 +72,27 @@ mod tests {
     #[test]
     fn masks_each_kind_of_volatile_token() {
         assert_eq!(
-            mask("at 2025-01-01T10:00:00.123Z from 10.2.3.4:8080 req 3f2a9c1e-1b2c-4d5e-8f90-a1b2c3d4e5f6"),
+            mask(
+                "at 2025-01-01T10:00:00.123Z from 10.2.3.4:8080 req 3f2a9c1e-1b2c-4d5e-8f90-a1b2c3d4e5f6"
+            ),
             "at <ts> from <ip> req <uuid>"
         );
-        assert_eq!(mask("block blk_8812349876 sha 9f86d081884c7d65"), "block blk_<num> sha <hex>");
+        assert_eq!(
+            mask("block blk_8812349876 sha 9f86d081884c7d65"),
+            "block blk_<num> sha <hex>"
+        );
         assert_eq!(mask("took 10:01:02 total"), "took <ts> total");
     }
 
     #[test]
     fn keeps_short_numbers_and_plain_words() {
-        assert_eq!(mask("GET /api/orders 200 in 43ms"), "GET /api/orders 200 in 43ms");
-        assert_eq!(mask("deadbeefcafe is a word here"), "deadbeefcafe is a word here");
+        assert_eq!(
+            mask("GET /api/orders 200 in 43ms"),
+            "GET /api/orders 200 in 43ms"
+        );
+        assert_eq!(
+            mask("deadbeefcafe is a word here"),
+            "deadbeefcafe is a word here"
+        );
     }
 }

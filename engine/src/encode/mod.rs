@@ -171,7 +171,11 @@ mod tests {
 
     #[test]
     fn keys_are_sorted_and_output_is_compact() {
-        let a = encode(&json!({"b": "x", "a": {"d": true, "c": null}}), &NumericProfile::default(), false);
+        let a = encode(
+            &json!({"b": "x", "a": {"d": true, "c": null}}),
+            &NumericProfile::default(),
+            false,
+        );
         assert_eq!(a.bytes, r#"{"a":{"c":null,"d":true},"b":"x"}"#);
     }
 
@@ -181,12 +185,23 @@ mod tests {
         let profile = NumericProfile::build(vals.iter().map(|&v| (0, "lat", v)));
         let e = encode(&json!({"lat": 99.0, "n": [1, 2]}), &profile, true);
         assert_eq!(e.bytes, r##"{"lat":#7,"n":[#new,#new]}"##);
-        assert_eq!(e.leaves, vec![("lat".to_string(), 99.0), ("n[]".to_string(), 1.0), ("n[]".to_string(), 2.0)]);
+        assert_eq!(
+            e.leaves,
+            vec![
+                ("lat".to_string(), 99.0),
+                ("n[]".to_string(), 1.0),
+                ("n[]".to_string(), 2.0)
+            ]
+        );
     }
 
     #[test]
     fn scalars_are_wrapped_and_strings_masked() {
-        let e = encode(&json!("req 3f2a9c1e-1b2c-4d5e-8f90-a1b2c3d4e5f6 \"ok\""), &NumericProfile::default(), true);
+        let e = encode(
+            &json!("req 3f2a9c1e-1b2c-4d5e-8f90-a1b2c3d4e5f6 \"ok\""),
+            &NumericProfile::default(),
+            true,
+        );
         assert_eq!(e.bytes, r#"{"value":"req <uuid> \"ok\""}"#);
     }
 }

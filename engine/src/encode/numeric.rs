@@ -112,7 +112,9 @@ pub struct NumericProfile {
 }
 
 fn context_key(ctx: u64, path: &str) -> u64 {
-    path.bytes().fold(ctx ^ 0x9e37_79b9_7f4a_7c15, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    path.bytes().fold(ctx ^ 0x9e37_79b9_7f4a_7c15, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl NumericProfile {
@@ -123,7 +125,10 @@ impl NumericProfile {
         for (ctx, path, v) in leaves {
             if v.is_finite() {
                 by_field.entry(path).or_default().push(v);
-                by_context.entry(context_key(ctx, path)).or_default().push(v);
+                by_context
+                    .entry(context_key(ctx, path))
+                    .or_default()
+                    .push(v);
             }
         }
         let fields = by_field
@@ -227,7 +232,10 @@ mod tests {
             panic!("950 should be above the range")
         };
         assert!(far > near, "{far} > {near}");
-        assert!(matches!(p.symbol(0, "latency_ms", 1.0), NumSymbol::Below(_)));
+        assert!(matches!(
+            p.symbol(0, "latency_ms", 1.0),
+            NumSymbol::Below(_)
+        ));
         assert_eq!(p.symbol(0, "cpu", 1.0), NumSymbol::Unseen);
     }
 

@@ -57,12 +57,18 @@ async fn run_sql(
     caller.require_admin()?;
     let limit = req.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::field("limit", format!("must be between 1 and {MAX_LIMIT}")));
+        return Err(ApiError::field(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        ));
     }
     if req.query.trim().is_empty() {
         return Err(ApiError::field("query", "must not be empty"));
     }
-    let tables = Tables { events: None, anomalies: Some(AnomalySource::Store(state.store.clone())) };
+    let tables = Tables {
+        events: None,
+        anomalies: Some(AnomalySource::Store(state.store.clone())),
+    };
     let ctx = session(&tables).await?;
     let (batches, truncated) = query_limited(&ctx, &req.query, limit, TIMEOUT).await?;
     let schema = match batches.first() {
@@ -76,8 +82,16 @@ async fn run_sql(
     let columns = schema
         .fields()
         .iter()
-        .map(|f| Column { name: f.name().clone(), data_type: f.data_type().to_string() })
+        .map(|f| Column {
+            name: f.name().clone(),
+            data_type: f.data_type().to_string(),
+        })
         .collect();
     let rows = output::json_rows(&batches)?;
-    Ok(Json(SqlResponse { row_count: rows.len(), columns, rows, truncated }))
+    Ok(Json(SqlResponse {
+        row_count: rows.len(),
+        columns,
+        rows,
+        truncated,
+    }))
 }

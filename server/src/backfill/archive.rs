@@ -31,7 +31,9 @@ impl DateRange {
             if let Some(v) = v
                 && chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_err()
             {
-                return Err(BackfillError::Invalid(format!("--{flag}: expected YYYY-MM-DD, got `{v}`")));
+                return Err(BackfillError::Invalid(format!(
+                    "--{flag}: expected YYYY-MM-DD, got `{v}`"
+                )));
             }
         }
         Ok(DateRange { since, until })
@@ -53,7 +55,12 @@ impl DateRange {
 fn partition_date(rel: &Path) -> Option<String> {
     rel.parent()?
         .components()
-        .filter_map(|c| c.as_os_str().to_str()?.strip_prefix("date=").map(str::to_owned))
+        .filter_map(|c| {
+            c.as_os_str()
+                .to_str()?
+                .strip_prefix("date=")
+                .map(str::to_owned)
+        })
         .next_back()
 }
 
@@ -65,7 +72,10 @@ pub fn list(root: &Path, range: &DateRange) -> Result<Vec<ArchiveFile>, Backfill
     let mut out = Vec::new();
     if meta.is_file() {
         out.push(ArchiveFile {
-            rel: root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            rel: root
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             path: root.to_path_buf(),
             bytes: meta.len(),
             date: None,
@@ -101,7 +111,12 @@ pub fn list(root: &Path, range: &DateRange) -> Result<Vec<ArchiveFile>, Backfill
                 .map(|c| c.as_os_str().to_string_lossy())
                 .collect::<Vec<_>>()
                 .join("/");
-            out.push(ArchiveFile { rel, path, bytes: meta.len(), date });
+            out.push(ArchiveFile {
+                rel,
+                path,
+                bytes: meta.len(),
+                date,
+            });
         }
     }
     out.sort_by(|a, b| a.rel.cmp(&b.rel));
@@ -138,7 +153,8 @@ mod tests {
                 "date=2025-01-03/part-0.parquet"
             ]
         );
-        let range = DateRange::validated(Some("2025-01-02".into()), Some("2025-01-02".into())).unwrap();
+        let range =
+            DateRange::validated(Some("2025-01-02".into()), Some("2025-01-02".into())).unwrap();
         let some = list(dir.path(), &range).unwrap();
         assert_eq!(some.len(), 1);
         assert_eq!(some[0].date.as_deref(), Some("2025-01-02"));

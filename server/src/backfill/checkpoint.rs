@@ -75,7 +75,8 @@ impl Checkpoint {
 
     /// Replaces the checkpoint at `path` atomically and durably.
     pub fn save(&self, path: &Path) -> Result<(), BackfillError> {
-        let bytes = serde_json::to_vec(self).map_err(|e| BackfillError::Checkpoint(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec(self).map_err(|e| BackfillError::Checkpoint(e.to_string()))?;
         write_atomic(path, &bytes)
     }
 }

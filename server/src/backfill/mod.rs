@@ -58,7 +58,10 @@ impl From<rusqlite::Error> for BackfillError {
 
 impl BackfillError {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        BackfillError::Io { path: path.display().to_string(), source }
+        BackfillError::Io {
+            path: path.display().to_string(),
+            source,
+        }
     }
 }
 
@@ -145,8 +148,10 @@ pub struct Summary {
 
 fn parquet_rows(path: &Path) -> Result<u64, BackfillError> {
     let file = std::fs::File::open(path).map_err(|e| BackfillError::io(path, e))?;
-    let reader = parquet::file::serialized_reader::SerializedFileReader::new(file)
-        .map_err(|e| BackfillError::Invalid(format!("{}: not a Parquet file: {e}", path.display())))?;
+    let reader =
+        parquet::file::serialized_reader::SerializedFileReader::new(file).map_err(|e| {
+            BackfillError::Invalid(format!("{}: not a Parquet file: {e}", path.display()))
+        })?;
     use parquet::file::reader::FileReader;
     Ok(reader.metadata().file_metadata().num_rows().max(0) as u64)
 }
@@ -190,7 +195,12 @@ pub fn run(
     };
     // Files run in sorted order, so the done ones must still be a prefix.
     let done = ckpt.files_done.len();
-    if files.len() < done || files[..done].iter().zip(&ckpt.files_done).any(|(f, d)| &f.rel != d) {
+    if files.len() < done
+        || files[..done]
+            .iter()
+            .zip(&ckpt.files_done)
+            .any(|(f, d)| &f.rel != d)
+    {
         return Err(BackfillError::Checkpoint(
             "the archive changed under the checkpoint: files already backfilled are missing or a new \
              file sorts before them"
@@ -238,14 +248,19 @@ pub fn run(
     let every = cfg.checkpoint_every.max(1);
     let mut pending = Vec::new();
     let mut since_ckpt = 0u64;
-    let commit = |ckpt: &mut Checkpoint, pending: &mut Vec<detectors::Found>| -> Result<(), BackfillError> {
-        sink.commit(ckpt.next_part, pending)?;
-        pending.clear();
-        ckpt.next_part += 1;
-        ckpt.save(&ckpt_path)
-    };
+    let commit =
+        |ckpt: &mut Checkpoint, pending: &mut Vec<detectors::Found>| -> Result<(), BackfillError> {
+            sink.commit(ckpt.next_part, pending)?;
+            pending.clear();
+            ckpt.next_part += 1;
+            ckpt.save(&ckpt_path)
+        };
     for file in &files[done..] {
-        let skip = if ckpt.current.as_deref() == Some(&file.rel) { ckpt.batches_done } else { 0 };
+        let skip = if ckpt.current.as_deref() == Some(&file.rel) {
+            ckpt.batches_done
+        } else {
+            0
+        };
         ckpt.current = Some(file.rel.clone());
         ckpt.batches_done = skip;
         let mut reader = read::open(&file.path, &cfg.read)?;
@@ -268,7 +283,11 @@ pub fn run(
             since_ckpt += 1;
             sync(&mut progress, &ckpt);
             progress.bytes_done = progress.bytes_done.max(
-                files[..ckpt.files_done.len()].iter().map(|f| f.bytes).sum::<u64>() + reader.bytes_read(),
+                files[..ckpt.files_done.len()]
+                    .iter()
+                    .map(|f| f.bytes)
+                    .sum::<u64>()
+                    + reader.bytes_read(),
             );
             observe(&progress);
             let cancelled = cancel.load(Ordering::Relaxed);

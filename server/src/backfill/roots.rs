@@ -25,7 +25,10 @@ impl ArchiveRoots {
     /// paths are taken relative to the first root).
     pub fn resolve(&self, path: &Path) -> Result<PathBuf, BackfillError> {
         let refuse = || {
-            BackfillError::Invalid(format!("{}: not inside a configured archive root", path.display()))
+            BackfillError::Invalid(format!(
+                "{}: not inside a configured archive root",
+                path.display()
+            ))
         };
         let joined = match (path.is_absolute(), self.roots.first()) {
             (true, _) => path.to_path_buf(),
@@ -59,7 +62,11 @@ mod tests {
         assert!(roots.resolve(Path::new("date=2025-01-01")).is_ok());
         assert!(roots.resolve(&root.join("date=2025-01-01")).is_ok());
         assert!(roots.resolve(Path::new("../outside")).is_err());
-        assert!(roots.resolve(&root.join("date=2025-01-01/../../outside")).is_err());
+        assert!(
+            roots
+                .resolve(&root.join("date=2025-01-01/../../outside"))
+                .is_err()
+        );
         assert!(roots.resolve(Path::new("link")).is_err());
         assert!(roots.resolve(&outside).is_err());
         assert!(roots.resolve(Path::new("/etc/passwd")).is_err());

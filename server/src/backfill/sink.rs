@@ -17,9 +17,9 @@ use rusqlite::TransactionBehavior;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::BackfillError;
 use super::checkpoint::{sync_dir, tmp_path};
 use super::detectors::Found;
-use super::BackfillError;
 use crate::config::SyncMode;
 use crate::output::{AnomalySink, ParquetSink};
 use crate::store::Store;
@@ -31,8 +31,14 @@ pub const STORE_FILE: &str = "driftlock.db";
 
 /// An open destination.
 pub enum Sink {
-    Parts { dir: PathBuf },
-    Store { store: Store, config_hash: String, config: DetectorConfig },
+    Parts {
+        dir: PathBuf,
+    },
+    Store {
+        store: Store,
+        config_hash: String,
+        config: DetectorConfig,
+    },
 }
 
 fn part_name(n: u64) -> String {
@@ -42,24 +48,37 @@ fn part_name(n: u64) -> String {
 /// The part number of a file named like [`part_name`].
 fn part_number(name: &str) -> Option<u64> {
     let digits = name.strip_prefix("part-")?.strip_suffix(".parquet")?;
-    (digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok())?
+    (digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())?
 }
 
 impl Sink {
     pub fn parts(dir: &Path) -> Result<Self, BackfillError> {
         std::fs::create_dir_all(dir).map_err(|e| BackfillError::io(dir, e))?;
-        Ok(Sink::Parts { dir: dir.to_path_buf() })
+        Ok(Sink::Parts {
+            dir: dir.to_path_buf(),
+        })
     }
 
-    pub fn store(data_dir: &Path, config_hash: &str, config: &DetectorConfig) -> Result<Self, BackfillError> {
+    pub fn store(
+        data_dir: &Path,
+        config_hash: &str,
+        config: &DetectorConfig,
+    ) -> Result<Self, BackfillError> {
         let store = Store::open(&data_dir.join(STORE_FILE), SyncMode::Full)?;
-        Ok(Sink::Store { store, config_hash: config_hash.to_owned(), config: config.clone() })
+        Ok(Sink::Store {
+            store,
+            config_hash: config_hash.to_owned(),
+            config: config.clone(),
+        })
     }
 
     /// Part files already in a folder that has no checkpoint: refusing them
     /// keeps a backfill from mixing its parts with someone else's.
     pub fn foreign_parts(&self) -> Result<usize, BackfillError> {
-        let Sink::Parts { dir } = self else { return Ok(0) };
+        let Sink::Parts { dir } = self else {
+            return Ok(0);
+        };
         Ok(self.list_parts(dir)?.len())
     }
 
@@ -76,7 +95,9 @@ impl Sink {
 
     /// Deletes what an interrupted run wrote after its last checkpoint.
     pub fn discard_uncommitted(&self, next_part: u64) -> Result<(), BackfillError> {
-        let Sink::Parts { dir } = self else { return Ok(()) };
+        let Sink::Parts { dir } = self else {
+            return Ok(());
+        };
         for (n, path) in self.list_parts(dir)? {
             if n >= next_part {
                 std::fs::remove_file(&path).map_err(|e| BackfillError::io(&path, e))?;
@@ -103,15 +124,23 @@ impl Sink {
                 let path = dir.join(part_name(part));
                 let tmp = tmp_path(&path);
                 let file = std::fs::File::create(&tmp).map_err(|e| BackfillError::io(&tmp, e))?;
-                let mut sink = ParquetSink::new(file).map_err(|e| BackfillError::Output(format!("{e:#}")))?;
+                let mut sink =
+                    ParquetSink::new(file).map_err(|e| BackfillError::Output(format!("{e:#}")))?;
                 let anomalies: Vec<_> = found.iter().map(|(a, _)| a.clone()).collect();
-                sink.write(&anomalies).map_err(|e| BackfillError::Output(format!("{e:#}")))?;
-                let file = sink.into_inner().map_err(|e| BackfillError::Output(format!("{e:#}")))?;
+                sink.write(&anomalies)
+                    .map_err(|e| BackfillError::Output(format!("{e:#}")))?;
+                let file = sink
+                    .into_inner()
+                    .map_err(|e| BackfillError::Output(format!("{e:#}")))?;
                 file.sync_all().map_err(|e| BackfillError::io(&tmp, e))?;
                 std::fs::rename(&tmp, &path).map_err(|e| BackfillError::io(&path, e))?;
                 sync_dir(&path)
             }
-            Sink::Store { store, config_hash, config } => store.with_conn(|conn| {
+            Sink::Store {
+                store,
+                config_hash,
+                config,
+            } => store.with_conn(|conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 for f in found {
                     insert_or_ignore(&tx, &record(config_hash, config, f))?;
@@ -223,6 +252,9 @@ mod tests {
         assert_eq!(part_number(&part_name(42)), Some(42));
         assert_eq!(part_number("part-1.parquet"), None);
         assert_eq!(part_number("part-000001.parquet.tmp"), None);
-        assert_ne!(anomaly_id("h", "s", 1, "event"), anomaly_id("h", "s", 1, "change_point"));
+        assert_ne!(
+            anomaly_id("h", "s", 1, "event"),
+            anomaly_id("h", "s", 1, "change_point")
+        );
     }
 }

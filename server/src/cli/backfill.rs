@@ -36,7 +36,12 @@ pub struct BackfillArgs {
     #[arg(long, value_name = "DATE")]
     pub until: Option<String>,
     /// Output folder of part-NNNNNN.parquet files (one per checkpoint interval with anomalies).
-    #[arg(long, value_name = "DIR", conflicts_with = "store", required_unless_present = "store")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with = "store",
+        required_unless_present = "store"
+    )]
     pub out: Option<PathBuf>,
     /// The server's data directory: anomalies go into its SQLite store (seen by /v1/anomalies).
     #[arg(long, value_name = "DIR")]

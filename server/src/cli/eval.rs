@@ -128,7 +128,9 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<()> {
 }
 
 fn count_rows(root: &std::path::Path) -> u64 {
-    let Ok(cats) = std::fs::read_dir(root.join("data")) else { return 0 };
+    let Ok(cats) = std::fs::read_dir(root.join("data")) else {
+        return 0;
+    };
     cats.flatten()
         .filter_map(|c| std::fs::read_dir(c.path()).ok())
         .flat_map(|files| files.flatten())

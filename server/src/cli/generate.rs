@@ -34,16 +34,23 @@ pub struct GenerateArgs {
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
-    let kind = StreamKind::parse(&args.kind).with_context(|| format!("--kind: unknown stream kind `{}`", args.kind))?;
+    let kind = StreamKind::parse(&args.kind)
+        .with_context(|| format!("--kind: unknown stream kind `{}`", args.kind))?;
     let anomalies: Vec<AnomalyKind> = match args.anomalies.as_str() {
         "all" => AnomalyKind::ALL.to_vec(),
         "none" => Vec::new(),
         list => list
             .split(',')
-            .map(|k| AnomalyKind::parse(k).with_context(|| format!("--anomalies: unknown kind `{k}`")))
+            .map(|k| {
+                AnomalyKind::parse(k).with_context(|| format!("--anomalies: unknown kind `{k}`"))
+            })
             .collect::<anyhow::Result<_>>()?,
     };
-    let count = if anomalies.is_empty() { AnomalyCount::Count(0) } else { AnomalyCount::Rate(0.002) };
+    let count = if anomalies.is_empty() {
+        AnomalyCount::Count(0)
+    } else {
+        AnomalyCount::Rate(0.002)
+    };
     let config = GeneratorConfig::new(kind, args.events, args.seed)
         .with_anomalies(&anomalies, count)
         .with_streams(args.streams);
@@ -56,7 +63,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         "ndjson" | "jsonl" => {
             driftlock_datasets::write::write_ndjson(&args.out, stream)?;
         }
-        other => bail!("{}: unknown output extension `{other}` (use .parquet or .ndjson)", args.out.display()),
+        other => bail!(
+            "{}: unknown output extension `{other}` (use .parquet or .ndjson)",
+            args.out.display()
+        ),
     }
     eprintln!("wrote {} events to {}", args.events, args.out.display());
     Ok(())

@@ -146,8 +146,9 @@ impl MappingArgs {
             m = m.with_body(c);
         }
         if let Some(t) = &self.default_type {
-            let kind = EventKind::parse(t)
-                .with_context(|| format!("--default-type: expected log, metric, trace or llm, got `{t}`"))?;
+            let kind = EventKind::parse(t).with_context(|| {
+                format!("--default-type: expected log, metric, trace or llm, got `{t}`")
+            })?;
             m = m.with_default_kind(kind);
         }
         for c in &self.ignore {
@@ -198,8 +199,14 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
             skipped += batch.skipped_rows;
             let found = streams.push(batch.events, backend.as_ref())?;
             anomalies += found.len() as u64;
-            sink.write(&found)
-                .with_context(|| format!("writing {}", args.out.as_ref().map_or("stdout".into(), |p| p.display().to_string())))?;
+            sink.write(&found).with_context(|| {
+                format!(
+                    "writing {}",
+                    args.out
+                        .as_ref()
+                        .map_or("stdout".into(), |p| p.display().to_string())
+                )
+            })?;
             bar.set_position(done_bytes + reader.bytes_read());
             bar.set_message(format!("{events} events, {anomalies} anomalies"));
         }

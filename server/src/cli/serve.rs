@@ -50,9 +50,11 @@ fn parse_plan(s: &str) -> Result<Plan, String> {
 }
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Environment: DRIFTLOCK_API_KEY (at least 16 characters) is added as an admin key at \
+#[command(
+    after_help = "Environment: DRIFTLOCK_API_KEY (at least 16 characters) is added as an admin key at \
 start-up; without it, the first start creates an admin key and prints it once. RUST_LOG sets the log filter \
-(default: info).")]
+(default: info)."
+)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub common: ConfigArgs,

@@ -47,8 +47,13 @@ pub fn run(args: SqlArgs) -> anyhow::Result<()> {
         }
         (None, None) => None,
     };
-    let tables = Tables { events: args.events.clone(), anomalies };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let tables = Tables {
+        events: args.events.clone(),
+        anomalies,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let ctx = session(&tables).await?;
         let df = ctx.sql(&args.query).await.context("query")?;

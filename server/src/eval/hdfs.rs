@@ -156,8 +156,10 @@ pub fn session_event(session: &[u32], encoding: Encoding) -> Event {
             for &t in session {
                 *counts.entry(t).or_default() += 1;
             }
-            let counts: serde_json::Map<String, serde_json::Value> =
-                counts.into_iter().map(|(t, n)| (format!("E{t}"), json!(n))).collect();
+            let counts: serde_json::Map<String, serde_json::Value> = counts
+                .into_iter()
+                .map(|(t, n)| (format!("E{t}"), json!(n)))
+                .collect();
             json!({ "templates": templates, "counts": counts })
         }
     };
@@ -172,18 +174,28 @@ pub fn session_event(session: &[u32], encoding: Encoding) -> Event {
 /// Runs the protocol on the folder `root` (`normal.txt`, `abnormal.txt`).
 pub fn run(root: &Path, opts: &HdfsOptions, progress: Progress<'_>) -> anyhow::Result<HdfsReport> {
     require_dir(root, "HDFS sessions (normal.txt, abnormal.txt)")?;
-    let sessions = hdfs::load(root).with_context(|| format!("loading HDFS sessions from {}", root.display()))?;
+    let sessions = hdfs::load(root)
+        .with_context(|| format!("loading HDFS sessions from {}", root.display()))?;
     let split = sessions.split(opts.baseline, opts.seed);
     let mut config = opts.config.clone();
     config.baseline_size = split.baseline.len();
     config
         .validate()
         .with_context(|| format!("baseline of {} normal sessions", split.baseline.len()))?;
-    anyhow::ensure!(!split.test.is_empty(), "no test sessions left after the baseline");
+    anyhow::ensure!(
+        !split.test.is_empty(),
+        "no test sessions left after the baseline"
+    );
 
     let mut calibrated = StreamDetector::new("hdfs", config.clone())?;
-    let baseline: Vec<Event> = split.baseline.iter().map(|s| session_event(s, opts.encoding)).collect();
-    calibrated.push(&baseline).context("calibrating on the baseline")?;
+    let baseline: Vec<Event> = split
+        .baseline
+        .iter()
+        .map(|s| session_event(s, opts.encoding))
+        .collect();
+    calibrated
+        .push(&baseline)
+        .context("calibrating on the baseline")?;
     anyhow::ensure!(
         calibrated.baseline_digest().is_some(),
         "the detector did not calibrate on {} sessions",
@@ -195,7 +207,10 @@ pub fn run(root: &Path, opts: &HdfsOptions, progress: Progress<'_>) -> anyhow::R
     let chunk = config.window_size.saturating_sub(1).max(1);
     let mut flags = vec![false; split.test.len()];
     for (c, part) in split.test.chunks(chunk).enumerate() {
-        let events: Vec<Event> = part.iter().map(|(s, _)| session_event(s, opts.encoding)).collect();
+        let events: Vec<Event> = part
+            .iter()
+            .map(|(s, _)| session_event(s, opts.encoding))
+            .collect();
         let mut detector = calibrated.clone();
         for a in detector.push(&events).context("scoring test sessions")? {
             if a.kind == AnomalyKind::Event {

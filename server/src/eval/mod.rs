@@ -18,8 +18,14 @@ pub(crate) fn require_dir(path: &Path, what: &str) -> anyhow::Result<()> {
     if path.is_dir() {
         Ok(())
     } else if path.exists() {
-        anyhow::bail!("{}: not a directory (expected the {what} folder)", path.display())
+        anyhow::bail!(
+            "{}: not a directory (expected the {what} folder)",
+            path.display()
+        )
     } else {
-        anyhow::bail!("{}: no such directory (expected the {what} folder)", path.display())
+        anyhow::bail!(
+            "{}: no such directory (expected the {what} folder)",
+            path.display()
+        )
     }
 }

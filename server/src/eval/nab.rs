@@ -131,7 +131,10 @@ pub struct NabReport {
 impl NabReport {
     /// The normalised score of a profile (`standard`, `reward_low_FP_rate`, ...).
     pub fn normalized(&self, profile: &str) -> Option<f64> {
-        self.profiles.iter().find(|p| p.profile == profile).map(|p| p.normalized)
+        self.profiles
+            .iter()
+            .find(|p| p.profile == profile)
+            .map(|p| p.normalized)
     }
 
     /// The report as printed by `driftlock eval nab`.
@@ -154,7 +157,13 @@ impl NabReport {
             self.rule
         );
         let _ = writeln!(s);
-        let width = self.files.iter().map(|f| f.key.len()).max().unwrap_or(4).max(4);
+        let width = self
+            .files
+            .iter()
+            .map(|f| f.key.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
         let _ = writeln!(
             s,
             "{:<width$}  {:>6}  {:>7}  {:>7}  {:>8}  {:>4}  {:>9}",
@@ -164,11 +173,21 @@ impl NabReport {
             let _ = writeln!(
                 s,
                 "{:<width$}  {:>6}  {:>7}  {:>7}  {:>8}  {:>4}  {:>9.3}",
-                f.key, f.rows, f.windows, f.flagged, f.windows_detected, f.false_positives, f.raw_standard
+                f.key,
+                f.rows,
+                f.windows,
+                f.flagged,
+                f.windows_detected,
+                f.false_positives,
+                f.raw_standard
             );
         }
         let _ = writeln!(s);
-        let _ = writeln!(s, "{:<20}  {:>10}  {:>9}  {:>10}", "profile", "normalised", "threshold", "raw");
+        let _ = writeln!(
+            s,
+            "{:<20}  {:>10}  {:>9}  {:>10}",
+            "profile", "normalised", "threshold", "raw"
+        );
         for p in &self.profiles {
             let _ = writeln!(
                 s,
@@ -184,7 +203,11 @@ impl NabReport {
 }
 
 /// Per-row scores of one file and the number of rows the detector flagged.
-pub fn score_file(file: &NabFile, config: &DetectorConfig, rule: ScoreRule) -> anyhow::Result<(Vec<f64>, usize)> {
+pub fn score_file(
+    file: &NabFile,
+    config: &DetectorConfig,
+    rule: ScoreRule,
+) -> anyhow::Result<(Vec<f64>, usize)> {
     let mut detector = StreamDetector::new(file.key.clone(), config.clone())
         .with_context(|| format!("{}: detector configuration", file.key))?;
     detector.enable_diagnostics();
@@ -211,7 +234,10 @@ pub fn score_file(file: &NabFile, config: &DetectorConfig, rule: ScoreRule) -> a
     // First flags of bursts, with their deterministic magnitude.
     let mut first: HashMap<u64, f64> = HashMap::new();
     let mut last_flag: Option<u64> = None;
-    let mut events_sorted: Vec<_> = anomalies.iter().filter(|a| a.kind == AnomalyKind::Event).collect();
+    let mut events_sorted: Vec<_> = anomalies
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::Event)
+        .collect();
     events_sorted.sort_by_key(|a| a.index);
     for a in events_sorted {
         if last_flag.is_none_or(|l| a.index - l > SUPPRESS_ROWS) {
@@ -223,7 +249,9 @@ pub fn score_file(file: &NabFile, config: &DetectorConfig, rule: ScoreRule) -> a
     let diagnostics = detector.take_diagnostics();
     let mut scores = vec![0.0; file.len()];
     for (index, p) in diagnostics.event_p {
-        let Some(slot) = scores.get_mut(index as usize) else { continue };
+        let Some(slot) = scores.get_mut(index as usize) else {
+            continue;
+        };
         let q = (1.0 - p).clamp(0.0, 1.0);
         *slot = match rule {
             ScoreRule::PValue => q,
@@ -251,7 +279,13 @@ fn write_results(dir: &Path, file: &NabFile, scores: &[f64]) -> anyhow::Result<(
     let path = cat.join(format!("{DETECTOR}_{}", file.name));
     let mut out = String::with_capacity(file.len() * 40);
     out.push_str("timestamp,value,anomaly_score,label\n");
-    for (i, ((&ts, &v), &s)) in file.timestamps.iter().zip(&file.values).zip(scores).enumerate() {
+    for (i, ((&ts, &v), &s)) in file
+        .timestamps
+        .iter()
+        .zip(&file.values)
+        .zip(scores)
+        .enumerate()
+    {
         let label = u8::from(file.windows.iter().any(|w| w.contains(i)));
         let _ = writeln!(out, "{},{},{},{}", format_ts(ts), v, s, label);
     }
@@ -261,8 +295,13 @@ fn write_results(dir: &Path, file: &NabFile, scores: &[f64]) -> anyhow::Result<(
 /// Runs the engine over every file of the NAB-layout folder `root` and scores it.
 pub fn run(root: &Path, opts: &NabOptions, progress: Progress<'_>) -> anyhow::Result<NabReport> {
     require_dir(root, "NAB corpus (data/, labels/)")?;
-    let files = nab::load_corpus(root).with_context(|| format!("loading the NAB corpus at {}", root.display()))?;
-    anyhow::ensure!(!files.is_empty(), "{}: no labelled data files under data/", root.display());
+    let files = nab::load_corpus(root)
+        .with_context(|| format!("loading the NAB corpus at {}", root.display()))?;
+    anyhow::ensure!(
+        !files.is_empty(),
+        "{}: no labelled data files under data/",
+        root.display()
+    );
     let profiles = if root.join("config").join("profiles.json").is_file() {
         nab::load_profiles(root)?
     } else {
@@ -279,7 +318,11 @@ pub fn run(root: &Path, opts: &NabOptions, progress: Progress<'_>) -> anyhow::Re
         })
         .collect::<anyhow::Result<_>>()?;
 
-    let inputs: Vec<_> = files.iter().zip(&scored).map(|(f, (s, _))| f.with_scores(s)).collect();
+    let inputs: Vec<_> = files
+        .iter()
+        .zip(&scored)
+        .map(|(f, (s, _))| f.with_scores(s))
+        .collect();
     let results = nab::score_corpus(&inputs, &profiles).context("NAB scoring")?;
 
     let results_dir = match &opts.results_out {

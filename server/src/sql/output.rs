@@ -21,7 +21,11 @@ fn io(path: &Path, e: impl std::fmt::Display) -> SqlError {
 
 impl ResultWriter {
     pub fn create(path: &Path, schema: arrow::datatypes::SchemaRef) -> Result<Self, SqlError> {
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
         if !matches!(ext.as_str(), "parquet" | "csv" | "ndjson" | "jsonl") {
             return Err(SqlError::Invalid(format!(
                 "{}: unknown output extension (use .parquet, .csv or .ndjson)",
@@ -31,9 +35,14 @@ impl ResultWriter {
         let file = File::create(path).map_err(|e| io(path, e))?;
         Ok(match ext.as_str() {
             "parquet" => ResultWriter::Parquet(
-                parquet::arrow::ArrowWriter::try_new(file, schema, None).map_err(|e| io(path, e))?,
+                parquet::arrow::ArrowWriter::try_new(file, schema, None)
+                    .map_err(|e| io(path, e))?,
             ),
-            "csv" => ResultWriter::Csv(arrow::csv::WriterBuilder::new().with_header(true).build(file)),
+            "csv" => ResultWriter::Csv(
+                arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(file),
+            ),
             _ => ResultWriter::Ndjson(arrow::json::LineDelimitedWriter::new(file)),
         })
     }

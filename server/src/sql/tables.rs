@@ -54,7 +54,8 @@ async fn register_parquet(ctx: &SessionContext, name: &str, path: &Path) -> Resu
     if path.is_dir() && has_date_partitions(path) {
         options = options.table_partition_cols(vec![("date".to_owned(), DataType::Utf8)]);
     }
-    ctx.register_parquet(name, table_url(path)?, options).await?;
+    ctx.register_parquet(name, table_url(path)?, options)
+        .await?;
     Ok(())
 }
 
@@ -80,17 +81,37 @@ pub async fn session(tables: &Tables) -> Result<SessionContext, SqlError> {
     Ok(ctx)
 }
 
-const TEXT: [&str; 10] =
-    ["id", "stream_id", "kind", "timestamp", "detected_at", "why", "compressor", "status", "event", "batch_id"];
+const TEXT: [&str; 10] = [
+    "id",
+    "stream_id",
+    "kind",
+    "timestamp",
+    "detected_at",
+    "why",
+    "compressor",
+    "status",
+    "event",
+    "batch_id",
+];
 const INTS: [&str; 2] = ["position", "ts_ms"];
-const REALS: [&str; 6] = ["ncd", "p_value", "confidence", "compression_ratio", "entropy_change", "window_p_value"];
+const REALS: [&str; 6] = [
+    "ncd",
+    "p_value",
+    "confidence",
+    "compression_ratio",
+    "entropy_change",
+    "window_p_value",
+];
 
 /// The store's anomalies as one record batch (columns as in the table, less
 /// `evidence`, which is large and nested).
 fn store_batch(store: &Store) -> Result<RecordBatch, StoreError> {
     store.with_conn(|conn| {
         let columns: Vec<&str> = TEXT.iter().chain(&INTS).chain(&REALS).copied().collect();
-        let mut stmt = conn.prepare(&format!("SELECT {} FROM anomalies ORDER BY seq", columns.join(", ")))?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {} FROM anomalies ORDER BY seq",
+            columns.join(", ")
+        ))?;
         let mut text: Vec<StringBuilder> = TEXT.iter().map(|_| StringBuilder::new()).collect();
         let mut ints: Vec<Int64Builder> = INTS.iter().map(|_| Int64Builder::new()).collect();
         let mut reals: Vec<Float64Builder> = REALS.iter().map(|_| Float64Builder::new()).collect();
