@@ -5,19 +5,11 @@
 //! 1M-vs-10M comparison of the engine issue is run with 10,000,000).
 
 use driftlock_datasets::{GeneratorConfig, LabelledEvent, StreamKind};
-use driftlock_engine::{Event, EventKind};
+use driftlock_engine::Event;
 
 /// An engine event from a generated one.
 pub fn to_event(e: &LabelledEvent) -> Event {
-    Event {
-        stream_id: e.stream_id.clone(),
-        timestamp: Some(e.timestamp.clone()),
-        kind: EventKind::parse(e.kind.as_str()).unwrap_or_default(),
-        body: e.body.clone(),
-        attributes: e.attributes.clone(),
-        idempotency_key: None,
-        sequence: None,
-    }
+    Event::from_json(e.to_json()).expect("generated events are valid events")
 }
 
 /// `n` clean JSON log events (~100–150 bytes of body each) of one stream.

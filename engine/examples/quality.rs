@@ -6,18 +6,10 @@
 use std::collections::HashSet;
 
 use driftlock_datasets::{AnomalyKind, GeneratorConfig, LabelledEvent, StreamKind};
-use driftlock_engine::{DetectorConfig, Event, EventKind, StreamDetector};
+use driftlock_engine::{DetectorConfig, Event, StreamDetector};
 
 fn to_event(e: &LabelledEvent) -> Event {
-    Event {
-        stream_id: e.stream_id.clone(),
-        timestamp: Some(e.timestamp.clone()),
-        kind: EventKind::parse(e.kind.as_str()).unwrap_or_default(),
-        body: e.body.clone(),
-        attributes: e.attributes.clone(),
-        idempotency_key: None,
-        sequence: None,
-    }
+    Event::from_json(e.to_json()).expect("generated events are valid events")
 }
 
 fn main() {

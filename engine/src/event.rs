@@ -54,3 +54,11 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<i64>,
 }
+
+impl Event {
+    /// An event from its `/v1/detect` JSON form; fields the event model does not
+    /// know (a dataset's `label`, say) are ignored.
+    pub fn from_json(value: Value) -> Result<Event, serde_json::Error> {
+        serde_json::from_value(value)
+    }
+}

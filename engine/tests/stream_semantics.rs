@@ -3,21 +3,11 @@
 use std::collections::HashSet;
 
 use driftlock_datasets::{GeneratorConfig, LabelledEvent, StreamKind};
-use driftlock_engine::{
-    AnomalyKind, DetectorConfig, Event, EventKind, StreamDetector, StreamStatus,
-};
+use driftlock_engine::{AnomalyKind, DetectorConfig, Event, StreamDetector, StreamStatus};
 use serde_json::json;
 
 fn to_event(e: &LabelledEvent) -> Event {
-    Event {
-        stream_id: e.stream_id.clone(),
-        timestamp: Some(e.timestamp.clone()),
-        kind: EventKind::parse(e.kind.as_str()).unwrap_or_default(),
-        body: e.body.clone(),
-        attributes: e.attributes.clone(),
-        idempotency_key: None,
-        sequence: None,
-    }
+    Event::from_json(e.to_json()).expect("generated events are valid events")
 }
 
 fn clean(kind: StreamKind, n: u64, seed: u64) -> Vec<Event> {
