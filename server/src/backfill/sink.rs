@@ -143,7 +143,10 @@ impl Sink {
             } => store.with_conn(|conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 for f in found {
-                    insert_or_ignore(&tx, &record(config_hash, config, f))?;
+                    crate::store::anomalies::insert_or_ignore(
+                        &tx,
+                        &record(config_hash, config, f),
+                    )?;
                 }
                 tx.commit()?;
                 Ok::<_, BackfillError>(())
@@ -209,38 +212,6 @@ fn record(config_hash: &str, config: &DetectorConfig, (a, event): &Found) -> Ano
         })),
         batch_id: format!("backfill_{}", &config_hash[..16.min(config_hash.len())]),
     }
-}
-
-fn insert_or_ignore(conn: &rusqlite::Connection, a: &AnomalyRecord) -> Result<(), BackfillError> {
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO anomalies (id, stream_id, position, kind, timestamp, ts_ms, detected_at,
-         ncd, p_value, confidence, compression_ratio, entropy_change, window_p_value, why, compressor,
-         status, event, evidence, has_evidence, batch_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
-    )?
-    .execute(rusqlite::params![
-        a.id,
-        a.stream_id,
-        a.position as i64,
-        a.kind,
-        a.timestamp,
-        a.ts_ms,
-        a.detected_at,
-        a.metrics.ncd,
-        a.metrics.p_value,
-        a.metrics.confidence,
-        a.metrics.compression_ratio,
-        a.metrics.entropy_change,
-        a.window_p_value,
-        a.why,
-        a.compressor,
-        a.status,
-        serde_json::to_string(&a.event).map_err(crate::store::StoreError::from)?,
-        a.evidence.as_ref().map(serde_json::to_string).transpose().map_err(crate::store::StoreError::from)?,
-        a.has_evidence as i64,
-        a.batch_id,
-    ])?;
-    Ok(())
 }
 
 #[cfg(test)]

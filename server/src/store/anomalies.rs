@@ -192,12 +192,23 @@ fn query(conn: &Connection, sql: &str, args: Vec<Sql>) -> Result<Vec<AnomalyReco
 
 /// Inserts an anomaly and returns its `seq`.
 pub fn insert(conn: &Connection, a: &AnomalyRecord) -> Result<i64, StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO anomalies (id, stream_id, position, kind, timestamp, ts_ms, detected_at, ncd,
+    write(conn, a, "INSERT")?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Inserts an anomaly unless one with its id exists (replayed backfills); returns
+/// whether a row was added.
+pub fn insert_or_ignore(conn: &Connection, a: &AnomalyRecord) -> Result<bool, StoreError> {
+    Ok(write(conn, a, "INSERT OR IGNORE")? == 1)
+}
+
+fn write(conn: &Connection, a: &AnomalyRecord, verb: &str) -> Result<usize, StoreError> {
+    conn.prepare_cached(&format!(
+        "{verb} INTO anomalies (id, stream_id, position, kind, timestamp, ts_ms, detected_at, ncd,
          p_value, confidence, compression_ratio, entropy_change, window_p_value, why, compressor,
          status, event, evidence, has_evidence, batch_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
-    )?
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+    ))?
     .execute(params![
         a.id,
         a.stream_id,
@@ -219,8 +230,8 @@ pub fn insert(conn: &Connection, a: &AnomalyRecord) -> Result<i64, StoreError> {
         a.evidence.as_ref().map(serde_json::to_string).transpose()?,
         a.has_evidence as i64,
         a.batch_id,
-    ])?;
-    Ok(conn.last_insert_rowid())
+    ])
+    .map_err(StoreError::from)
 }
 
 /// Up to `limit` anomalies matching `filter` with `seq < before_seq`, newest first.
