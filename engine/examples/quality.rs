@@ -3,6 +3,11 @@
 //!
 //! `cargo run --release -p driftlock-engine --example quality -- [EVENTS]`
 
+// The binary uses mimalloc too: the engine rebuilds its dictionary every
+// window, and glibc returns those large blocks to the kernel each time.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::HashSet;
 
 use driftlock_datasets::{AnomalyKind, GeneratorConfig, LabelledEvent, StreamKind};
@@ -46,6 +51,18 @@ fn main() {
             diag.window_p.len(),
             anomalies.len()
         );
+        if std::env::var("SHOW").is_ok() {
+            for a in anomalies
+                .iter()
+                .step_by((anomalies.len() / 6).max(1))
+                .take(6)
+            {
+                println!(
+                    "   FP #{} p={:.4} ncd={:.2} {} | {}",
+                    a.index, a.metrics.p_value, a.metrics.ncd, a.encoded, a.why
+                );
+            }
+        }
     }
     for sk in kinds {
         for ak in AnomalyKind::ALL {
@@ -64,7 +81,11 @@ fn main() {
             }
             let evs: Vec<Event> = events.iter().map(to_event).collect();
             let mut d = StreamDetector::new("s", DetectorConfig::default()).unwrap();
+            d.enable_diagnostics();
             let anomalies = d.push(&evs).unwrap();
+            let diag = d.take_diagnostics();
+            let event_p: std::collections::HashMap<u64, f64> =
+                diag.event_p.iter().copied().collect();
             let found: HashSet<u64> = anomalies.iter().map(|a| a.index).collect();
             let tp = found.intersection(&truth).count() as f64;
             let p = if found.is_empty() {
@@ -87,7 +108,8 @@ fn main() {
                 for a in anomalies
                     .iter()
                     .filter(|a| !truth.contains(&a.index))
-                    .take(3)
+                    .step_by(7)
+                    .take(5)
                 {
                     println!(
                         "   FP #{} p={:.4} ncd={:.2} {} | {}",
@@ -97,7 +119,8 @@ fn main() {
                 let missed: Vec<&u64> = truth.difference(&found).take(2).collect();
                 for m in missed {
                     println!(
-                        "   MISS #{m} {}",
+                        "   MISS #{m} p={:?} {}",
+                        event_p.get(m),
                         serde_json::to_string(&events[*m as usize].body).unwrap()
                     );
                 }

@@ -10,66 +10,95 @@ use rayon::prelude::*;
 
 use crate::compress::{CompressorKind, Prepared};
 use crate::detector::Raw;
+use crate::encode::numeric::Ctx;
 use crate::encode::{NumericProfile, encode, numeric_leaves};
 use crate::error::Result;
-use crate::model::{FOLDS, Stored, join, score_event};
-use crate::pairwise::sketch;
+use crate::model::{FOLDS, Stored, join, rank, score_event};
+use crate::novelty::{Facts, Memory, Novelty, Vocabulary};
 
 /// Scores every event of `raws` out-of-sample and returns them as baseline
-/// events, encoded with the profile of the whole set.
-pub(crate) fn cross_fit(kind: CompressorKind, raws: &[Raw]) -> Result<Vec<Stored>> {
-    let leaves: Vec<(u64, Vec<(String, f64)>)> = raws
+/// events, encoded with the profile of the whole set. Novelty is judged
+/// against the other folds and the stream's `memory`, as a new event's is
+/// judged against the baseline and the memory.
+pub(crate) fn cross_fit(
+    kind: CompressorKind,
+    raws: &[Raw],
+    memory: &Memory,
+) -> Result<Vec<Stored>> {
+    let leaves: Vec<(Ctx, Vec<(String, f64)>)> = raws
         .par_iter()
         .map(|r| numeric_leaves(&r.body, r.mask))
         .collect();
+    let full = NumericProfile::build(
+        leaves
+            .iter()
+            .flat_map(|(ctx, ls)| ls.iter().map(move |(p, v)| (*ctx, p.as_str(), *v))),
+    )
+    .with_known(memory.known_values());
+    // Tokens and shapes do not depend on the numeric profile.
+    let encoded: Vec<String> = raws
+        .par_iter()
+        .map(|r| encode(&r.body, &full, r.mask).bytes)
+        .collect();
+    let facts: Vec<Facts> = encoded.par_iter().map(|e| Facts::of(e)).collect();
     let fold_of = |i: usize| i % FOLDS;
-    let scores: Vec<Vec<(usize, f32)>> = (0..FOLDS)
+    type Out = (usize, f32, u32, Novelty);
+    let scores: Vec<Vec<Out>> = (0..FOLDS)
         .into_par_iter()
         .map(|k| {
             let others = || (0..raws.len()).filter(move |&i| fold_of(i) != k);
             let profile = NumericProfile::build(others().flat_map(|i| {
                 let (ctx, ls) = &leaves[i];
                 ls.iter().map(move |(p, v)| (*ctx, p.as_str(), *v))
-            }));
-            let encoded: Vec<String> = others()
+            }))
+            .with_known(memory.known_values());
+            let vocab = Vocabulary::of(others().map(|i| &facts[i]));
+            let fold_encoded: Vec<String> = others()
                 .map(|i| encode(&raws[i].body, &profile, raws[i].mask).bytes)
                 .collect();
-            let prepared =
-                Prepared::new(kind, join(encoded.iter().map(String::as_str)).as_bytes())?;
+            let prepared = Prepared::new(
+                kind,
+                join(fold_encoded.iter().map(String::as_str)).as_bytes(),
+            )?;
             (0..raws.len())
                 .filter(|&i| fold_of(i) == k)
                 .map(|i| {
+                    let (enc, score) =
+                        score_event(&prepared, &profile, &raws[i].body, raws[i].mask)?;
                     Ok((
                         i,
-                        score_event(&prepared, &profile, &raws[i].body, raws[i].mask)?.1,
+                        score,
+                        enc.excursion,
+                        vocab.novelty(&memory.vocab, &facts[i]),
                     ))
                 })
                 .collect()
         })
         .collect::<Result<_>>()?;
-    let mut score = vec![0f32; raws.len()];
-    for (i, s) in scores.into_iter().flatten() {
-        score[i] = s;
+    let mut out: Vec<Option<Out>> = vec![None; raws.len()];
+    for o in scores.into_iter().flatten() {
+        out[o.0] = Some(o);
     }
-    let full = NumericProfile::build(
-        leaves
-            .iter()
-            .flat_map(|(ctx, ls)| ls.iter().map(move |(p, v)| (*ctx, p.as_str(), *v))),
-    );
     Ok(raws
-        .par_iter()
+        .iter()
         .zip(leaves)
-        .zip(score)
-        .map(|((r, (context, leaves)), score)| {
-            let encoded = encode(&r.body, &full, r.mask).bytes;
+        .zip(encoded)
+        .zip(facts)
+        .zip(out)
+        .map(|((((r, (context, leaves)), encoded), facts), o)| {
+            let (_, score, excursion, novelty) = o.expect("every event is in one fold");
             Stored {
                 index: r.index,
                 timestamp: r.timestamp.clone(),
-                sketch: sketch(encoded.as_bytes()),
                 encoded,
                 leaves,
-                context,
+                context: context.0,
+                keyset: context.1,
                 score,
+                rank: rank(score, excursion, novelty),
+                excursion,
+                novelty,
+                facts,
             }
         })
         .collect())

@@ -1,6 +1,7 @@
 //! One stream's detector: the state machine described in the crate docs.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use driftlock_kernels::{
     CpuBackend, PermutationBackend, PermutationParams, WindowBatch, WindowSpec,
@@ -13,8 +14,9 @@ use crate::calibrate::cross_fit;
 use crate::compress::compressed_len;
 use crate::error::Result;
 use crate::explain::{Evidence, why};
-use crate::model::{Model, Stored, join, score_event};
-use crate::pairwise::{ncd, sketch};
+use crate::model::{Model, Stored, join, rank, score_event};
+use crate::novelty::{Facts, Memory};
+use crate::pairwise::{ncd, ncd_with_lens};
 use crate::{Anomaly, AnomalyKind, DetectorConfig, Event, EventKind, Metrics, Neighbour};
 
 /// Besag–Clifford stopping: a window test stops at its 16th exceedance. The
@@ -22,7 +24,11 @@ use crate::{Anomaly, AnomalyKind, DetectorConfig, Event, EventKind, Metrics, Nei
 const STOP_AFTER_EXCEEDANCES: u32 = 16;
 /// Baseline events compressed against a candidate to find its nearest neighbour,
 /// chosen by sketch distance.
-const NEIGHBOUR_CANDIDATES: usize = 8;
+const NEIGHBOUR_CANDIDATES: usize = 4;
+/// A numeric excursion (a value more than half a baseline spread outside the
+/// baseline's 1st–99th percentile range) makes an event different enough to
+/// matter whatever its NCD: one number changes a long event's NCD by little.
+const FAR_EXCURSION: u32 = 1;
 const NEIGHBOURS_REPORTED: usize = 3;
 
 /// Whether a stream can score yet.
@@ -44,7 +50,7 @@ pub(crate) struct Raw {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct WindowEntry {
-    ev: Stored,
+    ev: Arc<Stored>,
     flagged: bool,
 }
 
@@ -58,8 +64,11 @@ pub struct StreamDetector {
     /// The last `baseline_size` events, anomalous ones included: the calibration
     /// set while calibrating, and the new baseline after a change point.
     recent: VecDeque<Raw>,
-    baseline: VecDeque<Stored>,
+    baseline: VecDeque<Arc<Stored>>,
     window: VecDeque<WindowEntry>,
+    /// Tokens, shapes and template exemplars of events that left the baseline.
+    #[serde(default)]
+    memory: Memory,
     model: Option<Model>,
     /// Events scored since the model's origin (calibration or change point); the
     /// refresh and window grids count from here, so batching never changes results.
@@ -84,11 +93,11 @@ pub struct Diagnostics {
 /// One event scored in a chunk, before the sequential pass.
 struct Scored<'a> {
     event: &'a Event,
-    stored: Stored,
+    stored: Arc<Stored>,
     p: f64,
     /// (ncd, neighbours) for events whose p-value passed.
     nearest: Option<(f64, Vec<Neighbour>)>,
-    /// A new key or a far numeric excursion (only checked when the p-value passed).
+    /// Never-seen tokens or shapes, or a far numeric excursion.
     structural: bool,
 }
 
@@ -102,6 +111,7 @@ impl StreamDetector {
             recent: VecDeque::new(),
             baseline: VecDeque::new(),
             window: VecDeque::new(),
+            memory: Memory::default(),
             model: None,
             since_origin: 0,
             last_window_p: None,
@@ -148,7 +158,7 @@ impl StreamDetector {
 
     /// Hex SHA-256 of the current baseline, if calibrated.
     pub fn baseline_digest(&self) -> Option<&str> {
-        self.model.as_ref().map(|m| m.digest.as_str())
+        self.model.as_ref().map(|m| m.digest())
     }
 
     /// Scores `events` in order and returns the anomalies among them (and any
@@ -175,7 +185,7 @@ impl StreamDetector {
                 }
                 continue;
             }
-            let refresh = self.config.window_size as u64;
+            let refresh = self.refresh_every();
             let room = (refresh - self.since_origin % refresh) as usize;
             let end = (i + room).min(events.len());
             i += self.process_chunk(&events[i..end], backend, &mut out)?;
@@ -203,18 +213,45 @@ impl StreamDetector {
 
     /// Builds a fresh baseline and model from `recent` by cross-fitting.
     fn rebase(&mut self) -> Result<()> {
+        for ev in self.baseline.drain(..) {
+            self.memory.remember(ev);
+        }
+        self.memory.absorb();
         let raws: Vec<Raw> = self.recent.iter().cloned().collect();
-        let baseline = cross_fit(self.config.compressor, &raws)?;
-        self.model = Some(Model::build(self.config.compressor, &baseline)?);
+        let baseline: Vec<Arc<Stored>> = cross_fit(self.config.compressor, &raws, &self.memory)?
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        self.model = Some(Model::build(
+            self.config.compressor,
+            &baseline,
+            &self.memory,
+        )?);
         self.baseline = baseline.into();
         self.window.clear();
         self.since_origin = 0;
         Ok(())
     }
 
+    /// Events between model rebuilds: a window, or a quarter of the baseline
+    /// if that is longer (a rebuild prepares a new dictionary, the costliest
+    /// step per event; a quarter keeps the model within 100 events of the
+    /// baseline at the defaults).
+    fn refresh_every(&self) -> u64 {
+        self.config
+            .window_size
+            .max(self.config.baseline_size / 4)
+            .max(1) as u64
+    }
+
     fn refresh(&mut self) -> Result<()> {
-        let baseline: Vec<Stored> = self.baseline.iter().cloned().collect();
-        self.model = Some(Model::build(self.config.compressor, &baseline)?);
+        self.memory.absorb();
+        let baseline: Vec<Arc<Stored>> = self.baseline.iter().cloned().collect();
+        self.model = Some(Model::build(
+            self.config.compressor,
+            &baseline,
+            &self.memory,
+        )?);
         Ok(())
     }
 
@@ -260,7 +297,8 @@ impl StreamDetector {
                 if !left.flagged {
                     self.baseline.push_back(left.ev);
                     if self.baseline.len() > self.config.baseline_size {
-                        self.baseline.pop_front();
+                        let gone = self.baseline.pop_front().expect("baseline is not empty");
+                        self.memory.remember(gone);
                     }
                 }
             }
@@ -272,7 +310,7 @@ impl StreamDetector {
                     return Ok(j + 1);
                 }
             }
-            if self.since_origin % w == 0 {
+            if self.since_origin % self.refresh_every() == 0 {
                 self.refresh()?;
             }
         }
@@ -303,22 +341,29 @@ impl StreamDetector {
                     &event.body,
                     self.mask_for(event.kind),
                 )?;
-                let stored = Stored {
+                let facts = Facts::of(&enc.bytes);
+                let novelty = model.vocab.novelty(&self.memory.vocab, &facts);
+                let rank = rank(score, enc.excursion, novelty);
+                let p = model.p_value(rank, unit_interval(self.config.seed, index));
+                let stored = Arc::new(Stored {
                     index,
                     timestamp: event.timestamp.clone(),
-                    sketch: sketch(enc.bytes.as_bytes()),
                     encoded: enc.bytes,
                     leaves: enc.leaves,
                     context: enc.context,
+                    keyset: enc.keyset,
                     score,
-                };
-                let p = model.p_value(score, unit_interval(self.config.seed, index));
+                    rank,
+                    excursion: enc.excursion,
+                    novelty,
+                    facts,
+                });
                 let nearest = if p <= alpha {
                     Some(self.nearest(&stored)?)
                 } else {
                     None
                 };
-                let structural = nearest.is_some() && model.has_structural_novelty(&stored);
+                let structural = novelty.any() || stored.excursion >= FAR_EXCURSION;
                 Ok(Scored {
                     event,
                     stored,
@@ -330,29 +375,49 @@ impl StreamDetector {
             .collect()
     }
 
-    /// The baseline events nearest to `ev` by NCD (spec formula, event vs event).
+    /// The baseline (or memory) events nearest to `ev` by NCD (spec formula,
+    /// event vs event). Only the few most similar by shared tokens and shapes
+    /// are compressed.
     fn nearest(&self, ev: &Stored) -> Result<(f64, Vec<Neighbour>)> {
-        let mut by_sketch: Vec<(u32, &Stored)> = self
-            .model()
-            .snapshot
+        let model = self.model();
+        // Events of the same template are the natural neighbours; only when
+        // there are none is every pool event ranked by shared tokens.
+        let mut by_overlap: Vec<(u32, u64, usize)> = model
+            .pool
             .iter()
-            .map(|b| ((b.sketch ^ ev.sketch).count_ones(), b))
+            .enumerate()
+            .filter(|(_, b)| b.context == ev.context)
+            .map(|(i, b)| {
+                (
+                    u32::MAX - b.index.min(u32::MAX as u64 - 1) as u32,
+                    b.index,
+                    i,
+                )
+            })
             .collect();
-        let k = NEIGHBOUR_CANDIDATES.min(by_sketch.len());
+        if by_overlap.is_empty() {
+            by_overlap = model
+                .pool
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (u32::MAX - ev.facts.overlap(&b.facts), b.index, i))
+                .collect();
+        }
+        let k = NEIGHBOUR_CANDIDATES.min(by_overlap.len());
         if k == 0 {
             return Ok((1.0, Vec::new()));
         }
-        by_sketch.select_nth_unstable_by_key(k - 1, |(d, b)| (*d, b.index));
-        let mut found = by_sketch[..k]
+        by_overlap.select_nth_unstable(k - 1);
+        let kind = self.config.compressor;
+        let x = ev.encoded.as_bytes();
+        let cx = compressed_len(kind, x)?;
+        let mut found = by_overlap[..k]
             .iter()
-            .map(|(_, b)| {
+            .map(|&(_, index, i)| {
+                let b = &model.pool[i];
                 Ok(Neighbour {
-                    index: b.index,
-                    ncd: ncd(
-                        self.config.compressor,
-                        ev.encoded.as_bytes(),
-                        b.encoded.as_bytes(),
-                    )?,
+                    index,
+                    ncd: ncd_with_lens(kind, x, cx, b.encoded.as_bytes(), model.pool_len(i)?)?,
                     encoded: b.encoded.clone(),
                 })
             })
@@ -425,11 +490,10 @@ impl StreamDetector {
         let (ncd, nearest) = s.nearest.clone().expect("flagged events have neighbours");
         let bytes = s.stored.encoded.as_bytes();
         let c = compressed_len(self.config.compressor, bytes)?.max(1);
-        let baseline: Vec<&Stored> = self.baseline.iter().collect();
         let why = why(&Evidence {
             event: &s.stored,
             model,
-            baseline: &baseline,
+            memory: &self.memory,
             nearest: &nearest,
         });
         Ok(Anomaly {
@@ -449,7 +513,7 @@ impl StreamDetector {
             compressor: self.config.compressor.effective().as_str().to_string(),
             encoded: s.stored.encoded.clone(),
             nearest,
-            baseline_digest: model.digest.clone(),
+            baseline_digest: model.digest().to_string(),
         })
     }
 
@@ -497,7 +561,7 @@ impl StreamDetector {
             compressor: kind.effective().as_str().to_string(),
             encoded: first.ev.encoded.clone(),
             nearest: Vec::new(),
-            baseline_digest: model.digest.clone(),
+            baseline_digest: model.digest().to_string(),
         })
     }
 }

@@ -3,12 +3,12 @@
 //! that left the baseline's range, how much more information the event carries
 //! than a typical baseline event, and its nearest baseline event.
 
-use std::collections::HashSet;
 use std::fmt::Write;
 
 use crate::Neighbour;
 use crate::encode::NumSymbol;
-use crate::model::{Model, Stored, key_names_of, tokens_of};
+use crate::model::{Model, Stored};
+use crate::novelty::{Memory, scan};
 
 const MAX_LISTED: usize = 4;
 
@@ -16,42 +16,75 @@ const MAX_LISTED: usize = 4;
 pub(crate) struct Evidence<'a> {
     pub event: &'a Stored,
     pub model: &'a Model,
-    pub baseline: &'a [&'a Stored],
+    pub memory: &'a Memory,
     pub nearest: &'a [Neighbour],
+}
+
+fn type_name(ty: u8) -> &'static str {
+    match ty {
+        b'"' => "a string",
+        b'#' => "a number",
+        b'{' => "an object",
+        b'[' => "an array",
+        b't' | b'f' => "a boolean",
+        b'n' => "null",
+        _ => "another type",
+    }
 }
 
 pub(crate) fn why(ev: &Evidence<'_>) -> String {
     let mut parts: Vec<String> = Vec::new();
-    // Built per explanation, not per refresh: anomalies are rare, refreshes are not.
-    let key_names: HashSet<&str> = ev
-        .baseline
-        .iter()
-        .flat_map(|s| key_names_of(&s.encoded))
-        .collect();
-    let tokens: HashSet<&str> = ev
-        .baseline
-        .iter()
-        .flat_map(|s| tokens_of(&s.encoded))
-        .collect();
-
-    let mut new_keys: Vec<&str> = key_names_of(&ev.event.encoded)
-        .filter(|k| !key_names.contains(*k))
-        .collect();
-    new_keys.dedup();
+    let (vocab, mem) = (&ev.model.vocab, &ev.memory.vocab);
+    let n_base = ev.model.baseline().len();
+    let mut new_keys: Vec<&str> = Vec::new();
+    let mut retyped: Vec<String> = Vec::new();
+    let mut new_tokens: Vec<&str> = Vec::new();
+    scan(
+        &ev.event.encoded,
+        |t| {
+            if !vocab.knows_token(t) && !mem.knows_token(t) && !new_tokens.contains(&t) {
+                new_tokens.push(t);
+            }
+        },
+        |k, ty| {
+            if vocab.knows_shape(k, ty) || mem.knows_shape(k, ty) {
+                return;
+            }
+            if vocab.knows_key(k) || mem.knows_key(k) {
+                retyped.push(format!("`{k}` is {}", type_name(ty)));
+            } else if !new_keys.contains(&k) {
+                new_keys.push(k);
+            }
+        },
+    );
+    new_tokens.retain(|t| !new_keys.contains(t));
     if !new_keys.is_empty() {
         parts.push(format!(
-            "field{} {} never appeared in the {} baseline events",
+            "field{} {} never appeared in the {n_base} baseline events or the stream's memory",
             if new_keys.len() > 1 { "s" } else { "" },
             quote_list(&new_keys),
-            ev.baseline.len()
+        ));
+    }
+    if !retyped.is_empty() {
+        parts.push(format!(
+            "{} where the baseline never had that type",
+            retyped.join(", ")
         ));
     }
 
     for (path, v) in &ev.event.leaves {
-        let Some((lo, hi)) = ev.model.profile.range(ev.event.context, path) else {
+        let Some((lo, hi)) = ev
+            .model
+            .profile
+            .range((ev.event.context, ev.event.keyset), path)
+        else {
             continue;
         };
-        match ev.model.profile.symbol(ev.event.context, path, *v) {
+        match ev
+            .model
+            .profile
+            .symbol((ev.event.context, ev.event.keyset), path, *v)
+        {
             NumSymbol::Above(_) => parts.push(format!(
                 "`{path}` = {} is above the baseline's range {}–{} ({:.1}× its maximum)",
                 num(*v),
@@ -69,14 +102,9 @@ pub(crate) fn why(ev: &Evidence<'_>) -> String {
         }
     }
 
-    let mut new_tokens: Vec<&str> = tokens_of(&ev.event.encoded)
-        .filter(|t| !tokens.contains(*t) && !new_keys.contains(t) && !t.starts_with('^'))
-        .filter(|t| !is_excursion_token(t))
-        .collect();
-    new_tokens.dedup();
     if !new_tokens.is_empty() {
         parts.push(format!(
-            "tokens never seen in the baseline: {}",
+            "tokens never seen in the baseline or the stream's memory: {}",
             quote_list(&new_tokens)
         ));
     }
@@ -101,20 +129,11 @@ pub(crate) fn why(ev: &Evidence<'_>) -> String {
     if let Some(n) = ev.nearest.first() {
         let _ = write!(
             s,
-            "; nearest baseline event #{} is at NCD {:.2}",
+            "; the nearest known event, #{}, is at NCD {:.2}",
             n.index, n.ncd
         );
     }
     s
-}
-
-fn is_excursion_token(t: &str) -> bool {
-    // Excursion tokens are long runs of random alphanumerics; they are reported
-    // through the numeric range sentence instead.
-    t.len() >= 10
-        && t.bytes().all(|b| b.is_ascii_alphanumeric())
-        && t.bytes().any(|b| b.is_ascii_digit())
-        && t.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 fn quote_list(items: &[&str]) -> String {

@@ -48,17 +48,29 @@
 //!   newest 4/5 of the baseline (the same size as the cross-fitting folds, so the
 //!   scores of new and baseline events are exchangeable when nothing changed).
 //!   The score is the event's code length given the baseline, in bits per byte.
-//! - **Event p-value**: conformal, `(#{baseline scores > s} + u·(1 + #{= s})) / (n + 1)`
-//!   with `u ∈ (0, 1]` drawn from (seed, position): uniform under
-//!   exchangeability, never 0.
+//! - **Nonconformity** ranks structural evidence above the code length,
+//!   lexicographically: object members (key, value type) never seen, then word
+//!   tokens never seen (both judged against the baseline *and* the stream's
+//!   memory, below), then how far a number left the baseline's 1st–99th
+//!   percentile range (in baseline spreads, per template, else per set of keys,
+//!   else per field), then bits per byte. Baseline events are ranked the same
+//!   way out of sample.
+//! - **Event p-value**: conformal on that rank,
+//!   `(#{baseline ranks > r} + u·(1 + #{= r})) / (n + 1)` with `u ∈ (0, 1]`
+//!   drawn from (seed, position): uniform under exchangeability, never 0.
 //! - **Flagging**: an event is an anomaly when its p-value is at most
 //!   `p_value_threshold` *and* it is different enough to matter: its NCD to the
-//!   nearest baseline event (the spec's formula on two events, comparable sizes)
-//!   is at least `ncd_threshold`, or it has an object key the baseline never had,
-//!   or a numeric field more than one baseline spread (5th–95th percentile)
-//!   outside the baseline's range. (A single out-of-range number changes a
-//!   200-byte event's NCD by little; the p-value already says it is unlikely.) Each event is decided once, when it arrives, so an event is
-//!   reported at most once although windows overlap.
+//!   nearest known event (the spec's formula on two events, comparable sizes)
+//!   is at least `ncd_threshold`, or it has a never-seen member or token, or a
+//!   number outside the baseline's range. (A single out-of-range number changes a
+//!   200-byte event's NCD by little; the p-value already says it is unlikely.)
+//!   Each event is decided once, when it arrives, so an event is reported at
+//!   most once although windows overlap.
+//! - **Memory**: events leaving the baseline leave their tokens, members, the
+//!   exact values of few-valued numeric fields (status codes) and one exemplar
+//!   per template in a bounded memory, merged at the next model rebuild. A rare
+//!   normal message that drops out of the 400-event baseline is therefore not
+//!   flagged on its next occurrence (and then kept out of the baseline for ever).
 //! - **Windows**: every `hop_size` events (once `window_size` events were scored)
 //!   the unflagged scores among the newest `window_size` events are tested
 //!   against the baseline's scores with a permutation test on the difference of
@@ -68,9 +80,10 @@
 //!   normal-looking events; its p-value is reported as `window_p_value`.
 //! - **Rolling baseline**: an event enters the baseline when it leaves the
 //!   window, unless it was flagged; the model (dictionary, numeric profile,
-//!   calibration scores) is rebuilt every `window_size` scored events. The grid
-//!   counts stream positions, so sending events one by one or in one batch gives
-//!   the same anomalies.
+//!   vocabulary, calibration scores) is rebuilt every
+//!   `max(window_size, baseline_size / 4)` scored events. The grid counts
+//!   stream positions, so sending events one by one or in one batch gives the
+//!   same anomalies.
 //! - **Change points**: when, at a window test, more than half of the window
 //!   is flagged, one `change_point` anomaly is reported and the
 //!   baseline is rebuilt (cross-fitted) from the newest `baseline_size` events,
@@ -88,6 +101,7 @@ pub mod error;
 pub mod event;
 mod explain;
 mod model;
+mod novelty;
 pub mod pairwise;
 pub mod read;
 mod streams;

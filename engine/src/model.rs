@@ -1,17 +1,18 @@
 //! The scoring model prepared from one baseline snapshot: numeric profile,
-//! compressor dictionary, sorted calibration scores and the vocabulary used by
-//! explanations. Rebuilt on the refresh grid, never per event.
+//! compressor dictionary, sorted calibration scores, vocabulary and the pool of
+//! events searched for nearest neighbours. Rebuilt on the refresh grid, never
+//! per event.
 
-use std::sync::OnceLock;
-
-use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::compress::{CompressorKind, Prepared};
+use crate::compress::{CompressorKind, Prepared, compressed_len};
 use crate::encode::{self, Encoded, NumericProfile};
 use crate::error::Result;
+use crate::novelty::{Facts, HashSet64, Memory, Novelty, Vocabulary};
 
 /// A baseline (or window) event as the detector keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,9 +23,29 @@ pub(crate) struct Stored {
     pub leaves: Vec<(String, f64)>,
     /// Template context of the event (see [`crate::encode::Encoded::context`]).
     pub context: u64,
-    /// Nonconformity: bits per byte of the event not explained by the baseline.
+    /// Key-set context (see [`crate::encode::Encoded::keyset`]).
+    #[serde(default)]
+    pub keyset: u64,
+    /// Bits per byte of the event not explained by the baseline.
     pub score: f32,
-    pub sketch: u64,
+    /// The event's nonconformity: `score` with structural evidence ranked
+    /// above it (see [`rank`]).
+    pub rank: f32,
+    /// Largest numeric excursion level (0 when every number is in range).
+    pub excursion: u32,
+    pub novelty: Novelty,
+    pub facts: Facts,
+}
+
+/// Nonconformity of an event, lexicographic in (new shapes, new tokens,
+/// numeric excursion, code length): each kind of structural evidence outranks
+/// any amount of the kinds after it. Baseline events are ranked the same way,
+/// out of sample, so conformal p-values stay valid.
+pub(crate) fn rank(score: f32, excursion: u32, novelty: Novelty) -> f32 {
+    score.clamp(0.0, 99.0)
+        + 100.0 * excursion.min(4) as f32
+        + 1_000.0 * novelty.tokens.min(9) as f32
+        + 10_000.0 * novelty.shapes.min(9) as f32
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -35,14 +56,21 @@ pub(crate) struct Model {
     #[serde(skip)]
     prepared: OnceLock<Prepared>,
     kind: CompressorKind,
-    /// Baseline scores, ascending.
+    /// Baseline code lengths, ascending: the window tests' reference.
     pub calib: Vec<f32>,
-    pub digest: String,
-    /// Hashes of every object key in the baseline (cheap to build per refresh).
-    pub key_hashes: HashSet<u64>,
-    /// The baseline as of this model, for nearest-neighbour evidence: frozen with
-    /// the model so that results never depend on how events were batched.
-    pub snapshot: Vec<Stored>,
+    /// Baseline ranks, ascending: the event p-values' reference.
+    pub calib_rank: Vec<f32>,
+    #[serde(skip)]
+    digest: OnceLock<String>,
+    pub vocab: Vocabulary,
+    /// Nearest-neighbour candidates: the baseline as of this model (frozen with
+    /// it, so results never depend on how events were batched), then memory
+    /// exemplars of templates the baseline lacks.
+    pub pool: Vec<Arc<Stored>>,
+    baseline_len: usize,
+    /// Lazily computed `C(x)` of pool events (0 = not yet).
+    #[serde(skip)]
+    pool_lens: OnceLock<Vec<AtomicU32>>,
 }
 
 impl Clone for Model {
@@ -53,9 +81,12 @@ impl Clone for Model {
             prepared: self.prepared.clone(),
             kind: self.kind,
             calib: self.calib.clone(),
+            calib_rank: self.calib_rank.clone(),
             digest: self.digest.clone(),
-            key_hashes: self.key_hashes.clone(),
-            snapshot: self.snapshot.clone(),
+            vocab: self.vocab.clone(),
+            pool: self.pool.clone(),
+            baseline_len: self.baseline_len,
+            pool_lens: OnceLock::new(),
         }
     }
 }
@@ -66,14 +97,15 @@ impl Clone for Model {
 pub(crate) const FOLDS: usize = 5;
 
 impl Model {
-    /// Builds the model from `baseline` (oldest first), whose scores are already
-    /// out-of-sample.
-    pub fn build(kind: CompressorKind, baseline: &[Stored]) -> Result<Self> {
-        let profile = NumericProfile::build(
-            baseline
+    /// Builds the model from `baseline` (oldest first), whose scores and ranks
+    /// are already out-of-sample, and the stream's memory.
+    pub fn build(kind: CompressorKind, baseline: &[Arc<Stored>], memory: &Memory) -> Result<Self> {
+        let profile = NumericProfile::build(baseline.iter().flat_map(|s| {
+            s.leaves
                 .iter()
-                .flat_map(|s| s.leaves.iter().map(|(p, v)| (s.context, p.as_str(), *v))),
-        );
+                .map(|(p, v)| ((s.context, s.keyset), p.as_str(), *v))
+        }))
+        .with_known(memory.known_values());
         let keep = baseline.len() * (FOLDS - 1) / FOLDS;
         let dict = join(
             baseline[baseline.len() - keep..]
@@ -82,22 +114,23 @@ impl Model {
         );
         let mut calib: Vec<f32> = baseline.iter().map(|s| s.score).collect();
         calib.sort_by(|a, b| a.total_cmp(b));
-        let mut hasher = Sha256::new();
-        let mut key_hashes = HashSet::new();
-        for s in baseline {
-            hasher.update(s.encoded.as_bytes());
-            hasher.update(b"\n");
-            key_hashes.extend(key_names_of(&s.encoded).map(key_hash));
-        }
+        let mut calib_rank: Vec<f32> = baseline.iter().map(|s| s.rank).collect();
+        calib_rank.sort_by(|a, b| a.total_cmp(b));
+        let contexts: HashSet64 = baseline.iter().map(|s| s.context).collect();
+        let mut pool: Vec<Arc<Stored>> = baseline.to_vec();
+        pool.extend(memory.exemplars_beyond(&contexts).cloned());
         let model = Model {
             profile,
             dict,
             prepared: OnceLock::new(),
             kind: kind.effective(),
             calib,
-            digest: hex::encode(hasher.finalize()),
-            key_hashes,
-            snapshot: baseline.to_vec(),
+            calib_rank,
+            digest: OnceLock::new(),
+            vocab: Vocabulary::of(baseline.iter().map(|s| &s.facts)),
+            pool,
+            baseline_len: baseline.len(),
+            pool_lens: OnceLock::new(),
         };
         model.prepared()?;
         Ok(model)
@@ -111,26 +144,47 @@ impl Model {
         Ok(self.prepared.get_or_init(|| p))
     }
 
-    /// Conformal p-value of `score` against the calibration scores, with ties
+    /// Hex SHA-256 of the baseline's encoded events, computed when first asked.
+    pub fn digest(&self) -> &str {
+        self.digest.get_or_init(|| {
+            let mut hasher = Sha256::new();
+            for s in self.baseline() {
+                hasher.update(s.encoded.as_bytes());
+                hasher.update(b"\n");
+            }
+            hex::encode(hasher.finalize())
+        })
+    }
+
+    pub fn baseline(&self) -> &[Arc<Stored>] {
+        &self.pool[..self.baseline_len]
+    }
+
+    /// `C(x)` of pool event `i`, cached.
+    pub fn pool_len(&self, i: usize) -> Result<usize> {
+        let lens = self
+            .pool_lens
+            .get_or_init(|| (0..self.pool.len()).map(|_| AtomicU32::new(0)).collect());
+        let cached = lens[i].load(Ordering::Relaxed);
+        if cached > 0 {
+            return Ok(cached as usize);
+        }
+        let n = compressed_len(self.kind, self.pool[i].encoded.as_bytes())?;
+        lens[i].store(n as u32, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    /// Conformal p-value of `rank` against the calibration ranks, with ties
     /// broken by `u` in (0, 1] so that p is uniform under exchangeability and
     /// never 0.
-    pub fn p_value(&self, score: f32, u: f64) -> f64 {
-        let n = self.calib.len();
-        let below = self.calib.partition_point(|&c| c < score);
-        let not_above = self.calib.partition_point(|&c| c <= score);
+    pub fn p_value(&self, rank: f32, u: f64) -> f64 {
+        let c = &self.calib_rank;
+        let n = c.len();
+        let below = c.partition_point(|&x| x < rank);
+        let not_above = c.partition_point(|&x| x <= rank);
         let greater = n - not_above;
         let equal = not_above - below;
         (greater as f64 + u * (1 + equal) as f64) / (n + 1) as f64
-    }
-
-    /// Whether `ev` is different enough to matter besides its NCD: an object key
-    /// the baseline never had, or a numeric field far outside the baseline's range.
-    pub fn has_structural_novelty(&self, ev: &Stored) -> bool {
-        key_names_of(&ev.encoded).any(|k| !self.key_hashes.contains(&key_hash(k)))
-            || ev
-                .leaves
-                .iter()
-                .any(|(p, v)| self.profile.is_far(ev.context, p, *v))
     }
 
     /// The median calibration score: a "typical" baseline event.
@@ -159,39 +213,4 @@ pub(crate) fn join<'a>(parts: impl Iterator<Item = &'a str>) -> String {
         out.push('\n');
     }
     out
-}
-
-/// FNV-1a: a stable 64-bit hash for key names.
-pub(crate) fn key_hash(k: &str) -> u64 {
-    k.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// Object keys in an encoded event (`"name":`).
-pub(crate) fn key_names_of(encoded: &str) -> impl Iterator<Item = &str> {
-    encoded
-        .split("\":")
-        .filter_map(|chunk| chunk.rsplit_once('"').map(|(_, k)| k))
-}
-
-/// Word-like tokens of an encoded event.
-pub(crate) fn tokens_of(encoded: &str) -> impl Iterator<Item = &str> {
-    encoded
-        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
-        .filter(|t| t.len() >= 3 && !t.bytes().all(|b| b.is_ascii_digit()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_names_and_tokens_are_extracted() {
-        let e = r#"{"level":"ERROR","msg":"disk full on <ip>","n":#3}"#;
-        let keys: Vec<&str> = key_names_of(e).collect();
-        assert_eq!(keys, ["level", "msg", "n"]);
-        let toks: Vec<&str> = tokens_of(e).collect();
-        assert!(toks.contains(&"disk") && toks.contains(&"ERROR"));
-    }
 }

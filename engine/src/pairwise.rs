@@ -57,33 +57,6 @@ pub fn ncd_matrix<T: AsRef<[u8]> + Sync>(kind: CompressorKind, items: &[T]) -> R
     Ok(rows.concat())
 }
 
-/// A 64-bit SimHash of the byte 4-grams: events whose sketches are close in
-/// Hamming distance share most of their text, so the nearest-neighbour search
-/// only compresses a handful of candidates.
-pub fn sketch(bytes: &[u8]) -> u64 {
-    if bytes.len() < 4 {
-        return fxmix(bytes.iter().fold(0u64, |h, &b| (h << 8) | b as u64));
-    }
-    let mut acc = [0i32; 64];
-    for w in bytes.windows(4) {
-        let h = fxmix(u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as u64);
-        // Branch-free so the 64 lanes vectorise.
-        for (bit, a) in acc.iter_mut().enumerate() {
-            *a += (((h >> bit) & 1) as i32) * 2 - 1;
-        }
-    }
-    acc.iter()
-        .enumerate()
-        .fold(0u64, |s, (bit, &a)| if a > 0 { s | (1 << bit) } else { s })
-}
-
-fn fxmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,13 +81,5 @@ mod tests {
                 assert_eq!(m[i * 3 + j], m[j * 3 + i]);
             }
         }
-    }
-
-    #[test]
-    fn sketches_of_similar_text_are_closer() {
-        let a = sketch(b"GET /api/orders/<num> 200 in 43ms checkout");
-        let b = sketch(b"GET /api/orders/<num> 200 in 44ms checkout");
-        let c = sketch(b"kernel panic: unable to mount root fs");
-        assert!((a ^ b).count_ones() < (a ^ c).count_ones());
     }
 }

@@ -21,8 +21,8 @@ use crate::rng::Rng;
 /// | `error_burst` | `level: ERROR`, unseen messages | `up: 0` + unseen scrape error | `status: error` + unseen `error.message` | `finish_reason: error` + unseen `error` |
 /// | `format_change` | PascalCase keys / logfmt `message` / retyped values | same | same | same |
 ///
-/// Normal mode has rare errors too (1% WARN/ERROR logs, 0.5% failed scrapes,
-/// 1% error spans, 2% `length`/`content_filter` LLM ends), so only the unseen
+/// Normal mode has rare errors too (WARN/ERROR logs, 2% failed scrapes,
+/// 5% error spans, 3% `length`/`content_filter` LLM ends), so only the unseen
 /// messages and the burst make an `error_burst` anomalous.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

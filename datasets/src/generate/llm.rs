@@ -241,7 +241,7 @@ impl Model for LlmModel {
                 let u = rng.f64();
                 let (response, completion, finish) = if u < 0.015 {
                     (response, 256, "length")
-                } else if u < 0.02 {
+                } else if u < 0.03 {
                     (String::new(), 0, "content_filter")
                 } else {
                     (response, completion, "stop")

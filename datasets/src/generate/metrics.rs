@@ -18,7 +18,7 @@ const BURST_ERRORS: &[&str] = &[
     "scrape failed: dial tcp HOST:9100: connect: no route to host",
     "exporter out of file descriptors: too many open files",
 ];
-/// Scrape errors that happen now and then in normal operation (0.5%).
+/// Scrape errors that happen now and then in normal operation (2%).
 const NORMAL_ERRORS: &[&str] = &[
     "scrape failed: connection reset by peer",
     "scrape skipped: previous scrape still running",
@@ -76,7 +76,7 @@ impl Model for MetricModel {
         let host = Value::String(self.hosts[h].clone());
         match mode {
             Mode::Normal => {
-                if rng.chance(0.005) {
+                if rng.chance(0.02) {
                     let mut m = Map::with_capacity(8);
                     m.insert("host".into(), host);
                     m.insert("up".into(), Value::from(0));

@@ -1,6 +1,6 @@
 //! Trace spans as an OpenTelemetry collector would export them, one span per
 //! event: span names with Zipf frequencies, per-span log-normal durations,
-//! ~1% normal error spans.
+//! ~5% normal error spans (so a 400-event baseline holds a few HTTP 500s).
 
 use serde_json::{Map, Value, json};
 
@@ -200,7 +200,7 @@ impl Model for TraceModel {
         let span = &SPANS[self.weights.sample(rng)];
         match mode {
             Mode::Normal | Mode::Numeric => {
-                let error = if rng.chance(0.01) {
+                let error = if rng.chance(0.05) {
                     Some(*rng.pick(NORMAL_ERRORS))
                 } else {
                     None

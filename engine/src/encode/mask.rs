@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use regex::{Captures, Regex};
+use regex::Regex;
 
 static VOLATILE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
@@ -15,7 +15,8 @@ static VOLATILE: LazyLock<Regex> = LazyLock::new(|| {
         r"|(?P<time>\b\d{2}:\d{2}:\d{2}(?:[.,]\d+)?\b)",
         r"|(?P<uuid>\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b)",
         r"|(?P<ip>\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?::\d{1,5})?\b)",
-        r"|(?P<hex>\b(?:0x)?[0-9a-fA-F]{8,}\b)",
+        // No leading \b: ids are often glued to a prefix (`usr_dcc671ae04da`).
+        r"|(?P<hex>(?:0x)?[0-9a-fA-F]{8,}\b)",
         r"|(?P<num>\d{5,})",
     ))
     .expect("volatile-token pattern compiles")
@@ -30,31 +31,41 @@ pub fn mask_into(s: &str, out: &mut String) {
         out.push_str(s);
         return;
     }
+    // `find_iter` runs the regex's DFA; asking for capture groups would fall
+    // back to a backtracker several times slower, so the kind of each match is
+    // read from its text instead.
     let mut last = 0;
-    for caps in VOLATILE.captures_iter(s) {
-        let m = caps.get(0).expect("group 0 always matches");
+    for m in VOLATILE.find_iter(s) {
         out.push_str(&s[last..m.start()]);
-        out.push_str(placeholder(&caps, m.as_str()));
+        out.push_str(placeholder(m.as_str()));
         last = m.end();
     }
     out.push_str(&s[last..]);
 }
 
-fn placeholder<'a>(caps: &Captures<'_>, text: &'a str) -> &'a str {
-    if caps.name("ts").is_some() || caps.name("time").is_some() {
+/// The placeholder for one match of [`VOLATILE`], told apart by shape in the
+/// order of the pattern's alternatives.
+fn placeholder(text: &str) -> &str {
+    let b = text.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    if digits(0..4) && b.get(4) == Some(&b'-') {
         "<ts>"
-    } else if caps.name("uuid").is_some() {
+    } else if b.len() >= 8 && digits(0..2) && b[2] == b':' {
+        "<ts>"
+    } else if b.len() == 36 && b[8] == b'-' {
         "<uuid>"
-    } else if caps.name("ip").is_some() {
+    } else if b.iter().filter(|&&c| c == b'.').count() >= 3
+        && b.iter()
+            .all(|&c| c.is_ascii_digit() || c == b'.' || c == b':')
+    {
         "<ip>"
-    } else if caps.name("hex").is_some() {
-        if text.bytes().any(|b| b.is_ascii_digit()) {
-            "<hex>"
-        } else {
-            text
-        }
-    } else {
+    } else if b.iter().all(u8::is_ascii_digit) {
         "<num>"
+    } else if text.len() >= 8 && b.iter().any(u8::is_ascii_digit) {
+        "<hex>"
+    } else {
+        text
     }
 }
 

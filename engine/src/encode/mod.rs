@@ -20,6 +20,13 @@ pub struct Encoded {
     /// Hash of the event's string values (masked, digits removed): events of the
     /// same template share it, so numbers are judged against their own template.
     pub context: u64,
+    /// Hash of the event's key paths and short categorical values (`level`,
+    /// `status`): templates with the same fields and categories (HTTP access
+    /// lines for different routes) share it, the fallback when a template is
+    /// too rare in the baseline for its own numeric profile.
+    pub keyset: u64,
+    /// Largest excursion level among the numbers (0 when all are in range).
+    pub excursion: u32,
 }
 
 /// Encodes `body` (a JSON object; anything else is wrapped as `{"value": ...}`).
@@ -30,6 +37,8 @@ pub fn encode(body: &Value, profile: &NumericProfile, mask_volatile: bool) -> En
             bytes: String::with_capacity(128),
             leaves: Vec::new(),
             context: CONTEXT_SEED,
+            keyset: CONTEXT_SEED,
+            excursion: 0,
         },
         path: String::new(),
         numbers: Vec::new(),
@@ -50,9 +59,9 @@ const CONTEXT_SEED: u64 = 0xcbf2_9ce4_8422_2325;
 
 /// Numeric leaves and context of `body` without a profile (used while
 /// calibrating, before a profile exists).
-pub fn numeric_leaves(body: &Value, mask_volatile: bool) -> (u64, Vec<(String, f64)>) {
+pub fn numeric_leaves(body: &Value, mask_volatile: bool) -> (numeric::Ctx, Vec<(String, f64)>) {
     let e = encode(body, &NumericProfile::default(), mask_volatile);
-    (e.context, e.leaves)
+    ((e.context, e.keyset), e.leaves)
 }
 
 struct Encoder {
@@ -70,14 +79,20 @@ impl Encoder {
         if self.numbers.is_empty() {
             return self.out;
         }
-        let ctx = self.out.context;
+        let ctx = (self.out.context, self.out.keyset);
         let mut bytes = String::with_capacity(self.out.bytes.len() + 8 * self.numbers.len());
         let mut last = 0;
+        let mut excursion = 0;
         for (at, (path, v)) in self.numbers.iter().zip(&self.out.leaves) {
             bytes.push_str(&self.out.bytes[last..*at]);
-            numeric::write_symbol(&mut bytes, path, profile.symbol(ctx, path, *v));
+            let sym = profile.symbol(ctx, path, *v);
+            if let NumSymbol::Above(l) | NumSymbol::Below(l) = sym {
+                excursion = excursion.max(l);
+            }
+            numeric::write_symbol(&mut bytes, path, sym);
             last = *at;
         }
+        self.out.excursion = excursion;
         bytes.push_str(&self.out.bytes[last..]);
         self.out.bytes = bytes;
         self.out
@@ -123,6 +138,11 @@ impl Encoder {
                         self.out.bytes.push(',');
                     }
                     write_json_string(&mut self.out.bytes, k);
+                    let mut h = self.out.keyset;
+                    for b in k.bytes().chain([0xfe]) {
+                        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+                    }
+                    self.out.keyset = h;
                     self.out.bytes.push(':');
                     let len = self.path.len();
                     if len > 0 {
@@ -138,6 +158,16 @@ impl Encoder {
     }
 
     fn string(&mut self, s: &str) {
+        // Short word-like values are categories (`WARN`, `error`, `stop`):
+        // they join the key-set context, so a WARN line's latency is not
+        // judged against INFO lines'.
+        if s.len() <= 16 && s.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_') {
+            let mut h = self.out.keyset;
+            for b in s.bytes().chain([0xfd]) {
+                h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+            }
+            self.out.keyset = h;
+        }
         if self.mask_volatile {
             let mut masked = String::with_capacity(s.len());
             mask::mask_into(s, &mut masked);
@@ -182,7 +212,7 @@ mod tests {
     #[test]
     fn numbers_become_symbols_and_leaves_keep_values() {
         let vals: Vec<f64> = (0..100).map(|i| i as f64 + 1.0).collect();
-        let profile = NumericProfile::build(vals.iter().map(|&v| (0, "lat", v)));
+        let profile = NumericProfile::build(vals.iter().map(|&v| ((0, 0), "lat", v)));
         let e = encode(&json!({"lat": 99.0, "n": [1, 2]}), &profile, true);
         assert_eq!(e.bytes, r##"{"lat":#7,"n":[#new,#new]}"##);
         assert_eq!(

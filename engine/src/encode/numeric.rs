@@ -9,15 +9,20 @@
 //! with the same excursion share the same token.
 
 use std::collections::HashMap;
+
+use foldhash::fast::FixedState;
 use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
 /// Quantile bins per field.
 pub const BINS: usize = 8;
-/// Values closer than this share of the baseline's spread to its range are not
-/// excursions: the baseline's own extremes are noisy.
-const MARGIN: f64 = 0.25;
+/// The range a value is judged against: these quantiles of the baseline, not
+/// its extremes, so that one unflagged outlier does not widen it for good.
+const RANGE_QUANTILES: (f64, f64) = (0.01, 0.99);
+/// Values within this share of the baseline's spread outside the range are not
+/// excursions: the range's own ends are noisy.
+const MARGIN: f64 = 0.5;
 const MAX_LEVEL: u32 = 4;
 /// Bytes of excursion token per level.
 const TOKEN_BYTES_PER_LEVEL: usize = 24;
@@ -41,9 +46,18 @@ struct FieldProfile {
     spread: f64,
     /// Positive fields (latencies, sizes) are compared on a log scale.
     log: bool,
-    /// Observed range on the original scale, for explanations.
+    /// The range on the original scale, for explanations.
     min: f64,
     max: f64,
+    /// 5th–95th percentile spread on the original scale: drops of a positive
+    /// field are judged linearly (on a log scale every value near zero would
+    /// look far below a range that starts at 8).
+    #[serde(default)]
+    lin_spread: f64,
+    /// Values the profile was built from: a small sample's quantiles are
+    /// uncertain, so its margin is wider.
+    #[serde(default)]
+    n: usize,
 }
 
 impl FieldProfile {
@@ -55,10 +69,15 @@ impl FieldProfile {
         let t = |v: f64| if log { v.ln_1p() } else { v };
         let q = |p: f64| t(values[((values.len() - 1) as f64 * p).round() as usize]);
         let edges = (1..BINS).map(|i| q(i as f64 / BINS as f64)).collect();
-        let lo = t(values[0]);
-        let hi = t(values[values.len() - 1]);
+        let lin_spread = values[((values.len() - 1) as f64 * 0.95).round() as usize]
+            - values[((values.len() - 1) as f64 * 0.05).round() as usize];
+        let mut lo = q(RANGE_QUANTILES.0);
+        let mut hi = q(RANGE_QUANTILES.1);
         let mut spread = q(0.95) - q(0.05);
         if spread <= 0.0 {
+            // A (nearly) constant field: its rare other values are its range.
+            lo = t(values[0]);
+            hi = t(values[values.len() - 1]);
             spread = hi - lo;
         }
         FieldProfile {
@@ -67,17 +86,26 @@ impl FieldProfile {
             hi,
             spread,
             log,
-            min: values[0],
-            max: values[values.len() - 1],
+            min: if log { lo.exp_m1() } else { lo },
+            max: if log { hi.exp_m1() } else { hi },
+            lin_spread,
+            n: values.len(),
         }
     }
 
+    fn margin(&self) -> f64 {
+        MARGIN + 1.0 / (self.n.max(1) as f64).sqrt()
+    }
+
     fn symbol(&self, v: f64) -> NumSymbol {
+        let margin = self.margin();
         if self.log && v < 0.0 {
             return NumSymbol::Below(MAX_LEVEL);
         }
         let x = if self.log { v.ln_1p() } else { v };
-        let level = |d: f64| -> u32 { (1 + (1.0 + d).log2().floor() as u32).min(MAX_LEVEL) };
+        // Level 1 from MARGIN spreads out, then one more per doubling.
+        let level =
+            |d: f64| -> u32 { (1 + (1.0 + d - margin).log2().floor() as u32).min(MAX_LEVEL) };
         if self.spread <= 0.0 {
             // A constant field: any other value is an excursion.
             return if x > self.hi {
@@ -88,10 +116,14 @@ impl FieldProfile {
                 NumSymbol::Bin(0)
             };
         }
-        if x > self.hi + MARGIN * self.spread {
+        if x > self.hi + margin * self.spread {
             return NumSymbol::Above(level((x - self.hi) / self.spread));
         }
-        if x < self.lo - MARGIN * self.spread {
+        if self.log {
+            if self.lin_spread > 0.0 && v < self.min - margin * self.lin_spread {
+                return NumSymbol::Below(level((self.min - v) / self.lin_spread));
+            }
+        } else if x < self.lo - margin * self.spread {
             return NumSymbol::Below(level((self.lo - x) / self.spread));
         }
         NumSymbol::Bin(self.edges.iter().filter(|&&e| e < x).count() as u8)
@@ -100,16 +132,32 @@ impl FieldProfile {
 
 /// A template needs this many baseline values of a field before its own profile
 /// is trusted over the field-wide one.
-const MIN_CONTEXT_VALUES: usize = 12;
+const MIN_CONTEXT_VALUES: usize = 20;
 
 /// Per-field quantile profiles of one baseline: one per field path, and one per
 /// (template context, field path) for templates seen often enough, so that a
 /// fast endpoint's latency is judged against that endpoint, not against all.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NumericProfile {
-    fields: HashMap<String, FieldProfile>,
-    contextual: HashMap<u64, FieldProfile>,
+    fields: HashMap<String, FieldProfile, FixedState>,
+    contextual: HashMap<u64, FieldProfile, FixedState>,
+    /// Exact values of few-valued fields (status codes, flags) seen in the
+    /// stream's memory: never excursions, even when the current baseline
+    /// lacks them (keyed by [`path_key`], values as `f64` bits).
+    #[serde(default)]
+    known: HashMap<u64, Vec<u64>, FixedState>,
 }
+
+/// Stable key of a field path.
+pub fn path_key(path: &str) -> u64 {
+    path.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Where a number sits: its event's template context and key-set context
+/// (see [`crate::encode::Encoded`]).
+pub type Ctx = (u64, u64);
 
 fn context_key(ctx: u64, path: &str) -> u64 {
     path.bytes().fold(ctx ^ 0x9e37_79b9_7f4a_7c15, |h, b| {
@@ -117,16 +165,23 @@ fn context_key(ctx: u64, path: &str) -> u64 {
     })
 }
 
+/// Key-set contexts share the map with template contexts, salted apart.
+const KEYSET_SALT: u64 = 0x5bd1_e995_7f4a_7c15;
+
 impl NumericProfile {
     /// Builds profiles from `(context, field path, value)` of the baseline events.
-    pub fn build<'a>(leaves: impl IntoIterator<Item = (u64, &'a str, f64)>) -> Self {
-        let mut by_field: HashMap<&str, Vec<f64>> = HashMap::new();
-        let mut by_context: HashMap<u64, Vec<f64>> = HashMap::new();
+    pub fn build<'a>(leaves: impl IntoIterator<Item = (Ctx, &'a str, f64)>) -> Self {
+        let mut by_field: HashMap<&str, Vec<f64>, FixedState> = HashMap::default();
+        let mut by_context: HashMap<u64, Vec<f64>, FixedState> = HashMap::default();
         for (ctx, path, v) in leaves {
             if v.is_finite() {
                 by_field.entry(path).or_default().push(v);
                 by_context
-                    .entry(context_key(ctx, path))
+                    .entry(context_key(ctx.0, path))
+                    .or_default()
+                    .push(v);
+                by_context
+                    .entry(context_key(ctx.1 ^ KEYSET_SALT, path))
                     .or_default()
                     .push(v);
             }
@@ -140,31 +195,58 @@ impl NumericProfile {
             .filter(|(_, vs)| vs.len() >= MIN_CONTEXT_VALUES)
             .map(|(k, mut vs)| (k, FieldProfile::build(&mut vs)))
             .collect();
-        Self { fields, contextual }
+        Self {
+            fields,
+            contextual,
+            known: HashMap::default(),
+        }
     }
 
-    fn profile(&self, ctx: u64, path: &str) -> Option<&FieldProfile> {
+    /// Adds the exact values a stream's memory knows for few-valued fields.
+    pub fn with_known<'a>(mut self, known: impl IntoIterator<Item = (u64, &'a [u64])>) -> Self {
+        self.known = known.into_iter().map(|(k, v)| (k, v.to_vec())).collect();
+        self
+    }
+
+    /// The template's profile if the baseline has enough of it, else that of
+    /// events with the same keys (HTTP access lines with different paths),
+    /// else the field's.
+    fn profile(&self, ctx: Ctx, path: &str) -> Option<&FieldProfile> {
         self.contextual
-            .get(&context_key(ctx, path))
+            .get(&context_key(ctx.0, path))
+            .or_else(|| self.contextual.get(&context_key(ctx.1 ^ KEYSET_SALT, path)))
             .or_else(|| self.fields.get(path))
     }
 
-    pub fn symbol(&self, ctx: u64, path: &str, v: f64) -> NumSymbol {
+    pub fn symbol(&self, ctx: Ctx, path: &str, v: f64) -> NumSymbol {
         match self.profile(ctx, path) {
-            Some(p) if v.is_finite() => p.symbol(v),
+            Some(p) if v.is_finite() => match p.symbol(v) {
+                NumSymbol::Above(_) | NumSymbol::Below(_) if self.is_known(path, v) => {
+                    NumSymbol::Bin(if v > p.max { (BINS - 1) as u8 } else { 0 })
+                }
+                sym => sym,
+            },
             Some(_) => NumSymbol::Above(MAX_LEVEL),
             None => NumSymbol::Unseen,
         }
     }
 
+    fn is_known(&self, path: &str, v: f64) -> bool {
+        !self.known.is_empty()
+            && self
+                .known
+                .get(&path_key(path))
+                .is_some_and(|vals| vals.contains(&v.to_bits()))
+    }
+
     /// The baseline's observed range of a field (for this template if known).
-    pub fn range(&self, ctx: u64, path: &str) -> Option<(f64, f64)> {
+    pub fn range(&self, ctx: Ctx, path: &str) -> Option<(f64, f64)> {
         self.profile(ctx, path).map(|p| (p.min, p.max))
     }
 
     /// Whether `v` is far outside the field's baseline range: more than one
     /// baseline spread beyond its minimum or maximum.
-    pub fn is_far(&self, ctx: u64, path: &str, v: f64) -> bool {
+    pub fn is_far(&self, ctx: Ctx, path: &str, v: f64) -> bool {
         matches!(self.symbol(ctx, path, v), NumSymbol::Above(l) | NumSymbol::Below(l) if l >= 2)
     }
 
@@ -212,31 +294,62 @@ mod tests {
 
     fn profile() -> NumericProfile {
         let vals: Vec<f64> = (1..=400).map(|i| 20.0 + (i % 40) as f64).collect();
-        NumericProfile::build(vals.iter().map(|&v| (0, "latency_ms", v)))
+        NumericProfile::build(vals.iter().map(|&v| ((0, 0), "latency_ms", v)))
     }
 
     #[test]
     fn in_range_values_get_their_quantile_bin() {
         let p = profile();
-        assert_eq!(p.symbol(0, "latency_ms", 20.0), NumSymbol::Bin(0));
-        assert_eq!(p.symbol(0, "latency_ms", 59.0), NumSymbol::Bin(7));
+        assert_eq!(p.symbol((0, 0), "latency_ms", 20.0), NumSymbol::Bin(0));
+        assert_eq!(p.symbol((0, 0), "latency_ms", 59.0), NumSymbol::Bin(7));
     }
 
     #[test]
     fn excursions_grow_with_distance() {
         let p = profile();
-        let NumSymbol::Above(near) = p.symbol(0, "latency_ms", 80.0) else {
-            panic!("80 should be above the range")
+        assert!(matches!(
+            p.symbol((0, 0), "latency_ms", 70.0),
+            NumSymbol::Bin(_)
+        ));
+        let NumSymbol::Above(near) = p.symbol((0, 0), "latency_ms", 120.0) else {
+            panic!("120 should be above the range")
         };
-        let NumSymbol::Above(far) = p.symbol(0, "latency_ms", 950.0) else {
+        let NumSymbol::Above(far) = p.symbol((0, 0), "latency_ms", 950.0) else {
             panic!("950 should be above the range")
         };
         assert!(far > near, "{far} > {near}");
         assert!(matches!(
-            p.symbol(0, "latency_ms", 1.0),
+            p.symbol((0, 0), "latency_ms", -5.0),
             NumSymbol::Below(_)
         ));
-        assert_eq!(p.symbol(0, "cpu", 1.0), NumSymbol::Unseen);
+        assert_eq!(p.symbol((0, 0), "cpu", 1.0), NumSymbol::Unseen);
+    }
+
+    #[test]
+    fn remembered_exact_values_are_not_excursions() {
+        let p = profile();
+        assert!(matches!(
+            p.symbol((0, 0), "latency_ms", 500.0),
+            NumSymbol::Above(_)
+        ));
+        let bits = [500f64.to_bits()];
+        let p = p.with_known([(path_key("latency_ms"), &bits[..])]);
+        assert_eq!(p.symbol((0, 0), "latency_ms", 500.0), NumSymbol::Bin(7));
+        assert!(matches!(
+            p.symbol((0, 0), "latency_ms", 501.0),
+            NumSymbol::Above(_)
+        ));
+    }
+
+    #[test]
+    fn drops_of_positive_fields_are_judged_linearly() {
+        // On a log scale 1 would be far below 20..59; linearly it is within
+        // half a spread of the range.
+        let p = profile();
+        assert!(matches!(
+            p.symbol((0, 0), "latency_ms", 8.0),
+            NumSymbol::Bin(0)
+        ));
     }
 
     #[test]

@@ -1,0 +1,351 @@
+//! Structural novelty: the word tokens and field shapes (key, value type) of an
+//! encoded event, checked against what the baseline and the stream's longer
+//! memory have seen.
+//!
+//! A compressor measures how much new information an event carries, but a short
+//! new word in a long event, or `"level":9` where the baseline always had a
+//! string, costs it only a few bits. Counting never-seen tokens and shapes
+//! catches those directly; the counts feed the event's nonconformity (see
+//! [`crate::model::rank`]) so the p-value stays conformal.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use foldhash::fast::FixedState;
+use serde::{Deserialize, Serialize};
+
+use crate::encode::numeric::path_key;
+use crate::model::Stored;
+
+/// A set of 64-bit hashes with a fixed-seed hasher (reproducible iteration).
+pub(crate) type HashSet64 = HashSet<u64, FixedState>;
+
+/// Tokens and shapes of one encoded event, as hashes, each listed once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Facts {
+    pub tokens: Vec<u64>,
+    /// `(key, value type)` of every object member.
+    pub shapes: Vec<u64>,
+    /// Key names alone, to tell a new field from a retyped one.
+    pub keys: Vec<u64>,
+}
+
+/// How many of an event's tokens and shapes were never seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Novelty {
+    pub tokens: u32,
+    pub shapes: u32,
+}
+
+impl Novelty {
+    pub fn any(self) -> bool {
+        self.tokens > 0 || self.shapes > 0
+    }
+}
+
+/// FNV-1a, stable across runs and platforms (state is persisted).
+pub(crate) fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn shape_hash(key: &[u8], value_type: u8) -> u64 {
+    fnv(key) ^ (value_type as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// A token worth remembering: 3+ bytes and no digits. Tokens with digits are
+/// values and identifiers (`479ms`, `usr_d4e95eef00da`) that are new on every
+/// event; numbers are judged by the numeric profile instead.
+fn is_word(t: &[u8]) -> bool {
+    t.len() >= 3 && !t.iter().any(u8::is_ascii_digit) && !t.windows(5).any(|w| w == b"<num>")
+}
+
+/// Mask placeholders (`<num>`) join the word around them, so that
+/// `usr_bb<num>bba7c` stays one identifier instead of yielding `usr_bb`.
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'<' | b'>') || b >= 0x80
+}
+
+/// Walks an encoded event (canonical compact JSON whose numbers are `#`
+/// symbols) and calls `token` for every word inside a string (keys included)
+/// and `member` for every `(key, value type byte)`.
+pub(crate) fn scan<'a>(
+    encoded: &'a str,
+    mut token: impl FnMut(&'a str),
+    mut member: impl FnMut(&'a str, u8),
+) {
+    let b = encoded.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        // A string: words are runs of word bytes; escapes end a word.
+        let start = i + 1;
+        let mut j = start;
+        let mut word = start;
+        while j < b.len() && b[j] != b'"' {
+            if b[j] == b'\\' {
+                if is_word(&b[word..j]) {
+                    token(&encoded[word..j]);
+                }
+                j += 2;
+                word = j;
+                continue;
+            }
+            if !is_word_byte(b[j]) {
+                if is_word(&b[word..j]) {
+                    token(&encoded[word..j]);
+                }
+                word = j + 1;
+            }
+            j += 1;
+        }
+        let end = j.min(b.len());
+        if word < end && is_word(&b[word..end]) {
+            token(&encoded[word..end]);
+        }
+        i = end + 1;
+        if i < b.len() && b[i] == b':' {
+            let ty = b.get(i + 1).copied().unwrap_or(b'?');
+            member(&encoded[start..end], ty);
+        }
+    }
+}
+
+impl Facts {
+    pub fn of(encoded: &str) -> Facts {
+        let mut f = Facts::default();
+        scan(
+            encoded,
+            |t| f.tokens.push(fnv(t.as_bytes())),
+            |k, ty| {
+                f.shapes.push(shape_hash(k.as_bytes(), ty));
+                f.keys.push(fnv(k.as_bytes()));
+            },
+        );
+        for v in [&mut f.tokens, &mut f.shapes, &mut f.keys] {
+            v.sort_unstable();
+            v.dedup();
+        }
+        f
+    }
+}
+
+impl Facts {
+    /// Tokens and shapes shared with `other`, a cheap similarity for choosing
+    /// which events to compress against each other.
+    pub fn overlap(&self, other: &Facts) -> u32 {
+        shared(&self.tokens, &other.tokens) + shared(&self.shapes, &other.shapes)
+    }
+}
+
+/// Size of the intersection of two sorted lists.
+fn shared(a: &[u64], b: &[u64]) -> u32 {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                n += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    n
+}
+
+/// Every token, shape and key of a set of events.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Vocabulary {
+    tokens: HashSet64,
+    shapes: HashSet64,
+    keys: HashSet64,
+}
+
+impl Vocabulary {
+    pub fn of<'a>(facts: impl IntoIterator<Item = &'a Facts>) -> Self {
+        let mut v = Vocabulary::default();
+        for f in facts {
+            v.add(f, usize::MAX);
+        }
+        v
+    }
+
+    /// Adds `f`'s entries while each set holds fewer than `cap`.
+    pub fn add(&mut self, f: &Facts, cap: usize) {
+        for (set, items) in [
+            (&mut self.tokens, &f.tokens),
+            (&mut self.shapes, &f.shapes),
+            (&mut self.keys, &f.keys),
+        ] {
+            for &h in items {
+                if set.len() >= cap {
+                    break;
+                }
+                set.insert(h);
+            }
+        }
+    }
+
+    /// Counts `f`'s tokens and shapes found in neither `self` nor `also`.
+    pub fn novelty(&self, also: &Vocabulary, f: &Facts) -> Novelty {
+        let count = |items: &[u64], a: &HashSet64, b: &HashSet64| {
+            items
+                .iter()
+                .filter(|h| !a.contains(h) && !b.contains(h))
+                .count() as u32
+        };
+        Novelty {
+            tokens: count(&f.tokens, &self.tokens, &also.tokens),
+            shapes: count(&f.shapes, &self.shapes, &also.shapes),
+        }
+    }
+
+    pub fn knows_token(&self, t: &str) -> bool {
+        self.tokens.contains(&fnv(t.as_bytes()))
+    }
+
+    pub fn knows_shape(&self, key: &str, ty: u8) -> bool {
+        self.shapes.contains(&shape_hash(key.as_bytes(), ty))
+    }
+
+    pub fn knows_key(&self, key: &str) -> bool {
+        self.keys.contains(&fnv(key.as_bytes()))
+    }
+}
+
+const MEMORY_TOKENS: usize = 1 << 16;
+/// A numeric field with more distinct values than this is continuous: its
+/// exact values are not remembered.
+const MEMORY_VALUES_PER_FIELD: usize = 16;
+const MEMORY_SHAPES: usize = 1 << 12;
+/// Template exemplars kept for nearest-neighbour evidence.
+const MEMORY_EXEMPLARS: usize = 256;
+
+/// What a stream has seen beyond its rolling baseline: the tokens and shapes
+/// of every event that left the baseline, and one exemplar per template.
+///
+/// A normal but rare message (a WARN seen once an hour) drops out of a
+/// 400-event baseline; without memory it would be flagged on its next
+/// occurrence, never re-enter the baseline, and be flagged forever. Events that
+/// leave the baseline are queued and merged at the next model refresh, so the
+/// memory a chunk is scored with never depends on how events were batched.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Memory {
+    pub vocab: Vocabulary,
+    exemplars: BTreeMap<u64, Arc<Stored>>,
+    /// Exact values of few-valued numeric fields, by path key (`None` once a
+    /// field proved continuous).
+    #[serde(default)]
+    values: BTreeMap<u64, Option<Vec<u64>>>,
+    pending: Vec<Arc<Stored>>,
+}
+
+impl Memory {
+    /// Queues an event that left the baseline.
+    pub fn remember(&mut self, ev: Arc<Stored>) {
+        self.pending.push(ev);
+    }
+
+    /// Merges the queue (called at model refreshes and rebuilds).
+    pub fn absorb(&mut self) {
+        for ev in std::mem::take(&mut self.pending) {
+            self.vocab.add(&ev.facts, MEMORY_TOKENS.max(MEMORY_SHAPES));
+            for (path, v) in &ev.leaves {
+                let slot = self
+                    .values
+                    .entry(path_key(path))
+                    .or_insert_with(|| Some(Vec::new()));
+                if let Some(vals) = slot {
+                    let bits = v.to_bits();
+                    if !vals.contains(&bits) {
+                        vals.push(bits);
+                        if vals.len() > MEMORY_VALUES_PER_FIELD {
+                            *slot = None;
+                        }
+                    }
+                }
+            }
+            if !self.exemplars.contains_key(&ev.context) {
+                if self.exemplars.len() >= MEMORY_EXEMPLARS {
+                    let oldest = self
+                        .exemplars
+                        .iter()
+                        .min_by_key(|(_, e)| e.index)
+                        .map(|(k, _)| *k)
+                        .expect("memory is full");
+                    self.exemplars.remove(&oldest);
+                }
+                self.exemplars.insert(ev.context, ev);
+            }
+        }
+    }
+
+    /// Exact values of the few-valued fields, for [`NumericProfile::with_known`].
+    pub fn known_values(&self) -> impl Iterator<Item = (u64, &[u64])> {
+        self.values
+            .iter()
+            .filter_map(|(k, v)| v.as_deref().map(|v| (*k, v)))
+    }
+
+    /// Exemplars of templates that `skip` (the baseline's contexts) lacks.
+    pub fn exemplars_beyond<'a>(
+        &'a self,
+        skip: &'a HashSet64,
+    ) -> impl Iterator<Item = &'a Arc<Stored>> + 'a {
+        self.exemplars
+            .iter()
+            .filter(|(ctx, _)| !skip.contains(ctx))
+            .map(|(_, e)| e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_finds_words_in_strings_and_member_types() {
+        let e = r##"{"level":"WARN","msg":"slow query on orders: \"x\" 456ms","n":#3,"tags":["a1b2c3"]}"##;
+        let mut toks = Vec::new();
+        let mut members = Vec::new();
+        scan(e, |t| toks.push(t), |k, ty| members.push((k, ty as char)));
+        assert_eq!(
+            toks,
+            ["level", "WARN", "msg", "slow", "query", "orders", "tags"]
+        );
+        assert_eq!(
+            members,
+            [("level", '"'), ("msg", '"'), ("n", '#'), ("tags", '[')]
+        );
+    }
+
+    #[test]
+    fn retyped_field_is_a_new_shape_but_a_known_key() {
+        let base = Vocabulary::of([&Facts::of(r#"{"level":"INFO","msg":"ok"}"#)]);
+        let f = Facts::of(r##"{"level":#2,"msg":"ok"}"##);
+        let n = base.novelty(&Vocabulary::default(), &f);
+        assert_eq!(
+            n,
+            Novelty {
+                tokens: 0,
+                shapes: 1
+            }
+        );
+        assert!(base.knows_key("level") && !base.knows_shape("level", b'#'));
+    }
+
+    #[test]
+    fn memory_vocabulary_counts_as_seen() {
+        let base = Vocabulary::of([&Facts::of(r#"{"msg":"GET orders"}"#)]);
+        let mem = Vocabulary::of([&Facts::of(r#"{"msg":"slow query detected"}"#)]);
+        let f = Facts::of(r#"{"msg":"slow query detected"}"#);
+        assert_eq!(base.novelty(&Vocabulary::default(), &f).tokens, 3);
+        assert!(!base.novelty(&mem, &f).any());
+    }
+}
