@@ -91,8 +91,9 @@ pub struct Diagnostics {
 }
 
 /// One event scored in a chunk, before the sequential pass.
-struct Scored<'a> {
-    event: &'a Event,
+struct Scored {
+    /// The event as `recent` keeps it, copied in the parallel stage.
+    raw: Option<Raw>,
     stored: Arc<Stored>,
     p: f64,
     /// (ncd, neighbours) for events whose p-value passed.
@@ -200,12 +201,17 @@ impl StreamDetector {
     }
 
     fn remember(&mut self, e: &Event) {
-        self.recent.push_back(Raw {
+        let raw = Raw {
             index: self.seen,
             timestamp: e.timestamp.clone(),
             body: e.body.clone(),
             mask: self.mask_for(e.kind),
-        });
+        };
+        self.remember_raw(raw);
+    }
+
+    fn remember_raw(&mut self, raw: Raw) {
+        self.recent.push_back(raw);
         if self.recent.len() > self.config.baseline_size {
             self.recent.pop_front();
         }
@@ -267,8 +273,8 @@ impl StreamDetector {
         let stats = self.window_tests(&scored, backend)?;
         let (w, hop) = (self.config.window_size as u64, self.config.hop_size as u64);
         let mut tests = stats.into_iter();
-        for (j, s) in scored.into_iter().enumerate() {
-            self.remember(s.event);
+        for (j, mut s) in scored.into_iter().enumerate() {
+            self.remember_raw(s.raw.take().expect("each scored event is remembered once"));
             self.seen += 1;
             self.since_origin += 1;
             let flagged = self.is_flagged(&s);
@@ -325,7 +331,7 @@ impl StreamDetector {
 
     /// Encodes, scores and p-values every event of the chunk in parallel against
     /// the frozen model, and finds nearest baseline events for the candidates.
-    fn score_chunk<'a>(&self, chunk: &'a [Event]) -> Result<Vec<Scored<'a>>> {
+    fn score_chunk(&self, chunk: &[Event]) -> Result<Vec<Scored>> {
         let model = self.model();
         let prepared = model.prepared()?;
         let alpha = self.config.p_value_threshold;
@@ -365,7 +371,12 @@ impl StreamDetector {
                 };
                 let structural = novelty.any() || stored.excursion >= FAR_EXCURSION;
                 Ok(Scored {
-                    event,
+                    raw: Some(Raw {
+                        index,
+                        timestamp: event.timestamp.clone(),
+                        body: event.body.clone(),
+                        mask: self.mask_for(event.kind),
+                    }),
                     stored,
                     p,
                     nearest,
@@ -433,7 +444,7 @@ impl StreamDetector {
     /// so the test stays calibrated and measures drift among normal-looking events.
     fn window_tests(
         &self,
-        scored: &[Scored<'_>],
+        scored: &[Scored],
         backend: &dyn PermutationBackend,
     ) -> Result<Vec<f64>> {
         let (w, hop) = (self.config.window_size, self.config.hop_size as u64);
@@ -479,13 +490,13 @@ impl StreamDetector {
         Ok(stats)
     }
 
-    fn is_flagged(&self, s: &Scored<'_>) -> bool {
+    fn is_flagged(&self, s: &Scored) -> bool {
         s.nearest
             .as_ref()
             .is_some_and(|(d, _)| *d >= self.config.ncd_threshold || s.structural)
     }
 
-    fn anomaly(&self, s: &Scored<'_>) -> Result<Anomaly> {
+    fn anomaly(&self, s: &Scored) -> Result<Anomaly> {
         let model = self.model();
         let (ncd, nearest) = s.nearest.clone().expect("flagged events have neighbours");
         let bytes = s.stored.encoded.as_bytes();

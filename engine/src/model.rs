@@ -100,40 +100,49 @@ impl Model {
     /// Builds the model from `baseline` (oldest first), whose scores and ranks
     /// are already out-of-sample, and the stream's memory.
     pub fn build(kind: CompressorKind, baseline: &[Arc<Stored>], memory: &Memory) -> Result<Self> {
-        let profile = NumericProfile::build(baseline.iter().flat_map(|s| {
-            s.leaves
-                .iter()
-                .map(|(p, v)| ((s.context, s.keyset), p.as_str(), *v))
-        }))
-        .with_known(memory.known_values());
         let keep = baseline.len() * (FOLDS - 1) / FOLDS;
         let dict = join(
             baseline[baseline.len() - keep..]
                 .iter()
                 .map(|s| s.encoded.as_str()),
         );
-        let mut calib: Vec<f32> = baseline.iter().map(|s| s.score).collect();
-        calib.sort_by(|a, b| a.total_cmp(b));
-        let mut calib_rank: Vec<f32> = baseline.iter().map(|s| s.rank).collect();
-        calib_rank.sort_by(|a, b| a.total_cmp(b));
-        let contexts: HashSet64 = baseline.iter().map(|s| s.context).collect();
-        let mut pool: Vec<Arc<Stored>> = baseline.to_vec();
-        pool.extend(memory.exemplars_beyond(&contexts).cloned());
-        let model = Model {
+        let kind = kind.effective();
+        // Preparing the dictionary is the costliest step; the rest of the model
+        // is built beside it.
+        let (prepared, rest) = rayon::join(
+            || Prepared::new(kind, dict.as_bytes()),
+            || {
+                let profile = NumericProfile::build(baseline.iter().flat_map(|s| {
+                    s.leaves
+                        .iter()
+                        .map(|(p, v)| ((s.context, s.keyset), p.as_str(), *v))
+                }))
+                .with_known(memory.known_values());
+                let mut calib: Vec<f32> = baseline.iter().map(|s| s.score).collect();
+                calib.sort_by(|a, b| a.total_cmp(b));
+                let mut calib_rank: Vec<f32> = baseline.iter().map(|s| s.rank).collect();
+                calib_rank.sort_by(|a, b| a.total_cmp(b));
+                let contexts: HashSet64 = baseline.iter().map(|s| s.context).collect();
+                let mut pool: Vec<Arc<Stored>> = baseline.to_vec();
+                pool.extend(memory.exemplars_beyond(&contexts).cloned());
+                let vocab = Vocabulary::of(baseline.iter().map(|s| &s.facts));
+                (profile, calib, calib_rank, pool, vocab)
+            },
+        );
+        let (profile, calib, calib_rank, pool, vocab) = rest;
+        Ok(Model {
             profile,
             dict,
-            prepared: OnceLock::new(),
-            kind: kind.effective(),
+            prepared: OnceLock::from(prepared?),
+            kind,
             calib,
             calib_rank,
             digest: OnceLock::new(),
-            vocab: Vocabulary::of(baseline.iter().map(|s| &s.facts)),
+            vocab,
             pool,
             baseline_len: baseline.len(),
             pool_lens: OnceLock::new(),
-        };
-        model.prepared()?;
-        Ok(model)
+        })
     }
 
     pub fn prepared(&self) -> Result<&Prepared> {
