@@ -278,7 +278,7 @@ impl StreamDetector {
             self.seen += 1;
             self.since_origin += 1;
             let flagged = self.is_flagged(&s);
-            let window_test = (self.since_origin >= w && self.since_origin % hop == 0)
+            let window_test = (self.since_origin >= w && self.since_origin.is_multiple_of(hop))
                 .then(|| tests.next())
                 .flatten();
             if let Some(stat) = window_test {
@@ -316,7 +316,7 @@ impl StreamDetector {
                     return Ok(j + 1);
                 }
             }
-            if self.since_origin % self.refresh_every() == 0 {
+            if self.since_origin.is_multiple_of(self.refresh_every()) {
                 self.refresh()?;
             }
         }
@@ -462,7 +462,7 @@ impl StreamDetector {
         for (j, s) in scored.iter().enumerate() {
             history.push((s.stored.score, self.is_flagged(s)));
             let pos = self.since_origin + j as u64 + 1;
-            if pos >= w as u64 && pos % hop == 0 {
+            if pos >= w as u64 && pos.is_multiple_of(hop) {
                 let unflagged: Vec<f32> = history[history.len() - w..]
                     .iter()
                     .filter(|(_, f)| !f)

@@ -49,9 +49,10 @@ fn placeholder(text: &str) -> &str {
     let b = text.as_bytes();
     let digits =
         |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    if digits(0..4) && b.get(4) == Some(&b'-') {
-        "<ts>"
-    } else if b.len() >= 8 && digits(0..2) && b[2] == b':' {
+    // A date (`2025-01-01...`) or a time of day (`12:34:56...`).
+    let date = digits(0..4) && b.get(4) == Some(&b'-');
+    let time = b.len() >= 8 && digits(0..2) && b[2] == b':';
+    if date || time {
         "<ts>"
     } else if b.len() == 36 && b[8] == b'-' {
         "<uuid>"
