@@ -100,6 +100,13 @@ pub struct ServeConfig {
     /// Key used as the admin key on first start instead of a generated one.
     #[serde(skip_serializing)]
     pub bootstrap_api_key: Option<String>,
+    /// Folders `/v1/jobs` may read archives from; none means jobs are refused.
+    pub archive_roots: Vec<PathBuf>,
+    /// Jobs that run at the same time (each on a blocking thread).
+    pub max_concurrent_jobs: usize,
+    /// Fire cron schedules from a background timer. Off only where something
+    /// else drives `Scheduler::tick` (tests choose the time they tick at).
+    pub run_schedules: bool,
 }
 
 impl Default for ServeConfig {
@@ -116,6 +123,9 @@ impl Default for ServeConfig {
             trusted_proxies: Vec::new(),
             sync: SyncMode::Full,
             bootstrap_api_key: None,
+            archive_roots: Vec::new(),
+            max_concurrent_jobs: 1,
+            run_schedules: true,
         }
     }
 }
@@ -161,6 +171,11 @@ impl ServeConfig {
         }
         if self.worker_batch_size == 0 {
             return Err(ConfigError::Invalid("worker_batch_size must be > 0".into()));
+        }
+        if self.max_concurrent_jobs == 0 {
+            return Err(ConfigError::Invalid(
+                "max_concurrent_jobs must be > 0".into(),
+            ));
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid(

@@ -4,7 +4,8 @@
 //!
 //! Layout: `api/` holds one router per resource, `store/` the SQLite tables (one
 //! file per table family), [`pipeline`] the one place where events are pushed into
-//! a stream's detector and the result committed, [`worker`] the queue consumer.
+//! a stream's detector and the result committed, [`worker`] the queue consumer,
+//! [`jobs`] the server-side backfills and their schedules.
 
 pub mod api;
 pub mod auth;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod eval;
 pub mod export;
+pub mod jobs;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;

@@ -29,6 +29,7 @@ enum Command {
     Eval(cli::eval::EvalCommand),
     Backfill(cli::backfill::BackfillArgs),
     Sql(cli::sql::SqlArgs),
+    Export(cli::export::ExportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -51,5 +52,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(cmd) => cli::eval::run(cmd),
         Command::Backfill(args) => cli::backfill::run(args),
         Command::Sql(args) => cli::sql::run(args),
+        Command::Export(args) => cli::export::run(args),
     }
 }

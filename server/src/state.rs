@@ -8,6 +8,7 @@ use driftlock_engine::DetectorConfig;
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 use crate::config::{ConfigError, ServeConfig};
+use crate::jobs::Jobs;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::scoring::{Detector, SharedFactory};
@@ -69,15 +70,18 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub usage: Arc<UsageTracker>,
     pub worker: Arc<Worker>,
+    pub jobs: Arc<Jobs>,
 }
 
 impl AppState {
     /// Opens the store under `config.data_dir` and starts the worker (which
-    /// resumes any queued events). Must be called within a tokio runtime.
+    /// resumes any queued events) and the jobs' dispatcher and scheduler (which
+    /// resume queued jobs and schedules). Must be called within a tokio runtime.
     pub fn open(config: ServeConfig, factory: SharedFactory) -> Result<Self, StartError> {
         config.validate()?;
         let store = Store::open(&config.database_path(), config.sync)?;
         let found = store.with_conn(|c| crate::store::anomalies::max_seq(c))?;
+        let jobs = Jobs::open(&config, store.clone())?;
         let metrics = Metrics::new();
         metrics
             .anomalies_found
@@ -92,13 +96,17 @@ impl AppState {
             metrics: Arc::new(metrics),
             usage: Arc::new(UsageTracker::new()),
             worker: Arc::new(Worker::new()),
+            jobs,
         };
         state.worker.start(state.clone());
+        state.jobs.start();
         Ok(state)
     }
 
-    /// Stops the worker after its current batches and flushes usage counters.
+    /// Stops the worker after its current batches, running jobs at their next
+    /// batch (back to queued), and flushes usage counters.
     pub async fn shutdown(&self) {
+        self.jobs.shutdown().await;
         self.worker.stop().await;
         if let Err(e) = self.usage.flush(&self.store).await {
             tracing::warn!("flushing usage at shutdown: {e}");

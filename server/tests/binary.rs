@@ -230,6 +230,82 @@ fn keys_cli_operates_on_the_database() {
 }
 
 #[test]
+fn export_cli_writes_the_store_s_anomalies() {
+    use driftlock_server::store::anomalies::{self, AnomalyRecord};
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        driftlock_server::store::Store::open(&dir.path().join("driftlock.db"), Default::default())
+            .unwrap();
+    for (i, stream) in ["a", "a", "b"].into_iter().enumerate() {
+        let record = AnomalyRecord {
+            seq: 0,
+            id: format!("anom_{i}"),
+            stream_id: stream.into(),
+            position: i as u64,
+            kind: "event".into(),
+            timestamp: "2025-01-01T00:00:00.000Z".into(),
+            ts_ms: 1_735_689_600_000,
+            detected_at: "2025-01-01T00:00:00.000Z".into(),
+            metrics: driftlock_engine::Metrics {
+                ncd: 0.5,
+                p_value: 0.01,
+                confidence: 0.99,
+                compression_ratio: 2.0,
+                entropy_change: 0.1,
+            },
+            window_p_value: None,
+            why: "new token".into(),
+            compressor: "zstd".into(),
+            status: "new".into(),
+            event: json!({"body": {"i": i}}),
+            evidence: Some(json!({"encoded": "x", "nearest": [], "baseline_digest": "d"})),
+            has_evidence: false,
+            batch_id: "b".into(),
+        };
+        store.with_conn(|c| anomalies::insert(c, &record)).unwrap();
+    }
+    let export = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("export")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let pq = dir.path().join("a.parquet");
+    let out = export(&["--stream-id", "a", "--out", pq.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exported 2 anomalies as parquet"));
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&pq).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(reader.metadata().file_metadata().num_rows(), 2);
+
+    let out = export(&["--format", "csv"]);
+    assert!(out.status.success());
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert!(csv.starts_with("stream_id,index,"));
+
+    let out = export(&["--since", "yesterday"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--since"));
+    let out = Command::new(BIN)
+        .args(["export", "--data-dir"])
+        .arg(dir.path().join("missing"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no driftlock database"));
+}
+
+#[test]
 fn first_start_prints_a_generated_admin_key_once() {
     let dir = tempfile::tempdir().unwrap();
     let spawn = || {

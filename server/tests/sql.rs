@@ -151,7 +151,26 @@ async fn api_runs_read_only_queries_with_a_limit() {
         let r = t.post("/v1/sql", &admin, json!({"query": bad})).await;
         assert_eq!(r.status, 400, "{bad}: {}", r.body);
         assert_eq!(r.code(), "invalid_argument", "{bad}");
+        // The spec's error object: a message and the request's id.
+        let error = &r.body["error"];
+        assert!(!error["message"].as_str().unwrap().is_empty(), "{bad}");
+        assert_eq!(
+            error["request_id"].as_str().unwrap(),
+            r.headers["x-request-id"].to_str().unwrap(),
+            "{bad}"
+        );
     }
+    let r = t
+        .post("/v1/sql", &admin, json!({"query": "SELECT * FROM missing"}))
+        .await;
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing"),
+        "{}",
+        r.body
+    );
     assert!(!Path::new("/tmp/driftlock-sql-test.csv").exists());
 
     let reader = t.key("stream", Some("s")).await;

@@ -6,6 +6,7 @@ pub mod detect;
 pub mod export;
 pub mod extract;
 pub mod health;
+pub mod jobs;
 pub mod keys;
 pub mod openapi;
 pub mod sql;
@@ -63,6 +64,7 @@ pub fn app(state: AppState) -> Router {
         .merge(anomalies::router())
         .merge(keys::router())
         .merge(sql::router())
+        .merge(jobs::router())
         .merge(health::authed_router())
         .route_layer(from_fn_with_state(state.clone(), auth::require_key));
     Router::new()

@@ -48,6 +48,10 @@ impl Modify for SecurityAddon {
         super::keys::revoke_key,
         super::keys::my_keys,
         super::keys::my_usage,
+        super::jobs::create_job,
+        super::jobs::list_jobs,
+        super::jobs::get_job,
+        super::jobs::cancel_job,
         super::health::healthz,
         super::health::readyz,
         super::health::metrics,
@@ -55,7 +59,7 @@ impl Modify for SecurityAddon {
     components(schemas(super::ErrorBody, super::ErrorDetail)),
     modifiers(&SecurityAddon),
     tags(
-        (name = "detection"), (name = "streams"), (name = "anomalies"), (name = "keys"), (name = "health")
+        (name = "detection"), (name = "streams"), (name = "anomalies"), (name = "keys"), (name = "jobs"), (name = "health")
     )
 )]
 pub struct ApiDoc;
@@ -127,6 +131,8 @@ mod tests {
             "/v1/anomalies/{id}",
             "/v1/keys",
             "/v1/streams/{id}/events",
+            "/v1/jobs",
+            "/v1/jobs/{id}",
         ] {
             assert!(paths.iter().any(|x| x == p), "{p} missing from {paths:?}");
         }

@@ -122,9 +122,16 @@ pub struct Progress {
     pub files_total: u64,
     pub files_done: u64,
     pub rows_total: u64,
+    /// False when an input's format records no row count (a CSV or NDJSON
+    /// file given as the archive): `rows_total` then counts only the others.
+    pub rows_total_known: bool,
     pub rows_done: u64,
     pub bytes_total: u64,
     pub bytes_done: u64,
+    /// What the checkpoint had already done when this run started, so a
+    /// resumed run's throughput counts only its own work.
+    pub rows_resumed: u64,
+    pub bytes_resumed: u64,
     pub events: u64,
     pub anomalies: u64,
     pub skipped_rows: u64,
@@ -146,14 +153,20 @@ pub struct Summary {
     pub bytes_this_run: u64,
 }
 
-fn parquet_rows(path: &Path) -> Result<u64, BackfillError> {
+/// The row count a Parquet footer records; `None` for other formats.
+fn parquet_rows(path: &Path) -> Result<Option<u64>, BackfillError> {
+    if read::InputFormat::from_path(path) != Some(read::InputFormat::Parquet) {
+        return Ok(None);
+    }
     let file = std::fs::File::open(path).map_err(|e| BackfillError::io(path, e))?;
     let reader =
         parquet::file::serialized_reader::SerializedFileReader::new(file).map_err(|e| {
             BackfillError::Invalid(format!("{}: not a Parquet file: {e}", path.display()))
         })?;
     use parquet::file::reader::FileReader;
-    Ok(reader.metadata().file_metadata().num_rows().max(0) as u64)
+    Ok(Some(
+        reader.metadata().file_metadata().num_rows().max(0) as u64
+    ))
 }
 
 /// Runs (or resumes) a backfill. `observe` sees progress after every batch;
@@ -213,13 +226,19 @@ pub fn run(
         files_done: done as u64,
         bytes_total: files.iter().map(|f| f.bytes).sum(),
         bytes_done: files[..done].iter().map(|f| f.bytes).sum(),
+        rows_total_known: true,
         ..Progress::default()
     };
     for f in &files {
-        progress.rows_total += parquet_rows(&f.path)?;
+        match parquet_rows(&f.path)? {
+            Some(n) => progress.rows_total += n,
+            None => progress.rows_total_known = false,
+        }
     }
     let bytes_at_start = progress.bytes_done;
     let rows_at_start = ckpt.rows_done;
+    progress.rows_resumed = rows_at_start;
+    progress.bytes_resumed = bytes_at_start;
     let sync = |p: &mut Progress, c: &Checkpoint| {
         p.rows_done = c.rows_done;
         p.events = c.events_done;

@@ -21,6 +21,11 @@ impl ArchiveRoots {
         Ok(ArchiveRoots { roots })
     }
 
+    /// No roots: server-side jobs are off.
+    pub fn is_empty(&self) -> bool {
+        self.roots.is_empty()
+    }
+
     /// `path` canonicalised, when it exists and lies inside a root (relative
     /// paths are taken relative to the first root).
     pub fn resolve(&self, path: &Path) -> Result<PathBuf, BackfillError> {

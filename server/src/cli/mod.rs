@@ -1,6 +1,7 @@
 //! One module per subcommand.
 pub mod backfill;
 pub mod eval;
+pub mod export;
 pub mod generate;
 pub mod keys;
 pub mod score;

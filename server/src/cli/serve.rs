@@ -16,7 +16,7 @@ use driftlock_server::{AppState, ServeConfig, app, auth};
 pub struct ConfigArgs {
     /// TOML configuration file (keys as in `ServeConfig`: listen, data_dir,
     /// max_body_bytes, max_events_per_request, worker_batch_size, default_plan,
-    /// sync, trusted_proxies, [rate_limits], [demo]).
+    /// sync, trusted_proxies, archive_roots, max_concurrent_jobs, [rate_limits], [demo]).
     #[arg(long, env = "DRIFTLOCK_CONFIG")]
     pub config: Option<PathBuf>,
     /// Directory of the SQLite database [default: ./driftlock-data].
@@ -98,6 +98,18 @@ pub struct ServeArgs {
     /// SQLite commit durability: `full` (fsync each commit) or `normal` [default: full].
     #[arg(long, env = "DRIFTLOCK_SYNC", value_parser = parse_sync)]
     pub sync: Option<SyncMode>,
+    /// Folder that /v1/jobs may read archives from (repeatable); without one,
+    /// jobs are refused.
+    #[arg(
+        long = "archive-root",
+        env = "DRIFTLOCK_ARCHIVE_ROOTS",
+        value_delimiter = ',',
+        value_name = "DIR"
+    )]
+    pub archive_roots: Vec<PathBuf>,
+    /// Jobs that run at the same time [default: 1].
+    #[arg(long, env = "DRIFTLOCK_MAX_CONCURRENT_JOBS")]
+    pub max_concurrent_jobs: Option<usize>,
     /// Detector implementation (`scripted` is a deterministic stand-in for tests).
     #[arg(
         long,
@@ -145,6 +157,12 @@ impl ServeArgs {
         }
         if let Some(v) = self.sync {
             c.sync = v;
+        }
+        if !self.archive_roots.is_empty() {
+            c.archive_roots = self.archive_roots.clone();
+        }
+        if let Some(v) = self.max_concurrent_jobs {
+            c.max_concurrent_jobs = v;
         }
         c.bootstrap_api_key = std::env::var("DRIFTLOCK_API_KEY")
             .ok()

@@ -10,9 +10,10 @@ use arrow::record_batch::RecordBatch;
 use driftlock_engine::Anomaly;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
-use super::{AnomalySink, BATCH_ROWS, COLUMNS, kind_str, nearest_json};
+use super::{AnomalySink, BATCH_ROWS, COLUMNS, FlatRow, FlatSink, nearest_json};
 
 /// Written as Parquet's `created_by` instead of the library's version
 /// string, so output bytes do not change with a dependency upgrade.
@@ -40,9 +41,11 @@ pub fn anomaly_schema() -> SchemaRef {
         .clone()
 }
 
-/// Column builders for up to [`BATCH_ROWS`] anomalies.
+/// Column builders for flat rows, turned into record batches of the flat
+/// schema (the bulk export builds batches on one thread and encodes them on
+/// another).
 #[derive(Default)]
-struct Rows {
+pub struct FlatColumns {
     len: usize,
     stream_id: StringBuilder,
     index: UInt64Builder,
@@ -61,29 +64,36 @@ struct Rows {
     baseline_digest: StringBuilder,
 }
 
-impl Rows {
-    fn push(&mut self, a: &Anomaly) {
-        let m = &a.metrics;
+impl FlatColumns {
+    pub fn push(&mut self, r: &FlatRow<'_>) {
         self.len += 1;
-        self.stream_id.append_value(&a.stream_id);
-        self.index.append_value(a.index);
-        self.timestamp.append_option(a.timestamp.as_deref());
-        self.kind.append_value(kind_str(a.kind));
-        self.ncd.append_value(m.ncd);
-        self.compression_ratio.append_value(m.compression_ratio);
-        self.entropy_change.append_value(m.entropy_change);
-        self.p_value.append_value(m.p_value);
-        self.confidence.append_value(m.confidence);
-        self.window_p_value.append_option(a.window_p_value);
-        self.why.append_value(&a.why);
-        self.compressor.append_value(&a.compressor);
-        self.encoded.append_value(&a.encoded);
-        self.nearest.append_value(nearest_json(a));
-        self.baseline_digest.append_value(&a.baseline_digest);
+        self.stream_id.append_value(r.stream_id);
+        self.index.append_value(r.index);
+        self.timestamp.append_option(r.timestamp);
+        self.kind.append_value(r.kind);
+        self.ncd.append_value(r.ncd);
+        self.compression_ratio.append_value(r.compression_ratio);
+        self.entropy_change.append_value(r.entropy_change);
+        self.p_value.append_value(r.p_value);
+        self.confidence.append_value(r.confidence);
+        self.window_p_value.append_option(r.window_p_value);
+        self.why.append_value(r.why);
+        self.compressor.append_value(r.compressor);
+        self.encoded.append_value(r.encoded);
+        self.nearest.append_value(r.nearest);
+        self.baseline_digest.append_value(r.baseline_digest);
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// The buffered rows as a batch; the builders start over empty.
-    fn take_batch(&mut self) -> anyhow::Result<RecordBatch> {
+    pub fn take_batch(&mut self) -> anyhow::Result<RecordBatch> {
         self.len = 0;
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.stream_id.finish()),
@@ -106,22 +116,71 @@ impl Rows {
     }
 }
 
+/// Calls `f` with each row of a batch of the flat schema.
+pub fn for_each_row(
+    batch: &RecordBatch,
+    mut f: impl FnMut(&FlatRow<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Float64Type, UInt64Type};
+    anyhow::ensure!(
+        batch.schema() == anomaly_schema(),
+        "not a batch of the flat anomaly schema"
+    );
+    let text = |i: usize| batch.column(i).as_string::<i32>();
+    let float = |i: usize| batch.column(i).as_primitive::<Float64Type>();
+    let (stream_id, timestamp, kind) = (text(0), text(2), text(3));
+    let index = batch.column(1).as_primitive::<UInt64Type>();
+    let (ncd, ratio, entropy, p, confidence, window) =
+        (float(4), float(5), float(6), float(7), float(8), float(9));
+    let (why, compressor, encoded, nearest, digest) =
+        (text(10), text(11), text(12), text(13), text(14));
+    for r in 0..batch.num_rows() {
+        f(&FlatRow {
+            stream_id: stream_id.value(r),
+            index: index.value(r),
+            timestamp: timestamp.is_valid(r).then(|| timestamp.value(r)),
+            kind: kind.value(r),
+            ncd: ncd.value(r),
+            compression_ratio: ratio.value(r),
+            entropy_change: entropy.value(r),
+            p_value: p.value(r),
+            confidence: confidence.value(r),
+            window_p_value: window.is_valid(r).then(|| window.value(r)),
+            why: why.value(r),
+            compressor: compressor.value(r),
+            encoded: encoded.value(r),
+            nearest: nearest.value(r),
+            baseline_digest: digest.value(r),
+        })?;
+    }
+    Ok(())
+}
+
 /// Writes anomalies as Parquet (zstd), one row group per [`BATCH_ROWS`] rows.
 pub struct ParquetSink<W: Write + Send> {
-    rows: Rows,
+    rows: FlatColumns,
     writer: ArrowWriter<W>,
 }
 
 impl<W: Write + Send> ParquetSink<W> {
     pub fn new(writer: W) -> anyhow::Result<Self> {
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_created_by(CREATED_BY.to_owned())
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_max_row_group_row_count(Some(BATCH_ROWS))
-            .build();
+            .set_max_row_group_row_count(Some(BATCH_ROWS));
+        // Nearly every value of these is distinct: a dictionary would be
+        // built only to be abandoned, and min/max of free text prune nothing.
+        // Skipping both was a third of the Parquet encoding time.
+        for name in ["timestamp", "why", "encoded", "nearest"] {
+            props = props
+                .set_column_dictionary_enabled(ColumnPath::from(name), false)
+                .set_column_statistics_enabled(ColumnPath::from(name), EnabledStatistics::None);
+        }
+        let props = props.build();
         let writer = ArrowWriter::try_new(writer, anomaly_schema(), Some(props))?;
         Ok(ParquetSink {
-            rows: Rows::default(),
+            rows: FlatColumns::default(),
             writer,
         })
     }
@@ -143,27 +202,45 @@ impl<W: Write + Send> ParquetSink<W> {
     }
 }
 
+impl<W: Write + Send> FlatSink for ParquetSink<W> {
+    fn write_row(&mut self, row: &FlatRow<'_>) -> anyhow::Result<()> {
+        self.rows.push(row);
+        if self.rows.len >= BATCH_ROWS {
+            self.flush_rows()?;
+        }
+        Ok(())
+    }
+
+    fn write_batch(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
+        self.flush_rows()?;
+        self.writer.write(batch)?;
+        self.writer.flush()?;
+        Ok(())
+    }
+
+    fn close(self: Box<Self>) -> anyhow::Result<()> {
+        self.into_inner()?.flush()?;
+        Ok(())
+    }
+}
+
 impl<W: Write + Send> AnomalySink for ParquetSink<W> {
     fn write(&mut self, anomalies: &[Anomaly]) -> anyhow::Result<()> {
         for a in anomalies {
-            self.rows.push(a);
-            if self.rows.len >= BATCH_ROWS {
-                self.flush_rows()?;
-            }
+            self.write_row(&FlatRow::of(a, &nearest_json(a)))?;
         }
         Ok(())
     }
 
     fn finish(self: Box<Self>) -> anyhow::Result<()> {
-        self.into_inner()?.flush()?;
-        Ok(())
+        FlatSink::close(self)
     }
 }
 
 /// Writes anomalies in the Arrow IPC file format, one record batch per
 /// [`BATCH_ROWS`] rows.
 pub struct IpcSink<W: Write> {
-    rows: Rows,
+    rows: FlatColumns,
     writer: FileWriter<W>,
 }
 
@@ -171,7 +248,7 @@ impl<W: Write> IpcSink<W> {
     pub fn new(writer: W) -> anyhow::Result<Self> {
         let writer = FileWriter::try_new(writer, &anomaly_schema())?;
         Ok(IpcSink {
-            rows: Rows::default(),
+            rows: FlatColumns::default(),
             writer,
         })
     }
@@ -192,20 +269,37 @@ impl<W: Write> IpcSink<W> {
     }
 }
 
+impl<W: Write + Send> FlatSink for IpcSink<W> {
+    fn write_row(&mut self, row: &FlatRow<'_>) -> anyhow::Result<()> {
+        self.rows.push(row);
+        if self.rows.len >= BATCH_ROWS {
+            self.flush_rows()?;
+        }
+        Ok(())
+    }
+
+    fn write_batch(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
+        self.flush_rows()?;
+        self.writer.write(batch)?;
+        Ok(())
+    }
+
+    fn close(self: Box<Self>) -> anyhow::Result<()> {
+        self.into_inner()?.flush()?;
+        Ok(())
+    }
+}
+
 impl<W: Write + Send> AnomalySink for IpcSink<W> {
     fn write(&mut self, anomalies: &[Anomaly]) -> anyhow::Result<()> {
         for a in anomalies {
-            self.rows.push(a);
-            if self.rows.len >= BATCH_ROWS {
-                self.flush_rows()?;
-            }
+            self.write_row(&FlatRow::of(a, &nearest_json(a)))?;
         }
         Ok(())
     }
 
     fn finish(self: Box<Self>) -> anyhow::Result<()> {
-        self.into_inner()?.flush()?;
-        Ok(())
+        FlatSink::close(self)
     }
 }
 

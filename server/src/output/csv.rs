@@ -4,7 +4,7 @@ use std::io::{BufWriter, Write};
 
 use driftlock_engine::Anomaly;
 
-use super::{AnomalySink, COLUMNS, kind_str, nearest_json};
+use super::{AnomalySink, COLUMNS, FlatRow, FlatSink, nearest_json};
 
 /// Writes anomalies as CSV rows; nulls are empty fields.
 pub struct CsvSink<W: Write> {
@@ -30,35 +30,29 @@ impl<W: Write> CsvSink<W> {
         Ok(())
     }
 
-    fn row(&mut self, a: &Anomaly) -> std::io::Result<()> {
-        let m = &a.metrics;
+    fn row(&mut self, r: &FlatRow<'_>) -> std::io::Result<()> {
         let out = &mut self.out;
-        field(out, &a.stream_id)?;
-        write!(out, ",{},", a.index)?;
-        field(out, a.timestamp.as_deref().unwrap_or(""))?;
+        field(out, r.stream_id)?;
+        write!(out, ",{},", r.index)?;
+        field(out, r.timestamp.unwrap_or(""))?;
         write!(
             out,
             ",{},{},{},{},{},{},",
-            kind_str(a.kind),
-            m.ncd,
-            m.compression_ratio,
-            m.entropy_change,
-            m.p_value,
-            m.confidence
+            r.kind, r.ncd, r.compression_ratio, r.entropy_change, r.p_value, r.confidence
         )?;
-        if let Some(p) = a.window_p_value {
+        if let Some(p) = r.window_p_value {
             write!(out, "{p}")?;
         }
         out.write_all(b",")?;
-        field(out, &a.why)?;
+        field(out, r.why)?;
         out.write_all(b",")?;
-        field(out, &a.compressor)?;
+        field(out, r.compressor)?;
         out.write_all(b",")?;
-        field(out, &a.encoded)?;
+        field(out, r.encoded)?;
         out.write_all(b",")?;
-        field(out, &nearest_json(a))?;
+        field(out, r.nearest)?;
         out.write_all(b",")?;
-        field(out, &a.baseline_digest)?;
+        field(out, r.baseline_digest)?;
         out.write_all(b"\n")
     }
 
@@ -79,24 +73,42 @@ fn field(out: &mut impl Write, s: &str) -> std::io::Result<()> {
     out.write_all(b"\"")
 }
 
+impl<W: Write + Send> FlatSink for CsvSink<W> {
+    fn write_row(&mut self, row: &FlatRow<'_>) -> anyhow::Result<()> {
+        self.header()?;
+        self.row(row)?;
+        Ok(())
+    }
+
+    fn write_batch(&mut self, batch: &arrow::record_batch::RecordBatch) -> anyhow::Result<()> {
+        self.header()?;
+        super::for_each_row(batch, |row| Ok(self.row(row)?))
+    }
+
+    fn close(self: Box<Self>) -> anyhow::Result<()> {
+        self.into_inner()?.flush()?;
+        Ok(())
+    }
+}
+
 impl<W: Write + Send> AnomalySink for CsvSink<W> {
     fn write(&mut self, anomalies: &[Anomaly]) -> anyhow::Result<()> {
         self.header()?;
         for a in anomalies {
-            self.row(a)?;
+            self.row(&FlatRow::of(a, &nearest_json(a)))?;
         }
         Ok(())
     }
 
     fn finish(self: Box<Self>) -> anyhow::Result<()> {
-        self.into_inner()?.flush()?;
-        Ok(())
+        FlatSink::close(self)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::kind_str;
     use crate::output::tests::sample;
 
     /// A minimal RFC 4180 parser, enough to check what the sink writes.

@@ -21,7 +21,7 @@ use std::str::FromStr;
 use anyhow::Context;
 use driftlock_engine::{Anomaly, AnomalyKind};
 
-pub use columnar::{IpcSink, ParquetSink, anomaly_schema};
+pub use columnar::{FlatColumns, IpcSink, ParquetSink, anomaly_schema, for_each_row};
 pub use csv::CsvSink;
 pub use ndjson::NdjsonSink;
 
@@ -47,6 +47,75 @@ pub const COLUMNS: [&str; 15] = [
     "nearest",
     "baseline_digest",
 ];
+
+/// One row of the flat formats, borrowed: the bulk export fills it straight
+/// from SQLite row buffers, without building an `Anomaly` per row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlatRow<'a> {
+    pub stream_id: &'a str,
+    pub index: u64,
+    pub timestamp: Option<&'a str>,
+    /// `event` or `change_point`.
+    pub kind: &'a str,
+    pub ncd: f64,
+    pub compression_ratio: f64,
+    pub entropy_change: f64,
+    pub p_value: f64,
+    pub confidence: f64,
+    pub window_p_value: Option<f64>,
+    pub why: &'a str,
+    pub compressor: &'a str,
+    pub encoded: &'a str,
+    /// The neighbours as a JSON array (see [`nearest_json`]).
+    pub nearest: &'a str,
+    pub baseline_digest: &'a str,
+}
+
+impl<'a> FlatRow<'a> {
+    /// `anomaly`'s row; `nearest` is `nearest_json(anomaly)`.
+    pub fn of(anomaly: &'a Anomaly, nearest: &'a str) -> Self {
+        let m = &anomaly.metrics;
+        FlatRow {
+            stream_id: &anomaly.stream_id,
+            index: anomaly.index,
+            timestamp: anomaly.timestamp.as_deref(),
+            kind: kind_str(anomaly.kind),
+            ncd: m.ncd,
+            compression_ratio: m.compression_ratio,
+            entropy_change: m.entropy_change,
+            p_value: m.p_value,
+            confidence: m.confidence,
+            window_p_value: anomaly.window_p_value,
+            why: &anomaly.why,
+            compressor: &anomaly.compressor,
+            encoded: &anomaly.encoded,
+            nearest,
+            baseline_digest: &anomaly.baseline_digest,
+        }
+    }
+}
+
+/// A destination for flat rows (CSV, Parquet, Arrow IPC).
+pub trait FlatSink: Send {
+    fn write_row(&mut self, row: &FlatRow<'_>) -> anyhow::Result<()>;
+    /// Rows built by [`FlatColumns`], after any rows given one by one.
+    fn write_batch(&mut self, batch: &arrow::record_batch::RecordBatch) -> anyhow::Result<()>;
+    /// As [`AnomalySink::finish`].
+    fn close(self: Box<Self>) -> anyhow::Result<()>;
+}
+
+/// A flat sink writing `format` to `writer` (an error for NDJSON, which is not flat).
+pub fn flat_sink_for<W: Write + Send + 'static>(
+    format: OutputFormat,
+    writer: W,
+) -> anyhow::Result<Box<dyn FlatSink>> {
+    Ok(match format {
+        OutputFormat::Ndjson => anyhow::bail!("NDJSON is not a flat format"),
+        OutputFormat::Csv => Box::new(CsvSink::new(writer)),
+        OutputFormat::Parquet => Box::new(ParquetSink::new(writer)?),
+        OutputFormat::ArrowIpc => Box::new(IpcSink::new(writer)?),
+    })
+}
 
 /// A destination for anomalies.
 pub trait AnomalySink: Send {

@@ -6,14 +6,19 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Migration `n` (1-based) brings the schema from version `n-1` to `n`.
+/// Released migrations never change; new tables come in a new one.
 fn migrations() -> Vec<Vec<&'static str>> {
-    vec![vec![
-        super::keys::SCHEMA,
-        super::streams::SCHEMA,
-        super::anomalies::SCHEMA,
-        super::queue::SCHEMA,
-        super::usage::SCHEMA,
-    ]]
+    vec![
+        vec![
+            super::keys::SCHEMA,
+            super::streams::SCHEMA,
+            super::anomalies::SCHEMA,
+            super::queue::SCHEMA,
+            super::usage::SCHEMA,
+        ],
+        vec![super::jobs::SCHEMA],
+        vec![super::anomalies::EVIDENCE_COLUMNS],
+    ]
 }
 
 /// Applies every migration the database has not seen, each in a transaction.
@@ -41,4 +46,76 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::{Store, anomalies};
+
+    #[test]
+    fn migration_3_moves_evidence_values_to_columns_losslessly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let evidence = json!({
+            "config": {"seed": 1},
+            "compressor": "zstd",
+            "baseline_digest": "ab",
+            "encoded": "x \"q\" é\n\u{1}",
+            "nearest": [{"index": 3, "ncd": 1e-7, "encoded": "y"}],
+            "window_p_value": null,
+        });
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            for statements in &migrations()[..2] {
+                for sql in statements {
+                    tx.execute_batch(sql).unwrap();
+                }
+            }
+            tx.pragma_update(None, "user_version", 2).unwrap();
+            for (id, ev) in [("a1", Some(evidence.to_string())), ("a2", None)] {
+                tx.execute(
+                    "INSERT INTO anomalies (id, stream_id, position, kind, timestamp, ts_ms,
+                     detected_at, ncd, p_value, confidence, compression_ratio, entropy_change, why,
+                     compressor, event, evidence, has_evidence, batch_id)
+                     VALUES (?1, 's', 1, 'event', 't', 0, 't', 0.5, 0.01, 0.99, 2.0, 0.1, 'w',
+                     'zstd', '{}', ?2, 1, 'b')",
+                    rusqlite::params![id, ev],
+                )
+                .unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        let store = Store::open(&path, Default::default()).unwrap();
+        let got = store
+            .with_conn(|c| anomalies::get(c, "a1"))
+            .unwrap()
+            .unwrap();
+        // The same values in the same key order.
+        assert_eq!(
+            serde_json::to_string(&got.evidence).unwrap(),
+            serde_json::to_string(&Some(&evidence)).unwrap()
+        );
+        let (stored, encoded, nearest): (String, String, String) = store
+            .with_conn(|c| {
+                Ok::<_, StoreError>(c.query_row(
+                    "SELECT evidence, encoded, nearest FROM anomalies WHERE id = 'a1'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?)
+            })
+            .unwrap();
+        assert!(stored.contains("\"encoded\":null"), "{stored}");
+        assert!(!stored.contains("1e-7"), "{stored}");
+        assert_eq!(encoded, "x \"q\" é\n\u{1}");
+        assert_eq!(nearest, r#"[{"index":3,"ncd":1e-7,"encoded":"y"}]"#);
+        let bare = store
+            .with_conn(|c| anomalies::get(c, "a2"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(bare.evidence, None);
+    }
 }
