@@ -9,6 +9,10 @@
 
 use std::hint::black_box;
 
+// The same allocator as the `driftlock` binary, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use driftlock_benches::log_events;
 use driftlock_datasets::{GeneratorConfig, StreamKind, write_parquet};
