@@ -50,6 +50,15 @@ pub struct NabArgs {
     /// Detector seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Events in each file's baseline (default 400, as the API's).
+    #[arg(long)]
+    pub baseline_size: Option<usize>,
+    /// Events in a tested window (default 20).
+    #[arg(long)]
+    pub window_size: Option<usize>,
+    /// Events between two window tests (default 5).
+    #[arg(long)]
+    pub hop_size: Option<usize>,
     /// Hide the progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -97,7 +106,12 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<()> {
                 results_out: args.results_out,
                 ..Default::default()
             };
-            opts.config.seed = args.seed;
+            let c = &mut opts.config;
+            c.seed = args.seed;
+            c.baseline_size = args.baseline_size.unwrap_or(c.baseline_size);
+            c.window_size = args.window_size.unwrap_or(c.window_size);
+            c.hop_size = args.hop_size.unwrap_or(c.hop_size);
+            c.validate()?;
             // Total rows, for the bar: count data lines without parsing.
             let total = count_rows(&args.path);
             let pb = bar(total, "rows", args.no_progress);
