@@ -212,6 +212,17 @@ pub fn encode_token(seq: i64) -> String {
     hex::encode(format!("v1:{seq}"))
 }
 
+/// Cuts `rows` (fetched with one extra row) to `limit` and returns the token of
+/// the next page, if the extra row shows there is one.
+pub fn next_page<T>(rows: &mut Vec<T>, limit: usize, seq: impl Fn(&T) -> i64) -> Option<String> {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    if !more {
+        return None;
+    }
+    rows.last().map(|r| encode_token(seq(r)))
+}
+
 pub fn decode_token(token: &str) -> Result<i64, ApiError> {
     let bad = || ApiError::field("page_token", "not a token from a previous page");
     let raw = hex::decode(token).map_err(|_| bad())?;
@@ -247,13 +258,7 @@ pub async fn list_anomalies(
             Ok::<_, ApiError>((rows, total))
         })
         .await?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_page_token = if more {
-        rows.last().map(|r| encode_token(r.seq))
-    } else {
-        None
-    };
+    let next_page_token = next_page(&mut rows, limit as usize, |r| r.seq);
     Ok(Json(AnomalyList {
         anomalies: rows.iter().map(summary).collect(),
         next_page_token,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use super::anomalies::{decode_token, encode_token};
+use super::anomalies::{decode_token, next_page};
 use super::extract::{ApiJson, ApiQuery};
 use crate::auth::{Caller, random_hex};
 use crate::error::ApiError;
@@ -350,13 +350,7 @@ pub async fn list_jobs(
             Ok::<_, ApiError>((rows, total))
         })
         .await?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_page_token = if more {
-        rows.last().map(|r| encode_token(r.seq))
-    } else {
-        None
-    };
+    let next_page_token = next_page(&mut rows, limit as usize, |r| r.seq);
     Ok(Json(JobList {
         jobs: rows.into_iter().map(Job::from).collect(),
         next_page_token,
