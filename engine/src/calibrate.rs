@@ -27,7 +27,7 @@ pub(crate) fn cross_fit(
 ) -> Result<Vec<Stored>> {
     let leaves: Vec<(Ctx, Vec<(String, f64)>)> = raws
         .par_iter()
-        .map(|r| numeric_leaves(&r.body, r.mask))
+        .map(|r| numeric_leaves(&r.body(), r.mask))
         .collect();
     let full = NumericProfile::build(
         leaves
@@ -38,7 +38,7 @@ pub(crate) fn cross_fit(
     // Tokens and shapes do not depend on the numeric profile.
     let encoded: Vec<String> = raws
         .par_iter()
-        .map(|r| encode(&r.body, &full, r.mask).bytes)
+        .map(|r| encode(&r.body(), &full, r.mask).bytes)
         .collect();
     let facts: Vec<Facts> = encoded.par_iter().map(|e| Facts::of(e)).collect();
     let fold_of = |i: usize| i % FOLDS;
@@ -54,7 +54,7 @@ pub(crate) fn cross_fit(
             .with_known(memory.known_values());
             let vocab = Vocabulary::of(others().map(|i| &facts[i]));
             let fold_encoded: Vec<String> = others()
-                .map(|i| encode(&raws[i].body, &profile, raws[i].mask).bytes)
+                .map(|i| encode(&raws[i].body(), &profile, raws[i].mask).bytes)
                 .collect();
             let prepared = Prepared::new(
                 kind,
@@ -64,7 +64,7 @@ pub(crate) fn cross_fit(
                 .filter(|&i| fold_of(i) == k)
                 .map(|i| {
                     let (enc, score) =
-                        score_event(&prepared, &profile, &raws[i].body, raws[i].mask)?;
+                        score_event(&prepared, &profile, &raws[i].body(), raws[i].mask)?;
                     Ok((
                         i,
                         score,

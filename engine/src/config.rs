@@ -29,6 +29,10 @@ pub struct DetectorConfig {
     /// Mask volatile tokens (ids, hashes, IPs, timestamps). `None`: on for logs,
     /// traces and LLM records, off for metrics.
     pub mask_volatile: Option<bool>,
+    /// Metric events: each numeric field is joined by its rolling median and
+    /// median absolute deviation over this many newest events, so level and
+    /// volatility changes inside the baseline's range show. 0 or 1: off.
+    pub metric_context: usize,
 }
 
 impl Default for DetectorConfig {
@@ -43,6 +47,7 @@ impl Default for DetectorConfig {
             permutation_count: 1000,
             seed: 0,
             mask_volatile: None,
+            metric_context: 0,
         }
     }
 }
@@ -71,6 +76,9 @@ impl DetectorConfig {
         }
         if !(self.p_value_threshold > 0.0 && self.p_value_threshold <= 1.0) {
             return Err(bad("p_value_threshold", "must be in (0, 1]"));
+        }
+        if self.metric_context > 1_000 {
+            return Err(bad("metric_context", "must be between 0 and 1000"));
         }
         if !(1..=100_000).contains(&self.permutation_count) {
             return Err(bad("permutation_count", "must be between 1 and 100000"));

@@ -1,5 +1,6 @@
 //! One stream's detector: the state machine described in the crate docs.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -12,6 +13,8 @@ use serde_json::Value;
 
 use crate::calibrate::cross_fit;
 use crate::compress::compressed_len;
+use crate::encode::context::{Leaves, Rolling, with_derived};
+use crate::encode::numeric_leaves;
 use crate::error::Result;
 use crate::explain::{Evidence, why};
 use crate::model::{Model, Stored, join, rank, score_event};
@@ -46,6 +49,17 @@ pub(crate) struct Raw {
     pub timestamp: Option<String>,
     pub body: Value,
     pub mask: bool,
+    /// Metric context fields (see [`crate::encode::context`]), empty for
+    /// other kinds of event.
+    #[serde(default)]
+    pub derived: Leaves,
+}
+
+impl Raw {
+    /// The body as encoded: with its derived context fields.
+    pub fn body(&self) -> Cow<'_, Value> {
+        with_derived(&self.body, &self.derived)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,6 +83,9 @@ pub struct StreamDetector {
     /// Tokens, shapes and template exemplars of events that left the baseline.
     #[serde(default)]
     memory: Memory,
+    /// Recent values of each metric series (see [`crate::encode::context`]).
+    #[serde(default)]
+    rolling: Rolling,
     model: Option<Model>,
     /// Events scored since the model's origin (calibration or change point); the
     /// refresh and window grids count from here, so batching never changes results.
@@ -113,6 +130,7 @@ impl StreamDetector {
             baseline: VecDeque::new(),
             window: VecDeque::new(),
             memory: Memory::default(),
+            rolling: Rolling::default(),
             model: None,
             since_origin: 0,
             last_window_p: None,
@@ -201,13 +219,36 @@ impl StreamDetector {
     }
 
     fn remember(&mut self, e: &Event) {
+        let mut rolling = std::mem::take(&mut self.rolling);
+        let derived = self
+            .derive_context(&mut rolling, std::slice::from_ref(e))
+            .pop()
+            .unwrap_or_default();
+        self.rolling = rolling;
         let raw = Raw {
             index: self.seen,
             timestamp: e.timestamp.clone(),
             body: e.body.clone(),
             mask: self.mask_for(e.kind),
+            derived,
         };
         self.remember_raw(raw);
+    }
+
+    /// Derived metric context fields of `events` in order (empty for other
+    /// kinds), advancing `rolling`.
+    fn derive_context(&self, rolling: &mut Rolling, events: &[Event]) -> Vec<Leaves> {
+        let n = self.config.metric_context;
+        events
+            .iter()
+            .map(|e| {
+                if e.kind != EventKind::Metric || n < 2 {
+                    return Vec::new();
+                }
+                let ((_, keyset), leaves) = numeric_leaves(&e.body, self.mask_for(e.kind));
+                rolling.derive(n, keyset, leaves)
+            })
+            .collect()
     }
 
     fn remember_raw(&mut self, raw: Raw) {
@@ -269,7 +310,10 @@ impl StreamDetector {
         backend: &dyn PermutationBackend,
         out: &mut Vec<Anomaly>,
     ) -> Result<usize> {
-        let scored = self.score_chunk(chunk)?;
+        let mut rolling = self.rolling.clone();
+        let derived = self.derive_context(&mut rolling, chunk);
+        let before = std::mem::replace(&mut self.rolling, rolling);
+        let scored = self.score_chunk(chunk, derived)?;
         let stats = self.window_tests(&scored, backend)?;
         let (w, hop) = (self.config.window_size as u64, self.config.hop_size as u64);
         let mut tests = stats.into_iter();
@@ -313,6 +357,11 @@ impl StreamDetector {
                 if flagged_in_window * 2 > self.window.len() {
                     out.push(self.change_point(p, flagged_in_window)?);
                     self.rebase()?;
+                    // The rest of the chunk is scored again: the context
+                    // advances by the consumed events only.
+                    let mut rolling = before;
+                    self.derive_context(&mut rolling, &chunk[..=j]);
+                    self.rolling = rolling;
                     return Ok(j + 1);
                 }
             }
@@ -331,20 +380,21 @@ impl StreamDetector {
 
     /// Encodes, scores and p-values every event of the chunk in parallel against
     /// the frozen model, and finds nearest baseline events for the candidates.
-    fn score_chunk(&self, chunk: &[Event]) -> Result<Vec<Scored>> {
+    fn score_chunk(&self, chunk: &[Event], derived: Vec<Leaves>) -> Result<Vec<Scored>> {
         let model = self.model();
         let prepared = model.prepared()?;
         let alpha = self.config.p_value_threshold;
         let first = self.seen;
         chunk
             .par_iter()
+            .zip(derived)
             .enumerate()
-            .map(|(j, event)| {
+            .map(|(j, (event, derived))| {
                 let index = first + j as u64;
                 let (enc, score) = score_event(
                     prepared,
                     &model.profile,
-                    &event.body,
+                    &with_derived(&event.body, &derived),
                     self.mask_for(event.kind),
                 )?;
                 let facts = Facts::of(&enc.bytes);
@@ -364,7 +414,10 @@ impl StreamDetector {
                     novelty,
                     facts,
                 });
-                let nearest = if p <= alpha {
+                // The randomised p-value is the calibrated one; the flag also
+                // needs the conservative one, so that an event tied with
+                // baseline events is not flagged by its tie-breaker's draw.
+                let nearest = if p <= alpha && model.p_upper(rank) <= alpha {
                     Some(self.nearest(&stored)?)
                 } else {
                     None
@@ -376,6 +429,7 @@ impl StreamDetector {
                         timestamp: event.timestamp.clone(),
                         body: event.body.clone(),
                         mask: self.mask_for(event.kind),
+                        derived,
                     }),
                     stored,
                     p,

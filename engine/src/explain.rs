@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use crate::Neighbour;
-use crate::encode::NumSymbol;
+use crate::encode::{NumSymbol, context};
 use crate::model::{Model, Stored};
 use crate::novelty::{Memory, scan};
 
@@ -86,14 +86,16 @@ pub(crate) fn why(ev: &Evidence<'_>) -> String {
             .symbol((ev.event.context, ev.event.keyset), path, *v)
         {
             NumSymbol::Above(_) => parts.push(format!(
-                "`{path}` = {} is above the baseline's range {}–{} ({:.1}× its maximum)",
+                "`{path}`{} = {} is above the baseline's range {}–{} ({:.1}× its maximum)",
+                context::gloss(path),
                 num(*v),
                 num(lo),
                 num(hi),
                 if hi > 0.0 { v / hi } else { f64::INFINITY }
             )),
             NumSymbol::Below(_) => parts.push(format!(
-                "`{path}` = {} is below the baseline's range {}–{}",
+                "`{path}`{} = {} is below the baseline's range {}–{}",
+                context::gloss(path),
                 num(*v),
                 num(lo),
                 num(hi)

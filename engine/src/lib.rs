@@ -59,13 +59,24 @@
 //!   `(#{baseline ranks > r} + u·(1 + #{= r})) / (n + 1)` with `u ∈ (0, 1]`
 //!   drawn from (seed, position): uniform under exchangeability, never 0.
 //! - **Flagging**: an event is an anomaly when its p-value is at most
-//!   `p_value_threshold` *and* it is different enough to matter: its NCD to the
+//!   `p_value_threshold` — and so is its conservative p-value, ties counted
+//!   against it (`u` = 1), so that an event whose evidence ties with baseline
+//!   events (a metric value in a quantile bin the baseline has, encoded to the
+//!   same bytes) is never flagged by the draw of its tie-breaker — *and* it is
+//!   different enough to matter: its NCD to the
 //!   nearest known event (the spec's formula on two events, comparable sizes)
 //!   is at least `ncd_threshold`, or it has a never-seen member or token, or a
 //!   number outside the baseline's range. (A single out-of-range number changes a
 //!   200-byte event's NCD by little; the p-value already says it is unlikely.)
 //!   Each event is decided once, when it arrives, so an event is reported at
 //!   most once although windows overlap.
+//! - **Metric context** (`metric_context`, off by default): each numeric field
+//!   of a metric event is joined by its rolling median and MAD over the newest
+//!   `metric_context` events of its series (same key set), judged against the
+//!   baseline like any field, so level and volatility changes inside the range
+//!   show. Neighbouring events then share context, so the window test's
+//!   permutation null (exchangeable events) no longer holds and window
+//!   p-values come out too small; event p-values stay close to calibrated.
 //! - **Memory**: events leaving the baseline leave their tokens, members, the
 //!   exact values of few-valued numeric fields (status codes) and one exemplar
 //!   per template in a bounded memory, merged at the next model rebuild. A rare

@@ -196,6 +196,14 @@ impl Model {
         (greater as f64 + u * (1 + equal) as f64) / (n + 1) as f64
     }
 
+    /// The conservative conformal p-value of `rank`: ties count against the
+    /// event (`u` = 1). An event whose evidence ties with baseline events can
+    /// have a small randomised p-value by the draw of its tie-breaker alone;
+    /// this bound is small only when the event outranks the baseline.
+    pub fn p_upper(&self, rank: f32) -> f64 {
+        self.p_value(rank, 1.0)
+    }
+
     /// The median calibration score: a "typical" baseline event.
     pub fn typical_score(&self) -> f32 {
         self.calib.get(self.calib.len() / 2).copied().unwrap_or(0.0)

@@ -4,6 +4,7 @@
 //! thing encode to the same bytes. Strings have volatile tokens masked
 //! ([`mask`]); numbers become symbols of the baseline's distribution ([`numeric`]).
 
+pub mod context;
 pub mod mask;
 pub mod numeric;
 

@@ -59,6 +59,9 @@ pub struct NabArgs {
     /// Events between two window tests (default 5).
     #[arg(long)]
     pub hop_size: Option<usize>,
+    /// Rolling median/MAD context of each metric value, in events (default 10; 0 is off).
+    #[arg(long, value_name = "EVENTS")]
+    pub metric_context: Option<usize>,
     /// Hide the progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -111,6 +114,7 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<()> {
             c.baseline_size = args.baseline_size.unwrap_or(c.baseline_size);
             c.window_size = args.window_size.unwrap_or(c.window_size);
             c.hop_size = args.hop_size.unwrap_or(c.hop_size);
+            c.metric_context = args.metric_context.unwrap_or(c.metric_context);
             c.validate()?;
             // Total rows, for the bar: count data lines without parsing.
             let total = count_rows(&args.path);

@@ -81,6 +81,11 @@ pub struct DetectorArgs {
     /// Mask volatile tokens (ids, hashes, IPs, timestamps): on, off, or auto (on except for metrics).
     #[arg(long, default_value = "auto", value_name = "auto|on|off")]
     pub mask: String,
+    /// Metric events: judge each number with its rolling median and MAD over this
+    /// many newest events of its series (level and volatility changes inside the
+    /// range); 0 is off. Window p-values lose calibration when on (see README).
+    #[arg(long, default_value_t = 0, value_name = "EVENTS")]
+    pub metric_context: usize,
 }
 
 impl DetectorArgs {
@@ -101,6 +106,7 @@ impl DetectorArgs {
             permutation_count: self.permutation_count,
             seed: self.seed,
             mask_volatile,
+            metric_context: self.metric_context,
         };
         config.validate()?;
         Ok(config)

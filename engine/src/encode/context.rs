@@ -1,0 +1,233 @@
+//! Recent context of metric streams: rolling median and median absolute
+//! deviation (MAD) of each numeric field.
+//!
+//! A metric event is one or a few numbers, and a number judged alone only
+//! stands out when it leaves the baseline's range. Level shifts inside the
+//! range and changes of volatility (a noisy series going flat, a calm one
+//! starting to swing) are properties of the *recent* values, so each numeric
+//! field `f` of a metric event is joined by two derived fields over the newest
+//! `n` events (the event included): `median<n>(f)` and `mad<n>(f)`. They are
+//! symbolised against the baseline like any field, so "the last 10 values'
+//! spread is far above anything in the baseline" becomes an excursion with its
+//! own sentence in `why`. Each series (see [`Rolling`]) has its own context. Median and MAD rather than mean and standard
+//! deviation: one spike moves neither, so a spike is reported once, not again
+//! for every event whose window still holds it.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The numeric leaves (field path, value) of one event's own fields.
+pub type Leaves = Vec<(String, f64)>;
+
+/// Series remembered per stream; beyond this the least recently updated one
+/// is forgotten, so a stream with ever-new label values stays bounded.
+pub const MAX_SERIES: usize = 1024;
+
+/// The newest events' numeric leaves per series. A series is the events of one
+/// key set (the keys plus short categorical values such as `host`, see
+/// [`crate::encode::Encoded::keyset`]): "the last 10 CPU readings of web-1",
+/// not the last 10 events of a stream that interleaves hosts and record kinds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rolling {
+    series: BTreeMap<u64, Series>,
+    /// Events derived so far: orders series by their last update.
+    clock: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Series {
+    last: u64,
+    recent: VecDeque<Leaves>,
+}
+
+impl Rolling {
+    /// Adds an event of series `keyset` and returns its derived fields over
+    /// the newest `n` events of that series (the event included); empty when
+    /// `n < 2`.
+    pub fn derive(&mut self, n: usize, keyset: u64, leaves: Leaves) -> Leaves {
+        if n < 2 {
+            return Vec::new();
+        }
+        self.clock += 1;
+        if !self.series.contains_key(&keyset) && self.series.len() >= MAX_SERIES {
+            let stale = self
+                .series
+                .iter()
+                .min_by_key(|(_, s)| s.last)
+                .map(|(k, _)| *k)
+                .expect("the map is full");
+            self.series.remove(&stale);
+        }
+        let series = self.series.entry(keyset).or_default();
+        series.last = self.clock;
+        while series.recent.len() >= n {
+            series.recent.pop_front();
+        }
+        series.recent.push_back(leaves);
+        let current = series.recent.back().expect("just pushed");
+        let mut out = Vec::with_capacity(2 * current.len());
+        let mut values = Vec::with_capacity(n);
+        for (path, _) in current {
+            values.clear();
+            values.extend(
+                series
+                    .recent
+                    .iter()
+                    .filter_map(|ls| ls.iter().find(|(p, _)| p == path).map(|(_, v)| *v)),
+            );
+            let mid = median(&mut values);
+            for v in values.iter_mut() {
+                *v = (*v - mid).abs();
+            }
+            let mad = median(&mut values);
+            out.push((format!("median{n}({path})"), mid));
+            out.push((format!("mad{n}({path})"), mad));
+        }
+        out
+    }
+}
+
+/// Words for a derived field's name in `why` (` (median of the last 10
+/// values of `cpu`)`), empty for other fields.
+pub fn gloss(path: &str) -> String {
+    let Some(inner) = path.strip_suffix(')') else {
+        return String::new();
+    };
+    let (what, rest) = if let Some(r) = inner.strip_prefix("median") {
+        ("median", r)
+    } else if let Some(r) = inner.strip_prefix("mad") {
+        ("median absolute deviation", r)
+    } else {
+        return String::new();
+    };
+    match rest.split_once('(') {
+        Some((n, field)) if n.parse::<usize>().is_ok() => {
+            format!(" ({what} of the last {n} values of `{field}`)")
+        }
+        _ => String::new(),
+    }
+}
+
+/// The median (upper median for even counts, so it is always an observed
+/// value); sorts `values`.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_unstable_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+/// `body` with the derived fields added (a non-object body is wrapped as
+/// `{"value": ...}` first, as the encoder would).
+pub fn with_derived<'a>(body: &'a Value, derived: &[(String, f64)]) -> Cow<'a, Value> {
+    if derived.is_empty() {
+        return Cow::Borrowed(body);
+    }
+    let mut map = match body {
+        Value::Object(m) => m.clone(),
+        other => {
+            let mut m = Map::new();
+            m.insert("value".into(), other.clone());
+            m
+        }
+    };
+    for (k, v) in derived {
+        map.insert(k.clone(), Value::from(*v));
+    }
+    Cow::Owned(Value::Object(map))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn leaves(v: f64) -> Leaves {
+        vec![("value".into(), v)]
+    }
+
+    fn rolling(n: usize, before: impl IntoIterator<Item = f64>) -> Rolling {
+        let mut r = Rolling::default();
+        for v in before {
+            r.derive(n, 1, leaves(v));
+        }
+        r
+    }
+
+    #[test]
+    fn median_and_mad_over_the_newest_events() {
+        let mut r = rolling(5, [1.0, 2.0, 3.0, 4.0]);
+        let d = r.derive(5, 1, leaves(100.0));
+        assert_eq!(
+            d,
+            vec![("median5(value)".into(), 3.0), ("mad5(value)".into(), 1.0)]
+        );
+        // The oldest value (1) has left the context.
+        let d = r.derive(5, 1, leaves(5.0));
+        assert_eq!(d[0].1, 4.0);
+        assert_eq!(d[1].1, 1.0);
+    }
+
+    #[test]
+    fn one_spike_stays_inside_the_recent_values_range() {
+        // Mean and standard deviation of these ten would be ~109 and ~297.
+        let mut r = rolling(10, (0..9).map(|i| 10.0 + (i % 2) as f64));
+        let spiked = r.derive(10, 1, leaves(1000.0));
+        assert!((10.0..=11.0).contains(&spiked[0].1), "{spiked:?}");
+        assert!(spiked[1].1 <= 1.0, "{spiked:?}");
+    }
+
+    #[test]
+    fn series_are_kept_apart_and_bounded() {
+        let mut r = rolling(3, [100.0, 100.0]);
+        // Another series (key set 2) does not see series 1's values.
+        assert_eq!(r.derive(3, 2, leaves(1.0))[0].1, 1.0);
+        assert_eq!(r.derive(3, 1, leaves(100.0))[0].1, 100.0);
+        for k in 10..10 + MAX_SERIES as u64 {
+            r.derive(3, k, leaves(5.0));
+        }
+        assert_eq!(r.series.len(), MAX_SERIES);
+        // Series 1 and 2 were the least recently updated: forgotten.
+        assert_eq!(r.derive(3, 1, leaves(7.0))[0].1, 7.0);
+    }
+
+    #[test]
+    fn off_below_two_events_and_missing_fields_are_skipped() {
+        assert!(Rolling::default().derive(1, 1, leaves(1.0)).is_empty());
+        let mut r = Rolling::default();
+        r.derive(3, 1, vec![("other".to_string(), 7.0)]);
+        let d = r.derive(3, 1, leaves(2.0));
+        assert_eq!(d[0], ("median3(value)".into(), 2.0));
+        assert_eq!(d[1], ("mad3(value)".into(), 0.0));
+    }
+
+    #[test]
+    fn derived_names_are_glossed_for_why() {
+        assert_eq!(
+            gloss("mad10(value)"),
+            " (median absolute deviation of the last 10 values of `value`)"
+        );
+        assert_eq!(
+            gloss("median5(cpu.user)"),
+            " (median of the last 5 values of `cpu.user`)"
+        );
+        assert_eq!(gloss("latency_ms"), "");
+        assert_eq!(gloss("mad(x)"), "");
+    }
+
+    #[test]
+    fn derived_fields_join_the_body() {
+        let body = json!({"cpu": 0.5});
+        let d = vec![("median10(cpu)".to_string(), 0.25)];
+        assert_eq!(
+            *with_derived(&body, &d),
+            json!({"cpu": 0.5, "median10(cpu)": 0.25})
+        );
+        assert!(matches!(with_derived(&body, &[]), Cow::Borrowed(_)));
+        assert_eq!(
+            *with_derived(&json!(3), &d),
+            json!({"value": 3, "median10(cpu)": 0.25})
+        );
+    }
+}
