@@ -7,7 +7,7 @@ use std::path::Path;
 
 use driftlock_server::eval::{self, hdfs::HdfsOptions, nab::NabOptions, nab::ScoreRule};
 
-const ROWS: usize = 1000;
+const ROWS: usize = 2000;
 
 fn ts(i: usize) -> String {
     // 5-minute steps from 2020-01-01 00:00:00.
@@ -24,8 +24,8 @@ fn ts(i: usize) -> String {
 fn write_nab(root: &Path) {
     let mut labels = serde_json::Map::new();
     let files: [(&str, &str, Option<usize>); 3] = [
-        ("artificialWithAnomaly", "spike.csv", Some(700)),
-        ("realTest", "shift.csv", Some(600)),
+        ("artificialWithAnomaly", "spike.csv", Some(1500)),
+        ("realTest", "shift.csv", Some(1400)),
         ("artificialNoAnomaly", "calm.csv", None),
     ];
     for (n, (cat, name, anomaly)) in files.iter().enumerate() {

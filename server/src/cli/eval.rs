@@ -50,7 +50,7 @@ pub struct NabArgs {
     /// Detector seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Events in each file's baseline (default 400, as the API's).
+    /// Events in each file's baseline (default 800: about three days at 5-minute steps).
     #[arg(long)]
     pub baseline_size: Option<usize>,
     /// Events in a tested window (default 20).
