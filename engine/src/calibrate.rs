@@ -27,7 +27,11 @@ pub(crate) fn cross_fit(
 ) -> Result<Vec<Stored>> {
     let leaves: Vec<(Ctx, Vec<(String, f64)>)> = raws
         .par_iter()
-        .map(|r| numeric_leaves(&r.body(), r.mask))
+        .map(|r| {
+            let (ctx, mut ls) = numeric_leaves(&r.body, r.mask);
+            ls.extend(r.derived.iter().cloned());
+            (ctx, ls)
+        })
         .collect();
     let full = NumericProfile::build(
         leaves
@@ -38,10 +42,16 @@ pub(crate) fn cross_fit(
     // Tokens and shapes do not depend on the numeric profile.
     let encoded: Vec<String> = raws
         .par_iter()
-        .map(|r| encode(&r.body(), &full, r.mask).bytes)
+        .map(|r| encode(&r.body, &full, r.mask).bytes)
         .collect();
     let facts: Vec<Facts> = encoded.par_iter().map(|e| Facts::of(e)).collect();
-    let fold_of = |i: usize| i % FOLDS;
+    // Interleaved folds, so that a drifting baseline is spread evenly; but
+    // contiguous ones once events carry a rolling context: a neighbour's
+    // context is nearly the event's own, and with interleaved folds it would
+    // sit in the other folds and make every baseline event look in range.
+    let blocked = raws.iter().any(|r| !r.derived.is_empty());
+    let n = raws.len().max(1);
+    let fold_of = |i: usize| if blocked { i * FOLDS / n } else { i % FOLDS };
     type Out = (usize, f32, u32, Novelty);
     let scores: Vec<Vec<Out>> = (0..FOLDS)
         .into_par_iter()
@@ -54,7 +64,7 @@ pub(crate) fn cross_fit(
             .with_known(memory.known_values());
             let vocab = Vocabulary::of(others().map(|i| &facts[i]));
             let fold_encoded: Vec<String> = others()
-                .map(|i| encode(&raws[i].body(), &profile, raws[i].mask).bytes)
+                .map(|i| encode(&raws[i].body, &profile, raws[i].mask).bytes)
                 .collect();
             let prepared = Prepared::new(
                 kind,
@@ -64,7 +74,8 @@ pub(crate) fn cross_fit(
                 .filter(|&i| fold_of(i) == k)
                 .map(|i| {
                     let (enc, score) =
-                        score_event(&prepared, &profile, &raws[i].body(), raws[i].mask)?;
+                        score_event(&prepared, &profile, &raws[i].body, raws[i].mask)?;
+                    let enc = enc.with_derived(&raws[i].derived, &profile);
                     Ok((
                         i,
                         score,

@@ -1,6 +1,5 @@
 //! One stream's detector: the state machine described in the crate docs.
 
-use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -13,7 +12,7 @@ use serde_json::Value;
 
 use crate::calibrate::cross_fit;
 use crate::compress::compressed_len;
-use crate::encode::context::{Leaves, Rolling, with_derived};
+use crate::encode::context::{Leaves, Rolling};
 use crate::encode::numeric_leaves;
 use crate::error::Result;
 use crate::explain::{Evidence, why};
@@ -53,13 +52,6 @@ pub(crate) struct Raw {
     /// other kinds of event.
     #[serde(default)]
     pub derived: Leaves,
-}
-
-impl Raw {
-    /// The body as encoded: with its derived context fields.
-    pub fn body(&self) -> Cow<'_, Value> {
-        with_derived(&self.body, &self.derived)
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -394,9 +386,10 @@ impl StreamDetector {
                 let (enc, score) = score_event(
                     prepared,
                     &model.profile,
-                    &with_derived(&event.body, &derived),
+                    &event.body,
                     self.mask_for(event.kind),
                 )?;
+                let enc = enc.with_derived(&derived, &model.profile);
                 let facts = Facts::of(&enc.bytes);
                 let novelty = model.vocab.novelty(&self.memory.vocab, &facts);
                 let rank = rank(score, enc.excursion, novelty);

@@ -41,7 +41,8 @@
 //! - **Calibrating.** A stream is `calibrating` until it has seen
 //!   `baseline_size` events; [`StreamDetector::status`] says how many are still
 //!   needed. Calibration events are not scored. When the baseline is full it is
-//!   *cross-fitted*: split into 5 interleaved folds, each fold scored against a
+//!   *cross-fitted*: split into 5 interleaved folds (contiguous with metric
+//!   context, below), each fold scored against a
 //!   dictionary (and numeric profile) of the other four, so that every baseline
 //!   event has an out-of-sample score.
 //! - **Every event is scored**, the newest included, against a dictionary of the
@@ -72,11 +73,11 @@
 //!   most once although windows overlap.
 //! - **Metric context** (`metric_context`, off by default): each numeric field
 //!   of a metric event is joined by its rolling median and MAD over the newest
-//!   `metric_context` events of its series (same key set), judged against the
-//!   baseline like any field, so level and volatility changes inside the range
-//!   show. Neighbouring events then share context, so the window test's
-//!   permutation null (exchangeable events) no longer holds and window
-//!   p-values come out too small; event p-values stay close to calibrated.
+//!   `metric_context` events of its series (same key set). They count towards
+//!   the event's numeric excursion and its `why`, but are not written into the
+//!   compressed bytes, so code lengths stay exchangeable for the window test;
+//!   a baseline with context is cross-fitted in contiguous folds, as
+//!   neighbouring events share most of their context.
 //! - **Memory**: events leaving the baseline leave their tokens, members, the
 //!   exact values of few-valued numeric fields (status codes) and one exemplar
 //!   per template in a bounded memory, merged at the next model rebuild. A rare

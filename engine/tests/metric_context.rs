@@ -1,6 +1,7 @@
 //! Metric streams: ties never flag, and the rolling context (`metric_context`)
 //! shows changes inside the baseline's range, whatever the batching.
 
+use driftlock_datasets::{GeneratorConfig, StreamKind};
 use driftlock_engine::{AnomalyKind, DetectorConfig, Event, EventKind, StreamDetector};
 use serde_json::json;
 
@@ -97,4 +98,35 @@ fn context_results_do_not_depend_on_batching_or_restarts() {
     let mut restored: StreamDetector = serde_json::from_str(&json).unwrap();
     c.extend(restored.push(&events[500..]).unwrap());
     assert_eq!(a, c, "a restored detector continues identically");
+}
+
+#[test]
+fn window_p_values_stay_calibrated_with_context() {
+    // The context stays out of the compressed bytes, so neighbouring events'
+    // code lengths stay exchangeable: 21,000 scored events, 2,096 windows.
+    let events: Vec<Event> = GeneratorConfig::clean(StreamKind::Metrics, 21_400, 3)
+        .build()
+        .unwrap()
+        .map(|e| Event::from_json(e.to_json()).unwrap())
+        .collect();
+    let mut d = StreamDetector::new(
+        "m",
+        DetectorConfig {
+            metric_context: 10,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    d.enable_diagnostics();
+    d.push(&events).unwrap();
+    let diag = d.take_diagnostics();
+    let share =
+        |ps: &[(u64, f64)]| ps.iter().filter(|(_, p)| *p <= 0.05).count() as f64 / ps.len() as f64;
+    let (event, window) = (share(&diag.event_p), share(&diag.window_p));
+    println!(
+        "event {event:.4} window {window:.4} over {} windows",
+        diag.window_p.len()
+    );
+    assert!((0.03..=0.07).contains(&event), "event share {event}");
+    assert!((0.03..=0.07).contains(&window), "window share {window}");
 }

@@ -13,11 +13,9 @@
 //! deviation: one spike moves neither, so a spike is reported once, not again
 //! for every event whose window still holds it.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 /// The numeric leaves (field path, value) of one event's own fields.
 pub type Leaves = Vec<(String, f64)>;
@@ -118,30 +116,9 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
-/// `body` with the derived fields added (a non-object body is wrapped as
-/// `{"value": ...}` first, as the encoder would).
-pub fn with_derived<'a>(body: &'a Value, derived: &[(String, f64)]) -> Cow<'a, Value> {
-    if derived.is_empty() {
-        return Cow::Borrowed(body);
-    }
-    let mut map = match body {
-        Value::Object(m) => m.clone(),
-        other => {
-            let mut m = Map::new();
-            m.insert("value".into(), other.clone());
-            m
-        }
-    };
-    for (k, v) in derived {
-        map.insert(k.clone(), Value::from(*v));
-    }
-    Cow::Owned(Value::Object(map))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn leaves(v: f64) -> Leaves {
         vec![("value".into(), v)]
@@ -214,20 +191,5 @@ mod tests {
         );
         assert_eq!(gloss("latency_ms"), "");
         assert_eq!(gloss("mad(x)"), "");
-    }
-
-    #[test]
-    fn derived_fields_join_the_body() {
-        let body = json!({"cpu": 0.5});
-        let d = vec![("median10(cpu)".to_string(), 0.25)];
-        assert_eq!(
-            *with_derived(&body, &d),
-            json!({"cpu": 0.5, "median10(cpu)": 0.25})
-        );
-        assert!(matches!(with_derived(&body, &[]), Cow::Borrowed(_)));
-        assert_eq!(
-            *with_derived(&json!(3), &d),
-            json!({"value": 3, "median10(cpu)": 0.25})
-        );
     }
 }

@@ -30,6 +30,24 @@ pub struct Encoded {
     pub excursion: u32,
 }
 
+impl Encoded {
+    /// Adds derived numbers (the metric context, see [`context`]): judged
+    /// against `profile` like the event's own numbers, so they count towards
+    /// its excursion and its `why`, but not written into the bytes, so the code
+    /// length stays a property of the event alone and neighbouring events'
+    /// code lengths stay exchangeable for the window test.
+    pub fn with_derived(mut self, derived: &[(String, f64)], profile: &NumericProfile) -> Self {
+        let ctx = (self.context, self.keyset);
+        for (path, v) in derived {
+            if let NumSymbol::Above(l) | NumSymbol::Below(l) = profile.symbol(ctx, path, *v) {
+                self.excursion = self.excursion.max(l);
+            }
+            self.leaves.push((path.clone(), *v));
+        }
+        self
+    }
+}
+
 /// Encodes `body` (a JSON object; anything else is wrapped as `{"value": ...}`).
 pub fn encode(body: &Value, profile: &NumericProfile, mask_volatile: bool) -> Encoded {
     let mut enc = Encoder {

@@ -62,6 +62,9 @@ pub struct NabArgs {
     /// Rolling median/MAD context of each metric value, in events (default 10; 0 is off).
     #[arg(long, value_name = "EVENTS")]
     pub metric_context: Option<usize>,
+    /// Maximum p-value to flag an event (default 0.05, as the API's).
+    #[arg(long, value_name = "P")]
+    pub p_value_threshold: Option<f64>,
     /// Hide the progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -115,6 +118,7 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<()> {
             c.window_size = args.window_size.unwrap_or(c.window_size);
             c.hop_size = args.hop_size.unwrap_or(c.hop_size);
             c.metric_context = args.metric_context.unwrap_or(c.metric_context);
+            c.p_value_threshold = args.p_value_threshold.unwrap_or(c.p_value_threshold);
             c.validate()?;
             // Total rows, for the bar: count data lines without parsing.
             let total = count_rows(&args.path);

@@ -33,10 +33,10 @@ pub const DETECTOR: &str = "driftlock";
 /// Standard-profile figures on the 52 dev files, in the order the pieces were
 /// added: baseline 150: 20.6; 400 (the API's; 150 is shorter than a daily
 /// cycle, so the half it never saw was flagged): 25.0; flags only where the
-/// conservative p-value passes: 39.4; metric context 10: 45.4 (5, 20 and 30
-/// rows: 42.2, 45.2, 46.1); baseline 800: 49.7 (300, 600, 1000 and 1500: 43.4,
-/// 48.1, 48.5, 40.8). In the shortest files (1243 rows) the baseline outlasts
-/// NAB's probation period (15%), so their rows 187–800 get no score.
+/// conservative p-value passes: 39.4; metric context 10: 46.6; baseline 800:
+/// 48.7 (600 and 1000: 47.3, 48.5; context 5 and 20 at 800: 50.2, 48.2). In
+/// the shortest files (1243 rows) the baseline outlasts NAB's probation period
+/// (15%), so their rows 187–800 get no score.
 pub fn default_config() -> DetectorConfig {
     DetectorConfig {
         baseline_size: 800,
