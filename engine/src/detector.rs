@@ -238,7 +238,7 @@ impl StreamDetector {
                     return Vec::new();
                 }
                 let ((_, keyset), leaves) = numeric_leaves(&e.body, self.mask_for(e.kind));
-                rolling.derive(n, keyset, leaves)
+                rolling.derive(n, series_key(keyset, &e.body), leaves)
             })
             .collect()
     }
@@ -624,6 +624,29 @@ impl StreamDetector {
     }
 }
 
+/// The series a metric event belongs to: its key set plus the exact short
+/// string values of its top-level fields (`host: web-1`, `disk: nvme0n1`),
+/// which the key set leaves out when they carry digits, so that the rolling
+/// context of `cpu` follows one host rather than whatever hosts interleave.
+fn series_key(keyset: u64, body: &Value) -> u64 {
+    let mut h = keyset;
+    if let Value::Object(map) = body {
+        for (k, v) in map {
+            if let Value::String(s) = v
+                && s.len() <= SERIES_LABEL_MAX
+            {
+                for b in k.bytes().chain([0xfe]).chain(s.bytes()).chain([0xff]) {
+                    h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+                }
+            }
+        }
+    }
+    h
+}
+
+/// Longest string value taken as a series label.
+const SERIES_LABEL_MAX: usize = 32;
+
 /// Windows of one kernel call: consecutive ordinals from `first`.
 #[derive(Default)]
 struct Run {
@@ -663,4 +686,24 @@ fn unit_interval(seed: u64, index: u64) -> f64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^= z >> 31;
     ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn series_follow_short_labels_but_not_numbers_or_long_text() {
+        let key = |body: Value| series_key(7, &body);
+        let web1 = key(json!({"host": "web-1", "cpu": 0.5}));
+        assert_eq!(web1, key(json!({"host": "web-1", "cpu": 0.9})));
+        assert_ne!(web1, key(json!({"host": "web-2", "cpu": 0.5})));
+        let long = "x".repeat(SERIES_LABEL_MAX + 1);
+        assert_eq!(
+            key(json!({"cpu": 0.5, "msg": long})),
+            key(json!({"cpu": 0.5}))
+        );
+        assert_ne!(series_key(7, &json!({})), series_key(8, &json!({})));
+    }
 }

@@ -73,7 +73,8 @@
 //!   most once although windows overlap.
 //! - **Metric context** (`metric_context`, off by default): each numeric field
 //!   of a metric event is joined by its rolling median and MAD over the newest
-//!   `metric_context` events of its series (same key set). They count towards
+//!   `metric_context` events of its series (same keys and short string labels
+//!   such as `host`). They count towards
 //!   the event's numeric excursion and its `why`, but are not written into the
 //!   compressed bytes, so code lengths stay exchangeable for the window test;
 //!   a baseline with context is cross-fitted in contiguous folds, as

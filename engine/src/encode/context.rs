@@ -24,10 +24,10 @@ pub type Leaves = Vec<(String, f64)>;
 /// is forgotten, so a stream with ever-new label values stays bounded.
 pub const MAX_SERIES: usize = 1024;
 
-/// The newest events' numeric leaves per series. A series is the events of one
-/// key set (the keys plus short categorical values such as `host`, see
-/// [`crate::encode::Encoded::keyset`]): "the last 10 CPU readings of web-1",
-/// not the last 10 events of a stream that interleaves hosts and record kinds.
+/// The newest events' numeric leaves per series, keyed by the caller (the
+/// detector uses the key set plus short string labels such as `host: web-1`):
+/// "the last 10 CPU readings of web-1", not the last 10 events of a stream
+/// that interleaves hosts and record kinds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rolling {
     series: BTreeMap<u64, Series>,
