@@ -83,7 +83,7 @@ pub struct DetectorArgs {
     pub mask: String,
     /// Metric events: judge each number with its rolling median and MAD over this
     /// many newest events of its series (level and volatility changes inside the
-    /// range); 0 is off. Window p-values lose calibration when on (see README).
+    /// range); 0 is off (the default: it can add false alarms, see the README).
     #[arg(long, default_value_t = 0, value_name = "EVENTS")]
     pub metric_context: usize,
 }
