@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The numeric leaves (field path, value) of one event's own fields.
 pub type Leaves = Vec<(String, f64)>;
@@ -109,6 +110,29 @@ pub fn gloss(path: &str) -> String {
     }
 }
 
+/// The series a metric event belongs to: its key set plus the exact short
+/// string values of its top-level fields (`host: web-1`, `disk: nvme0n1`),
+/// which the key set leaves out when they carry digits, so that the rolling
+/// context of `cpu` follows one host rather than whatever hosts interleave.
+pub fn series_key(keyset: u64, body: &Value) -> u64 {
+    let mut h = keyset;
+    if let Value::Object(map) = body {
+        for (k, v) in map {
+            if let Value::String(s) = v
+                && s.len() <= SERIES_LABEL_MAX
+            {
+                for b in k.bytes().chain([0xfe]).chain(s.bytes()).chain([0xff]) {
+                    h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+                }
+            }
+        }
+    }
+    h
+}
+
+/// Longest string value taken as a series label.
+const SERIES_LABEL_MAX: usize = 32;
+
 /// The median (upper median for even counts, so it is always an observed
 /// value); sorts `values`.
 fn median(values: &mut [f64]) -> f64 {
@@ -191,5 +215,22 @@ mod tests {
         );
         assert_eq!(gloss("latency_ms"), "");
         assert_eq!(gloss("mad(x)"), "");
+    }
+
+    #[test]
+    fn series_follow_short_labels_but_not_numbers_or_long_text() {
+        let key = |body: Value| series_key(7, &body);
+        let web1 = key(serde_json::json!({"host": "web-1", "cpu": 0.5}));
+        assert_eq!(web1, key(serde_json::json!({"host": "web-1", "cpu": 0.9})));
+        assert_ne!(web1, key(serde_json::json!({"host": "web-2", "cpu": 0.5})));
+        let long = "x".repeat(SERIES_LABEL_MAX + 1);
+        assert_eq!(
+            key(serde_json::json!({"cpu": 0.5, "msg": long})),
+            key(serde_json::json!({"cpu": 0.5}))
+        );
+        assert_ne!(
+            series_key(7, &serde_json::json!({})),
+            series_key(8, &serde_json::json!({}))
+        );
     }
 }

@@ -3,16 +3,16 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use driftlock_kernels::{
-    CpuBackend, PermutationBackend, PermutationParams, WindowBatch, WindowSpec,
-};
+use driftlock_kernels::{CpuBackend, PermutationBackend};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod windows;
+
 use crate::calibrate::cross_fit;
 use crate::compress::compressed_len;
-use crate::encode::context::{Leaves, Rolling};
+use crate::encode::context::{Leaves, Rolling, series_key};
 use crate::encode::numeric_leaves;
 use crate::error::Result;
 use crate::explain::{Evidence, why};
@@ -485,58 +485,6 @@ impl StreamDetector {
         Ok((found[0].ncd, found))
     }
 
-    /// Permutation tests of every window that ends inside this chunk, in one
-    /// kernel call: the window's unflagged scores against the baseline's scores.
-    /// Flagged events are left out on both sides (they never enter the baseline),
-    /// so the test stays calibrated and measures drift among normal-looking events.
-    fn window_tests(
-        &self,
-        scored: &[Scored],
-        backend: &dyn PermutationBackend,
-    ) -> Result<Vec<f64>> {
-        let (w, hop) = (self.config.window_size, self.config.hop_size as u64);
-        let calib = &self.model().calib;
-        let mut history: Vec<(f32, bool)> = self
-            .window
-            .iter()
-            .map(|e| (e.ev.score, e.flagged))
-            .collect();
-        // Runs of consecutive window ordinals, one kernel call each; a window with
-        // no unflagged event has p = 1 by definition and ends a run.
-        let mut stats = Vec::new();
-        let mut run = Run::default();
-        let mut ordinal = self.windows_tested;
-        for (j, s) in scored.iter().enumerate() {
-            history.push((s.stored.score, self.is_flagged(s)));
-            let pos = self.since_origin + j as u64 + 1;
-            if pos >= w as u64 && pos.is_multiple_of(hop) {
-                let unflagged: Vec<f32> = history[history.len() - w..]
-                    .iter()
-                    .filter(|(_, f)| !f)
-                    .map(|(v, _)| *v)
-                    .collect();
-                if unflagged.is_empty() {
-                    stats.extend(run.finish(self, backend)?);
-                    stats.push(1.0);
-                } else {
-                    if run.specs.is_empty() {
-                        run.first = ordinal;
-                    }
-                    run.specs.push(WindowSpec {
-                        offset: run.values.len() as u32,
-                        baseline_len: calib.len() as u32,
-                        window_len: unflagged.len() as u32,
-                    });
-                    run.values.extend_from_slice(calib);
-                    run.values.extend_from_slice(&unflagged);
-                }
-                ordinal += 1;
-            }
-        }
-        stats.extend(run.finish(self, backend)?);
-        Ok(stats)
-    }
-
     fn is_flagged(&self, s: &Scored) -> bool {
         s.nearest
             .as_ref()
@@ -624,61 +572,6 @@ impl StreamDetector {
     }
 }
 
-/// The series a metric event belongs to: its key set plus the exact short
-/// string values of its top-level fields (`host: web-1`, `disk: nvme0n1`),
-/// which the key set leaves out when they carry digits, so that the rolling
-/// context of `cpu` follows one host rather than whatever hosts interleave.
-fn series_key(keyset: u64, body: &Value) -> u64 {
-    let mut h = keyset;
-    if let Value::Object(map) = body {
-        for (k, v) in map {
-            if let Value::String(s) = v
-                && s.len() <= SERIES_LABEL_MAX
-            {
-                for b in k.bytes().chain([0xfe]).chain(s.bytes()).chain([0xff]) {
-                    h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-                }
-            }
-        }
-    }
-    h
-}
-
-/// Longest string value taken as a series label.
-const SERIES_LABEL_MAX: usize = 32;
-
-/// Windows of one kernel call: consecutive ordinals from `first`.
-#[derive(Default)]
-struct Run {
-    first: u64,
-    values: Vec<f32>,
-    specs: Vec<WindowSpec>,
-}
-
-impl Run {
-    fn finish(&mut self, d: &StreamDetector, backend: &dyn PermutationBackend) -> Result<Vec<f64>> {
-        if self.specs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let params = PermutationParams {
-            permutations: d.config.permutation_count,
-            seed: d.config.seed,
-            first_window: self.first,
-            stop_after_exceedances: Some(STOP_AFTER_EXCEEDANCES),
-        };
-        let stats = backend.window_tests(
-            WindowBatch {
-                values: &self.values,
-                windows: &self.specs,
-            },
-            params,
-        )?;
-        self.values.clear();
-        self.specs.clear();
-        Ok(stats.into_iter().map(|s| s.p_value).collect())
-    }
-}
-
 /// A number in (0, 1] derived from (seed, index): the conformal tie-breaker.
 fn unit_interval(seed: u64, index: u64) -> f64 {
     let mut z = seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -686,24 +579,4 @@ fn unit_interval(seed: u64, index: u64) -> f64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^= z >> 31;
     ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn series_follow_short_labels_but_not_numbers_or_long_text() {
-        let key = |body: Value| series_key(7, &body);
-        let web1 = key(json!({"host": "web-1", "cpu": 0.5}));
-        assert_eq!(web1, key(json!({"host": "web-1", "cpu": 0.9})));
-        assert_ne!(web1, key(json!({"host": "web-2", "cpu": 0.5})));
-        let long = "x".repeat(SERIES_LABEL_MAX + 1);
-        assert_eq!(
-            key(json!({"cpu": 0.5, "msg": long})),
-            key(json!({"cpu": 0.5}))
-        );
-        assert_ne!(series_key(7, &json!({})), series_key(8, &json!({})));
-    }
 }
