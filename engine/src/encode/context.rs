@@ -5,13 +5,15 @@
 //! stands out when it leaves the baseline's range. Level shifts inside the
 //! range and changes of volatility (a noisy series going flat, a calm one
 //! starting to swing) are properties of the *recent* values, so each numeric
-//! field `f` of a metric event is joined by two derived fields over the newest
-//! `n` events (the event included): `median<n>(f)` and `mad<n>(f)`. They are
-//! symbolised against the baseline like any field, so "the last 10 values'
-//! spread is far above anything in the baseline" becomes an excursion with its
-//! own sentence in `why`. Each series (see [`Rolling`]) has its own context. Median and MAD rather than mean and standard
-//! deviation: one spike moves neither, so a spike is reported once, not again
-//! for every event whose window still holds it.
+//! field `f` of a metric event is joined by two derived values over the newest
+//! `n` events of its series (the event included): `median<n>(f)` and
+//! `mad<n>(f)`. They are judged against the baseline like any number, so "the
+//! last 10 values' spread is far above anything in the baseline" raises the
+//! event's excursion and gets its own sentence in `why`; they stay out of the
+//! compressed bytes (see [`crate::encode::Encoded::with_derived`]). Median and
+//! MAD rather than mean and standard deviation: one spike moves neither, so a
+//! spike is reported once, not again for every event whose window still
+//! holds it.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -43,15 +45,15 @@ struct Series {
 }
 
 impl Rolling {
-    /// Adds an event of series `keyset` and returns its derived fields over
-    /// the newest `n` events of that series (the event included); empty when
+    /// Adds an event of series `key` and returns its derived fields over the
+    /// newest `n` events of that series (the event included); empty when
     /// `n < 2`.
-    pub fn derive(&mut self, n: usize, keyset: u64, leaves: Leaves) -> Leaves {
+    pub fn derive(&mut self, n: usize, key: u64, leaves: Leaves) -> Leaves {
         if n < 2 {
             return Vec::new();
         }
         self.clock += 1;
-        if !self.series.contains_key(&keyset) && self.series.len() >= MAX_SERIES {
+        if !self.series.contains_key(&key) && self.series.len() >= MAX_SERIES {
             let stale = self
                 .series
                 .iter()
@@ -60,7 +62,7 @@ impl Rolling {
                 .expect("the map is full");
             self.series.remove(&stale);
         }
-        let series = self.series.entry(keyset).or_default();
+        let series = self.series.entry(key).or_default();
         series.last = self.clock;
         while series.recent.len() >= n {
             series.recent.pop_front();
