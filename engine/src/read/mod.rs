@@ -3,7 +3,7 @@
 //! [`open`] picks the format from the file extension and returns an
 //! [`EventReader`], an iterator of [`EventBatch`]es. Files are streamed: memory
 //! is bounded by `batch_rows`, never by the file size. Each row becomes an
-//! [`Event`](crate::Event) through a [`ColumnMapping`]; see its docs for how
+//! [`Event`] through a [`ColumnMapping`]; see its docs for how
 //! absent columns fall back to defaults.
 
 mod column;
