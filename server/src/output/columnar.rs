@@ -211,10 +211,11 @@ impl<W: Write + Send> FlatSink for ParquetSink<W> {
         Ok(())
     }
 
+    /// Row groups are cut by the writer at [`BATCH_ROWS`] rows whatever the
+    /// batches' sizes, so memory holds at most one row group's encoded pages.
     fn write_batch(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
         self.flush_rows()?;
         self.writer.write(batch)?;
-        self.writer.flush()?;
         Ok(())
     }
 

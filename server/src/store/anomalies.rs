@@ -393,24 +393,29 @@ fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<&'r
     }
 }
 
-/// Calls `f` with each of up to `limit` anomalies matching `filter` with
-/// `seq < before_seq`, newest first, as flat rows borrowed from SQLite's
-/// buffers. Returns how many there were and the last one's `seq`.
+/// Calls `f` with each anomaly matching `filter` whose `seq` lies in `seqs`,
+/// newest first, as flat rows borrowed from SQLite's buffers. Returns how many
+/// there were.
+///
+/// A range rather than keyset pages, so that several readers can each take
+/// their own part of one export without waiting for the previous page's end.
 pub fn for_each_flat<E: From<StoreError>>(
     conn: &Connection,
     filter: &AnomalyFilter,
-    before_seq: Option<i64>,
-    limit: usize,
+    seqs: std::ops::Range<i64>,
     mut f: impl FnMut(&FlatRow<'_>) -> Result<(), E>,
-) -> Result<(usize, Option<i64>), E> {
-    let (clause, mut args) = filter.sql(before_seq);
-    args.push(Sql::Integer(limit as i64));
-    let sql = format!("SELECT {FLAT_COLUMNS} FROM anomalies{clause} ORDER BY seq DESC LIMIT ?");
+) -> Result<usize, E> {
+    let (clause, mut args) = filter.sql(Some(seqs.end));
+    args.push(Sql::Integer(seqs.start));
+    let sql = format!(
+        "SELECT {FLAT_COLUMNS} FROM anomalies{clause} {} seq >= ? ORDER BY seq DESC",
+        if clause.is_empty() { "WHERE" } else { "AND" }
+    );
     let mut stmt = conn.prepare_cached(&sql).map_err(StoreError::from)?;
     let mut rows = stmt
         .query(params_from_iter(args))
         .map_err(StoreError::from)?;
-    let (mut n, mut last) = (0usize, None);
+    let mut n = 0usize;
     while let Some(r) = rows.next().map_err(StoreError::from)? {
         let flat = (|| -> rusqlite::Result<FlatRow<'_>> {
             Ok(FlatRow {
@@ -438,9 +443,8 @@ pub fn for_each_flat<E: From<StoreError>>(
         .map_err(StoreError::from)?;
         f(&flat)?;
         n += 1;
-        last = Some(r.get::<_, i64>(0).map_err(StoreError::from)?);
     }
-    Ok((n, last))
+    Ok(n)
 }
 
 /// How many anomalies match `filter`.
@@ -454,6 +458,15 @@ pub fn count(conn: &Connection, filter: &AnomalyFilter) -> Result<u64, StoreErro
 pub fn max_seq(conn: &Connection) -> Result<i64, StoreError> {
     Ok(
         conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM anomalies", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+/// The oldest stored anomaly's `seq` (1 when there is none).
+pub fn min_seq(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(
+        conn.query_row("SELECT COALESCE(MIN(seq), 1) FROM anomalies", [], |r| {
             r.get(0)
         })?,
     )
