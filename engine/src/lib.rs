@@ -39,12 +39,19 @@
 //! These hold exactly, and the tests check them:
 //!
 //! - **Calibrating.** A stream is `calibrating` until it has seen
-//!   `baseline_size` events; [`StreamDetector::status`] says how many are still
-//!   needed. Calibration events are not scored. When the baseline is full it is
+//!   `baseline_size` events (`min_baseline_size` when that is set);
+//!   [`StreamDetector::status`] says how many are still needed. Calibration
+//!   events are not scored. When the first baseline is complete it is
 //!   *cross-fitted*: split into 5 interleaved folds (contiguous with metric
 //!   context, below), each fold scored against a
 //!   dictionary (and numeric profile) of the other four, so that every baseline
-//!   event has an out-of-sample score.
+//!   event has an out-of-sample score. A first baseline shorter than
+//!   `baseline_size` then grows by every event that leaves the window (below),
+//!   and when the stream has seen `baseline_size` events the baseline is
+//!   rebuilt (cross-fitted) from all of them, flagged ones included, as a
+//!   stream with a full first baseline calibrates: the short baseline's extra
+//!   flags (which kept events out of the baseline) leave no trace, and from
+//!   there on the stream behaves as one that waited for the full baseline.
 //! - **Every event is scored**, the newest included, against a dictionary of the
 //!   newest 4/5 of the baseline (the same size as the cross-fitting folds, so the
 //!   scores of new and baseline events are exchangeable when nothing changed).

@@ -70,6 +70,56 @@ fn calibrating_status_counts_down_then_every_event_is_scored() {
 }
 
 #[test]
+fn a_short_first_baseline_scores_early_then_matches_a_full_one() {
+    let events = clean(StreamKind::Metrics, 6_100, 11);
+    let config = DetectorConfig {
+        min_baseline_size: 100,
+        ..Default::default()
+    };
+    let mut d = StreamDetector::new("m", config.clone()).unwrap();
+    d.enable_diagnostics();
+    d.push(&events[..60]).unwrap();
+    assert_eq!(d.status(), StreamStatus::Calibrating { events_needed: 40 });
+    d.push(&events[60..100]).unwrap();
+    assert_eq!(d.status(), StreamStatus::Ready);
+    let a = d.push(&events[100..]).unwrap();
+    let diag = d.take_diagnostics();
+    let scored: Vec<u64> = diag.event_p.iter().map(|(i, _)| *i).collect();
+    assert_eq!(scored, (100..6_100).collect::<Vec<u64>>());
+    // Once the stream has seen a full baseline it is rebuilt from those
+    // events, so from there on the p-values are those of a stream that waited.
+    let mut waited = StreamDetector::new("m", DetectorConfig::default()).unwrap();
+    waited.enable_diagnostics();
+    let b = waited.push(&events).unwrap();
+    let full = waited.take_diagnostics();
+    let after = |ps: &[(u64, f64)]| -> Vec<(u64, f64)> {
+        ps.iter().filter(|(i, _)| *i >= 400).copied().collect()
+    };
+    assert_eq!(after(&diag.event_p), after(&full.event_p));
+    let share = share_at_most(&diag.event_p, 0.05);
+    assert!((0.03..=0.07).contains(&share), "event share {share}");
+    let late = |found: &[driftlock_engine::Anomaly]| -> Vec<u64> {
+        found
+            .iter()
+            .filter(|x| x.index >= 400)
+            .map(|x| x.index)
+            .collect()
+    };
+    assert_eq!(late(&a), late(&b));
+    // The early scores and the rebuild follow stream positions, not batches
+    // or restarts.
+    let mut split = StreamDetector::new("m", config).unwrap();
+    let mut c = Vec::new();
+    for chunk in events.chunks(13).take(50) {
+        c.extend(split.push(chunk).unwrap());
+    }
+    let json = serde_json::to_string(&split).unwrap();
+    let mut restored: StreamDetector = serde_json::from_str(&json).unwrap();
+    c.extend(restored.push(&events[650..]).unwrap());
+    assert_eq!(a, c, "batches of 13, then a restored detector");
+}
+
+#[test]
 fn batch_split_and_reruns_give_identical_anomalies() {
     let events: Vec<Event> = GeneratorConfig::new(StreamKind::Logs, 2500, 9)
         .build()

@@ -67,7 +67,14 @@ pub fn check_override(
     let current = serde_json::to_value(config).map_err(ApiError::internal)?;
     let mut differ = Vec::new();
     for (k, v) in fields {
-        let have = current.get(k).unwrap_or(&Value::Null);
+        // `min_baseline_size` is left out of the serialised config at its
+        // default (0), so that older configs hash the same: absent reads as 0.
+        let zero = Value::from(0);
+        let have = current.get(k).unwrap_or(if k == "min_baseline_size" {
+            &zero
+        } else {
+            &Value::Null
+        });
         if !same_value(have, v) {
             differ.push(format!("{k} is {have} (requested {v})"));
         }
@@ -342,13 +349,19 @@ mod tests {
     fn overrides_conflict_only_when_they_differ() {
         let c = DetectorConfig::default();
         let same: Map<String, Value> = serde_json::from_str(
-            r#"{"ncd_threshold": 0.3, "compressor": "zstd", "baseline_size": 400.0}"#,
+            r#"{"ncd_threshold": 0.3, "compressor": "zstd", "baseline_size": 400.0, "min_baseline_size": 0}"#,
         )
         .unwrap();
         check_override("s", &c, Some(&same)).unwrap();
         let other: Map<String, Value> = serde_json::from_str(r#"{"ncd_threshold": 0.35}"#).unwrap();
         assert!(matches!(
             check_override("s", &c, Some(&other)),
+            Err(ApiError::Conflict(_))
+        ));
+        let grow: Map<String, Value> =
+            serde_json::from_str(r#"{"min_baseline_size": 100}"#).unwrap();
+        assert!(matches!(
+            check_override("s", &c, Some(&grow)),
             Err(ApiError::Conflict(_))
         ));
     }

@@ -144,7 +144,7 @@ impl StreamDetector {
             StreamStatus::Ready
         } else {
             StreamStatus::Calibrating {
-                events_needed: self.config.baseline_size - self.recent.len(),
+                events_needed: self.config.calibration_size() - self.recent.len(),
             }
         }
     }
@@ -191,15 +191,28 @@ impl StreamDetector {
                 self.remember(&events[i]);
                 self.seen += 1;
                 i += 1;
-                if self.recent.len() == self.config.baseline_size {
+                if self.recent.len() == self.config.calibration_size() {
                     self.rebase()?;
                 }
                 continue;
             }
             let refresh = self.refresh_every();
-            let room = (refresh - self.since_origin % refresh) as usize;
+            let mut room = (refresh - self.since_origin % refresh) as usize;
+            let full = self.config.baseline_size as u64;
+            let grows = self.config.calibration_size() < self.config.baseline_size;
+            if grows && self.seen < full {
+                room = room.min((full - self.seen) as usize);
+            }
             let end = (i + room).min(events.len());
             i += self.process_chunk(&events[i..end], backend, &mut out)?;
+            if grows && self.seen == full {
+                // The short first baseline flagged more than a full one would
+                // have, and flagged events never enter the baseline: left as
+                // is, that gap would outlive the first baseline. Rebuilding
+                // from the first `baseline_size` events, as a stream with a
+                // full first baseline calibrates, leaves no trace of it.
+                self.rebase()?;
+            }
         }
         Ok(out)
     }

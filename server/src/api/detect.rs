@@ -31,7 +31,7 @@ pub struct DetectRequest {
     /// 1-256 events: `{timestamp, type, body, attributes, idempotency_key, sequence}`.
     #[schema(value_type = Vec<Object>)]
     pub events: Vec<Event>,
-    /// DetectorConfig fields (`baseline_size`, `window_size`, `hop_size`,
+    /// DetectorConfig fields (`baseline_size`, `min_baseline_size`, `window_size`, `hop_size`,
     /// `ncd_threshold`, `p_value_threshold`, `compressor`, `permutation_count`,
     /// `seed`, `mask_volatile`, `metric_context`). Creates the stream with this config; on an
     /// existing stream, values that differ from its config are a 409.

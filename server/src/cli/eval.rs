@@ -15,8 +15,9 @@ pub enum EvalCommand {
     /// Every file of PATH (NAB layout: data/<category>/<name>.csv,
     /// labels/combined_windows.json, config/profiles.json) is one stream of metric
     /// events in time order (body {"value": v}) through a fresh detector, with one
-    /// configuration for the whole corpus (baseline 150, window 20, hop 5, the
-    /// engine's default thresholds). Each row gets an anomaly score in [0, 1] from
+    /// configuration for the whole corpus (a first baseline of 200 events that
+    /// grows to 800, window 20, hop 5, metric context 10, the engine's default
+    /// thresholds). Each row gets an anomaly score in [0, 1] from
     /// the detector's outputs (see --score; 0 while calibrating). Prints the
     /// normalised scores of the standard,
     /// reward_low_FP_rate and reward_low_FN_rate profiles (threshold swept per
@@ -53,6 +54,9 @@ pub struct NabArgs {
     /// Events in each file's baseline (default 800: about three days at 5-minute steps).
     #[arg(long)]
     pub baseline_size: Option<usize>,
+    /// Events before the first score; the baseline then grows to --baseline-size.
+    #[arg(long, value_name = "EVENTS")]
+    pub min_baseline_size: Option<usize>,
     /// Events in a tested window (default 20).
     #[arg(long)]
     pub window_size: Option<usize>,
@@ -115,6 +119,7 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<()> {
             let c = &mut opts.config;
             c.seed = args.seed;
             c.baseline_size = args.baseline_size.unwrap_or(c.baseline_size);
+            c.min_baseline_size = args.min_baseline_size.unwrap_or(c.min_baseline_size);
             c.window_size = args.window_size.unwrap_or(c.window_size);
             c.hop_size = args.hop_size.unwrap_or(c.hop_size);
             c.metric_context = args.metric_context.unwrap_or(c.metric_context);

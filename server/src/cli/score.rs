@@ -57,6 +57,10 @@ pub struct DetectorArgs {
     /// Events in the rolling baseline; a stream is calibrating until it is full.
     #[arg(long, default_value_t = 400)]
     pub baseline_size: usize,
+    /// Start scoring after this many events, with a baseline that then grows to
+    /// --baseline-size (0: wait for the full baseline).
+    #[arg(long, default_value_t = 0, value_name = "EVENTS")]
+    pub min_baseline_size: usize,
     /// Events in the window tested against the baseline.
     #[arg(long, default_value_t = 50)]
     pub window_size: usize,
@@ -98,6 +102,7 @@ impl DetectorArgs {
         };
         let config = DetectorConfig {
             baseline_size: self.baseline_size,
+            min_baseline_size: self.min_baseline_size,
             window_size: self.window_size,
             hop_size: self.hop_size,
             ncd_threshold: self.ncd_threshold,
