@@ -137,6 +137,29 @@ impl Model {
     /// Builds the model from `baseline` (oldest first), whose scores and ranks
     /// are already out-of-sample, and the stream's memory.
     pub fn build(kind: CompressorKind, baseline: &[Arc<Stored>], memory: &Memory) -> Result<Self> {
+        Self::build_with(kind, baseline, || memory)
+    }
+
+    /// [`build`](Self::build) with the memory absorbed (see [`Memory::absorb`])
+    /// beside the dictionary's preparation, which does not read it: the
+    /// detector's refresh would otherwise absorb it on one core while the
+    /// other waits.
+    pub fn build_absorbing(
+        kind: CompressorKind,
+        baseline: &[Arc<Stored>],
+        memory: &mut Memory,
+    ) -> Result<Self> {
+        Self::build_with(kind, baseline, move || {
+            memory.absorb();
+            &*memory
+        })
+    }
+
+    fn build_with<'m>(
+        kind: CompressorKind,
+        baseline: &[Arc<Stored>],
+        memory: impl FnOnce() -> &'m Memory + Send,
+    ) -> Result<Self> {
         let keep = baseline.len() * (FOLDS - 1) / FOLDS;
         let dict = join(
             baseline[baseline.len() - keep..]
@@ -149,6 +172,7 @@ impl Model {
         let (prepared, rest) = rayon::join(
             || Prepared::new(kind, dict.as_bytes()),
             || {
+                let memory = memory();
                 let profile = NumericProfile::build(baseline.iter().flat_map(|s| {
                     s.leaves
                         .iter()

@@ -286,13 +286,14 @@ impl StreamDetector {
     }
 
     fn refresh(&mut self) -> Result<()> {
-        self.memory.absorb();
         let baseline: Vec<Arc<Stored>> = self.baseline.iter().cloned().collect();
-        self.model = Some(Model::build(
-            self.config.compressor,
-            &baseline,
-            &self.memory,
-        )?);
+        let model = Model::build_absorbing(self.config.compressor, &baseline, &mut self.memory)?;
+        // Freeing the old model (its dictionary, maps and pool) is left to the
+        // thread pool, beside the next chunk's scoring, instead of holding up
+        // this sequential step.
+        if let Some(old) = self.model.replace(model) {
+            rayon::spawn(move || drop(old));
+        }
         Ok(())
     }
 
