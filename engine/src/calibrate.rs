@@ -9,10 +9,12 @@
 use rayon::prelude::*;
 
 use crate::compress::{CompressorKind, Prepared};
-use crate::detector::Raw;
+use serde_json::Value;
+
+use crate::detector::{Raw, body_text};
 use crate::encode::numeric::Ctx;
 use crate::encode::{NumericProfile, encode, numeric_leaves};
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::model::{FOLDS, Stored, join, rank, score_event};
 use crate::novelty::{Facts, Memory, Novelty, Vocabulary};
 
@@ -25,10 +27,15 @@ pub(crate) fn cross_fit(
     raws: &[Raw],
     memory: &Memory,
 ) -> Result<Vec<Stored>> {
+    let bodies: Vec<Value> = raws
+        .par_iter()
+        .map(|r| body_text::parse(&r.body).map_err(|e| EngineError::State(e.to_string())))
+        .collect::<Result<_>>()?;
     let leaves: Vec<(Ctx, Vec<(String, f64)>)> = raws
         .par_iter()
-        .map(|r| {
-            let (ctx, mut ls) = numeric_leaves(&r.body, r.mask);
+        .zip(&bodies)
+        .map(|(r, body)| {
+            let (ctx, mut ls) = numeric_leaves(body, r.mask);
             ls.extend(r.derived.iter().cloned());
             (ctx, ls)
         })
@@ -42,7 +49,8 @@ pub(crate) fn cross_fit(
     // Tokens and shapes do not depend on the numeric profile.
     let encoded: Vec<String> = raws
         .par_iter()
-        .map(|r| encode(&r.body, &full, r.mask).bytes)
+        .zip(&bodies)
+        .map(|(r, body)| encode(body, &full, r.mask).bytes)
         .collect();
     let facts: Vec<Facts> = encoded.par_iter().map(|e| Facts::of(e)).collect();
     // Interleaved folds, so that a drifting baseline is spread evenly; but
@@ -64,7 +72,7 @@ pub(crate) fn cross_fit(
             .with_known(memory.known_values());
             let vocab = Vocabulary::of(others().map(|i| &facts[i]));
             let fold_encoded: Vec<String> = others()
-                .map(|i| encode(&raws[i].body, &profile, raws[i].mask).bytes)
+                .map(|i| encode(&bodies[i], &profile, raws[i].mask).bytes)
                 .collect();
             let prepared = Prepared::new(
                 kind,
@@ -73,8 +81,7 @@ pub(crate) fn cross_fit(
             (0..raws.len())
                 .filter(|&i| fold_of(i) == k)
                 .map(|i| {
-                    let (enc, score) =
-                        score_event(&prepared, &profile, &raws[i].body, raws[i].mask)?;
+                    let (enc, score) = score_event(&prepared, &profile, &bodies[i], raws[i].mask)?;
                     let enc = enc.with_derived(&raws[i].derived, &profile);
                     Ok((
                         i,
@@ -110,6 +117,7 @@ pub(crate) fn cross_fit(
                 excursion,
                 novelty,
                 facts,
+                clen: Default::default(),
             }
         })
         .collect())

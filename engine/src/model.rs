@@ -35,6 +35,47 @@ pub(crate) struct Stored {
     pub excursion: u32,
     pub novelty: Novelty,
     pub facts: Facts,
+    /// `C(encoded)`, once something asked for it.
+    #[serde(skip)]
+    pub clen: LenCache,
+}
+
+/// A compressed length computed when first needed and kept with its event, so
+/// that a nearest-neighbour candidate is compressed alone once, not once per
+/// model (every 100 events) that offers it. A cache, not part of the event:
+/// it is not persisted and never makes two events unequal.
+#[derive(Default)]
+pub(crate) struct LenCache(AtomicU32);
+
+impl LenCache {
+    /// The cached length, or `f()`'s (0 means not computed yet).
+    pub fn get_or(&self, f: impl FnOnce() -> Result<usize>) -> Result<usize> {
+        let cached = self.0.load(Ordering::Relaxed);
+        if cached > 0 {
+            return Ok(cached as usize);
+        }
+        let n = f()?;
+        self.0.store(n as u32, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl Clone for LenCache {
+    fn clone(&self) -> Self {
+        LenCache(AtomicU32::new(self.0.load(Ordering::Relaxed)))
+    }
+}
+
+impl PartialEq for LenCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for LenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LenCache")
+    }
 }
 
 /// Nonconformity of an event, lexicographic in (new shapes, new tokens,
@@ -68,9 +109,6 @@ pub(crate) struct Model {
     /// exemplars of templates the baseline lacks.
     pub pool: Vec<Arc<Stored>>,
     baseline_len: usize,
-    /// Lazily computed `C(x)` of pool events (0 = not yet).
-    #[serde(skip)]
-    pool_lens: OnceLock<Vec<AtomicU32>>,
 }
 
 impl Clone for Model {
@@ -86,7 +124,6 @@ impl Clone for Model {
             vocab: self.vocab.clone(),
             pool: self.pool.clone(),
             baseline_len: self.baseline_len,
-            pool_lens: OnceLock::new(),
         }
     }
 }
@@ -100,6 +137,29 @@ impl Model {
     /// Builds the model from `baseline` (oldest first), whose scores and ranks
     /// are already out-of-sample, and the stream's memory.
     pub fn build(kind: CompressorKind, baseline: &[Arc<Stored>], memory: &Memory) -> Result<Self> {
+        Self::build_with(kind, baseline, || memory)
+    }
+
+    /// [`build`](Self::build) with the memory absorbed (see [`Memory::absorb`])
+    /// beside the dictionary's preparation, which does not read it: the
+    /// detector's refresh would otherwise absorb it on one core while the
+    /// other waits.
+    pub fn build_absorbing(
+        kind: CompressorKind,
+        baseline: &[Arc<Stored>],
+        memory: &mut Memory,
+    ) -> Result<Self> {
+        Self::build_with(kind, baseline, move || {
+            memory.absorb();
+            &*memory
+        })
+    }
+
+    fn build_with<'m>(
+        kind: CompressorKind,
+        baseline: &[Arc<Stored>],
+        memory: impl FnOnce() -> &'m Memory + Send,
+    ) -> Result<Self> {
         let keep = baseline.len() * (FOLDS - 1) / FOLDS;
         let dict = join(
             baseline[baseline.len() - keep..]
@@ -112,6 +172,7 @@ impl Model {
         let (prepared, rest) = rayon::join(
             || Prepared::new(kind, dict.as_bytes()),
             || {
+                let memory = memory();
                 let profile = NumericProfile::build(baseline.iter().flat_map(|s| {
                     s.leaves
                         .iter()
@@ -141,7 +202,6 @@ impl Model {
             vocab,
             pool,
             baseline_len: baseline.len(),
-            pool_lens: OnceLock::new(),
         })
     }
 
@@ -169,18 +229,11 @@ impl Model {
         &self.pool[..self.baseline_len]
     }
 
-    /// `C(x)` of pool event `i`, cached.
+    /// `C(x)` of pool event `i`, cached with the event.
     pub fn pool_len(&self, i: usize) -> Result<usize> {
-        let lens = self
-            .pool_lens
-            .get_or_init(|| (0..self.pool.len()).map(|_| AtomicU32::new(0)).collect());
-        let cached = lens[i].load(Ordering::Relaxed);
-        if cached > 0 {
-            return Ok(cached as usize);
-        }
-        let n = compressed_len(self.kind, self.pool[i].encoded.as_bytes())?;
-        lens[i].store(n as u32, Ordering::Relaxed);
-        Ok(n)
+        let ev = &self.pool[i];
+        ev.clen
+            .get_or(|| compressed_len(self.kind, ev.encoded.as_bytes()))
     }
 
     /// Conformal p-value of `rank` against the calibration ranks, with ties

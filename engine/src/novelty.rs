@@ -117,7 +117,12 @@ pub(crate) fn scan<'a>(
 
 impl Facts {
     pub fn of(encoded: &str) -> Facts {
-        let mut f = Facts::default();
+        // Sized for a typical log line, so that the lists rarely grow.
+        let mut f = Facts {
+            tokens: Vec::with_capacity(32),
+            shapes: Vec::with_capacity(8),
+            keys: Vec::with_capacity(8),
+        };
         scan(
             encoded,
             |t| f.tokens.push(fnv(t.as_bytes())),

@@ -29,6 +29,10 @@ struct Scratch {
     picked: Vec<u32>,
     /// `fastmod_magic(j + 1)` for each draw: the divisors repeat every permutation.
     magic: Vec<u64>,
+    /// The `(start, n)` that `magic` was computed for: consecutive windows of a
+    /// stream usually have the same pool and window sizes, and a null window
+    /// stops after a few dozen permutations, so its divisions are worth skipping.
+    magic_for: (usize, usize),
 }
 
 impl PermutationBackend for CpuBackend {
@@ -92,9 +96,12 @@ fn window_exceedances(
     let words = n.div_ceil(64);
     s.mask.clear();
     s.mask.resize(words * LANES, 0);
-    s.magic.clear();
-    s.magic
-        .extend((start..n).map(|j| fastmod_magic(j as u32 + 1)));
+    if s.magic_for != (start, n) || s.magic.len() != m {
+        s.magic.clear();
+        s.magic
+            .extend((start..n).map(|j| fastmod_magic(j as u32 + 1)));
+        s.magic_for = (start, n);
+    }
     s.picked.clear();
     s.picked.resize(m * LANES, 0);
 

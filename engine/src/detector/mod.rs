@@ -6,7 +6,6 @@ use std::sync::Arc;
 use driftlock_kernels::{CpuBackend, PermutationBackend};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 mod windows;
 
@@ -46,7 +45,10 @@ pub enum StreamStatus {
 pub(crate) struct Raw {
     pub index: u64,
     pub timestamp: Option<String>,
-    pub body: Value,
+    /// The body as compact JSON text, parsed again only when the baseline is
+    /// rebuilt from `recent` (see [`body_text`]).
+    #[serde(with = "body_text")]
+    pub body: String,
     pub mask: bool,
     /// Metric context fields (see [`crate::encode::context`]), empty for
     /// other kinds of event.
@@ -233,7 +235,7 @@ impl StreamDetector {
         let raw = Raw {
             index: self.seen,
             timestamp: e.timestamp.clone(),
-            body: e.body.clone(),
+            body: body_text::of(&e.body),
             mask: self.mask_for(e.kind),
             derived,
         };
@@ -297,13 +299,14 @@ impl StreamDetector {
     }
 
     fn refresh(&mut self) -> Result<()> {
-        self.memory.absorb();
         let baseline: Vec<Arc<Stored>> = self.baseline.iter().cloned().collect();
-        self.model = Some(Model::build(
-            self.config.compressor,
-            &baseline,
-            &self.memory,
-        )?);
+        let model = Model::build_absorbing(self.config.compressor, &baseline, &mut self.memory)?;
+        // Freeing the old model (its dictionary, maps and pool) is left to the
+        // thread pool, beside the next chunk's scoring, instead of holding up
+        // this sequential step.
+        if let Some(old) = self.model.replace(model) {
+            rayon::spawn(move || drop(old));
+        }
         Ok(())
     }
 
@@ -419,6 +422,7 @@ impl StreamDetector {
                     excursion: enc.excursion,
                     novelty,
                     facts,
+                    clen: Default::default(),
                 });
                 // The randomised p-value is the calibrated one; the flag also
                 // needs the conservative one, so that an event tied with
@@ -433,7 +437,7 @@ impl StreamDetector {
                     raw: Some(Raw {
                         index,
                         timestamp: event.timestamp.clone(),
-                        body: event.body.clone(),
+                        body: body_text::of(&event.body),
                         mask: self.mask_for(event.kind),
                         derived,
                     }),
@@ -481,7 +485,7 @@ impl StreamDetector {
         by_overlap.select_nth_unstable(k - 1);
         let kind = self.config.compressor;
         let x = ev.encoded.as_bytes();
-        let cx = compressed_len(kind, x)?;
+        let cx = ev.clen.get_or(|| compressed_len(kind, x))?;
         let mut found = by_overlap[..k]
             .iter()
             .map(|&(_, index, i)| {
@@ -508,7 +512,11 @@ impl StreamDetector {
         let model = self.model();
         let (ncd, nearest) = s.nearest.clone().expect("flagged events have neighbours");
         let bytes = s.stored.encoded.as_bytes();
-        let c = compressed_len(self.config.compressor, bytes)?.max(1);
+        let c = s
+            .stored
+            .clen
+            .get_or(|| compressed_len(self.config.compressor, bytes))?
+            .max(1);
         let why = why(&Evidence {
             event: &s.stored,
             model,
@@ -582,6 +590,36 @@ impl StreamDetector {
             nearest: Vec::new(),
             baseline_digest: model.digest().to_string(),
         })
+    }
+}
+
+/// Raw event bodies kept as JSON text. Every scored event is kept in `recent`
+/// until `baseline_size` newer ones arrived, but read only at a change point:
+/// one compact string is cheaper to make and to free than a copy of the
+/// `Value` tree (a clone and a drop were a tenth of the scoring profile).
+/// Serialised as the JSON value itself, so the persisted state is unchanged.
+pub(crate) mod body_text {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de, ser};
+    use serde_json::Value;
+
+    pub fn of(body: &Value) -> String {
+        serde_json::to_string(body).expect("a JSON value serialises")
+    }
+
+    /// The body as a `Value` again: text that [`of`] wrote (or [`deserialize`]
+    /// read from a `Value`) parses to the same `Value`, numbers included
+    /// (`float_roundtrip`).
+    pub fn parse(text: &str) -> serde_json::Result<Value> {
+        serde_json::from_str(text)
+    }
+
+    pub fn serialize<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+        parse(text).map_err(ser::Error::custom)?.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let v = Value::deserialize(d)?;
+        serde_json::to_string(&v).map_err(de::Error::custom)
     }
 }
 

@@ -8,6 +8,8 @@ pub mod context;
 pub mod mask;
 pub mod numeric;
 
+use std::fmt::Write;
+
 use serde_json::Value;
 
 pub use numeric::{NumSymbol, NumericProfile};
@@ -59,8 +61,10 @@ pub fn encode(body: &Value, profile: &NumericProfile, mask_volatile: bool) -> En
             keyset: CONTEXT_SEED,
             excursion: 0,
         },
-        path: String::new(),
+        path: String::with_capacity(64),
         numbers: Vec::new(),
+        members: Vec::with_capacity(16),
+        masked: MASKED.take(),
     };
     match body {
         Value::Object(_) => enc.value(body),
@@ -71,7 +75,14 @@ pub fn encode(body: &Value, profile: &NumericProfile, mask_volatile: bool) -> En
             enc.out.bytes.push('}');
         }
     }
+    MASKED.set(std::mem::take(&mut enc.masked));
     enc.finish(profile)
+}
+
+thread_local! {
+    // The masking buffer outlives the event, so strings are masked without
+    // allocating.
+    static MASKED: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
 }
 
 const CONTEXT_SEED: u64 = 0xcbf2_9ce4_8422_2325;
@@ -83,15 +94,20 @@ pub fn numeric_leaves(body: &Value, mask_volatile: bool) -> (numeric::Ctx, Vec<(
     ((e.context, e.keyset), e.leaves)
 }
 
-struct Encoder {
+struct Encoder<'a> {
     mask_volatile: bool,
     out: Encoded,
     path: String,
     /// Byte offsets where number symbols go once the context is known.
     numbers: Vec<usize>,
+    /// The members of the objects being written, innermost last: one buffer
+    /// for the whole event instead of one sorted list per object.
+    members: Vec<(&'a str, &'a Value)>,
+    /// The current string, masked.
+    masked: String,
 }
 
-impl Encoder {
+impl<'a> Encoder<'a> {
     /// Splices the number symbols in: they depend on the template context,
     /// which is only known after every string was seen.
     fn finish(mut self, profile: &NumericProfile) -> Encoded {
@@ -125,7 +141,7 @@ impl Encoder {
         self.out.context = h;
     }
 
-    fn value(&mut self, v: &Value) {
+    fn value(&mut self, v: &'a Value) {
         match v {
             Value::Null => self.out.bytes.push_str("null"),
             Value::Bool(b) => self.out.bytes.push_str(if *b { "true" } else { "false" }),
@@ -149,11 +165,15 @@ impl Encoder {
                 self.path.truncate(len);
             }
             Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort_unstable();
+                let first = self.members.len();
+                self.members
+                    .extend(map.iter().map(|(k, v)| (k.as_str(), v)));
+                // Keys of an object are distinct: an unstable sort is the order.
+                self.members[first..].sort_unstable_by_key(|&(k, _)| k);
                 self.out.bytes.push('{');
-                for (i, k) in keys.into_iter().enumerate() {
-                    if i > 0 {
+                for i in first..self.members.len() {
+                    let (k, v) = self.members[i];
+                    if i > first {
                         self.out.bytes.push(',');
                     }
                     write_json_string(&mut self.out.bytes, k);
@@ -168,9 +188,10 @@ impl Encoder {
                         self.path.push('.');
                     }
                     self.path.push_str(k);
-                    self.value(&map[k.as_str()]);
+                    self.value(v);
                     self.path.truncate(len);
                 }
+                self.members.truncate(first);
                 self.out.bytes.push('}');
             }
         }
@@ -188,10 +209,12 @@ impl Encoder {
             self.out.keyset = h;
         }
         if self.mask_volatile {
-            let mut masked = String::with_capacity(s.len());
+            let mut masked = std::mem::take(&mut self.masked);
+            masked.clear();
             mask::mask_into(s, &mut masked);
             self.hash_context(&masked);
             write_json_string(&mut self.out.bytes, &masked);
+            self.masked = masked;
         } else {
             self.hash_context(s);
             write_json_string(&mut self.out.bytes, s);
@@ -201,15 +224,25 @@ impl Encoder {
 
 fn write_json_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+    // Runs without a byte to escape are copied whole; every byte to escape is
+    // ASCII, so the runs end on character boundaries.
+    let mut last = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if b != b'"' && b != b'\\' && b >= 0x20 {
+            continue;
         }
+        out.push_str(&s[last..i]);
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b => {
+                let _ = write!(out, "\\u{:04x}", b);
+            }
+        }
+        last = i + 1;
     }
+    out.push_str(&s[last..]);
     out.push('"');
 }
 
