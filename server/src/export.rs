@@ -217,8 +217,9 @@ impl Pending {
     }
 }
 
-/// Reads ranges `r`, `r + READERS`, ... below `before` (newest first), sending
-/// one message per range (`None` when it held no matching row).
+/// Reads ranges `r`, `r + READERS`, ... below `before` (the newest range
+/// first), sending one message per range, its rows newest first (`None` when
+/// it held no matching row).
 fn read_ranges(
     store: &Store,
     filter: &AnomalyFilter,
@@ -241,7 +242,10 @@ fn read_ranges(
         let batch = if columns.is_empty() {
             None
         } else {
-            Some(columns.take_batch().map_err(write_err)?)
+            // Read oldest first (see `for_each_flat`), exported newest first.
+            let batch = columns.take_batch().map_err(write_err)?;
+            let newest_first = arrow::array::UInt32Array::from_iter_values((0..n as u32).rev());
+            Some(arrow::compute::take_record_batch(&batch, &newest_first).map_err(write_err)?)
         };
         if tx.send(batch).is_err() {
             // The writer stopped; its error is the one reported.
@@ -431,7 +435,7 @@ mod tests {
                 reader.metadata().num_row_groups(),
                 (rows as usize).div_ceil(output::BATCH_ROWS)
             );
-            let mut seen = std::collections::BTreeSet::new();
+            let mut order = Vec::new();
             for b in reader.build().unwrap() {
                 let b = b.unwrap();
                 let index = b
@@ -439,8 +443,11 @@ mod tests {
                     .as_any()
                     .downcast_ref::<arrow::array::UInt64Array>()
                     .unwrap();
-                seen.extend(index.values().iter().copied());
+                order.extend(index.values().iter().copied());
             }
+            // Positions were inserted in order: newest first is descending.
+            assert!(order.windows(2).all(|w| w[0] > w[1]), "not newest first");
+            let seen: std::collections::BTreeSet<u64> = order.into_iter().collect();
             assert_eq!(seen.len() as u64, rows, "a row came twice");
             seen
         };

@@ -394,11 +394,15 @@ fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<&'r
 }
 
 /// Calls `f` with each anomaly matching `filter` whose `seq` lies in `seqs`,
-/// newest first, as flat rows borrowed from SQLite's buffers. Returns how many
+/// oldest first, as flat rows borrowed from SQLite's buffers. Returns how many
 /// there were.
 ///
 /// A range rather than keyset pages, so that several readers can each take
 /// their own part of one export without waiting for the previous page's end.
+/// Oldest first because rows are stored in `seq` order: a database that is not
+/// in the page cache is then read forwards, which the kernel reads ahead,
+/// instead of backwards a page at a time (a quarter of a 2.1 GB database read
+/// cold: 1.1 s forwards, 14.2 s backwards).
 pub fn for_each_flat<E: From<StoreError>>(
     conn: &Connection,
     filter: &AnomalyFilter,
@@ -408,7 +412,7 @@ pub fn for_each_flat<E: From<StoreError>>(
     let (clause, mut args) = filter.sql(Some(seqs.end));
     args.push(Sql::Integer(seqs.start));
     let sql = format!(
-        "SELECT {FLAT_COLUMNS} FROM anomalies{clause} {} seq >= ? ORDER BY seq DESC",
+        "SELECT {FLAT_COLUMNS} FROM anomalies{clause} {} seq >= ? ORDER BY seq",
         if clause.is_empty() { "WHERE" } else { "AND" }
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(StoreError::from)?;
