@@ -1,7 +1,7 @@
 //! One-line throughput summary, for quick runs on a GPU machine:
 //!
 //! ```text
-//! cargo run --release -p driftlock-kernels --example throughput -- \
+//! cargo run --release -p driftlock-kernels --example permutations -- \
 //!     --windows 1000000 --perms 1000 --backend gpu [--stop H] [--verify 2000] [--repeat 3]
 //! ```
 //!
