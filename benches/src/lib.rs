@@ -1,8 +1,9 @@
 //! Shared inputs for the criterion benchmarks in `benches/benches/`.
 //!
-//! `cargo bench -p driftlock-benches` runs them; set `DRIFTLOCK_BENCH_EVENTS` to
-//! change the stream length of the scaling benchmark (default 1,000,000 — the
-//! 1M-vs-10M comparison of the engine issue is run with 10,000,000).
+//! `cargo bench -p driftlock-benches` runs them. The 1M-vs-10M scaling
+//! comparison is the engine's streaming example instead (`cargo run --release
+//! -p driftlock-engine --example throughput -- 10000000`): a criterion sample of
+//! 10M events would take minutes.
 
 use driftlock_datasets::{GeneratorConfig, LabelledEvent, StreamKind};
 use driftlock_engine::Event;
