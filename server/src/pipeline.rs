@@ -57,6 +57,13 @@ fn same_value(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// `config` (serialised) with `k` set to `v`, if that is a valid config.
+fn with_field(config: &Value, k: &str, v: &Value) -> Option<DetectorConfig> {
+    let mut fields = config.as_object()?.clone();
+    fields.insert(k.to_owned(), v.clone());
+    serde_json::from_value(Value::Object(fields)).ok()
+}
+
 /// 409 when `fields` asks for values that differ from the stream's config.
 pub fn check_override(
     stream_id: &str,
@@ -67,16 +74,16 @@ pub fn check_override(
     let current = serde_json::to_value(config).map_err(ApiError::internal)?;
     let mut differ = Vec::new();
     for (k, v) in fields {
-        // `min_baseline_size` is left out of the serialised config at its
-        // default (0), so that older configs hash the same: absent reads as 0.
-        let zero = Value::from(0);
-        let have = current.get(k).unwrap_or(if k == "min_baseline_size" {
-            &zero
-        } else {
-            &Value::Null
-        });
-        if !same_value(have, v) {
-            differ.push(format!("{k} is {have} (requested {v})"));
+        match current.get(k) {
+            Some(have) if !same_value(have, v) => {
+                differ.push(format!("{k} is {have} (requested {v})"));
+            }
+            Some(_) => {}
+            // A field the config leaves out of its serialised form (at its
+            // default, so that older configs hash the same) matches when
+            // setting it changes nothing.
+            None if with_field(&current, k, v).is_some_and(|c| c == *config) => {}
+            None => differ.push(format!("{k} is at its default (requested {v})")),
         }
     }
     if differ.is_empty() {
