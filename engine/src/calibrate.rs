@@ -7,10 +7,9 @@
 //! the other folds — the same size of dictionary that new events meet later.
 
 use rayon::prelude::*;
-
-use crate::compress::{CompressorKind, Prepared};
 use serde_json::Value;
 
+use crate::compress::{CompressorKind, Prepared};
 use crate::detector::{Raw, body_text};
 use crate::encode::numeric::Ctx;
 use crate::encode::{NumericProfile, encode, numeric_leaves};

@@ -372,7 +372,7 @@ fn list_columns(
 
 /// The flat formats' columns: plain columns, so a flat export never parses a
 /// row's event or evidence JSON.
-const FLAT_COLUMNS: &str = "seq, stream_id, position, timestamp, kind, ncd, compression_ratio,
+const FLAT_COLUMNS: &str = "stream_id, position, timestamp, kind, ncd, compression_ratio,
     entropy_change, p_value, confidence, window_p_value, why, compressor, encoded, nearest,
     baseline_digest";
 
@@ -423,25 +423,25 @@ pub fn for_each_flat<E: From<StoreError>>(
     while let Some(r) = rows.next().map_err(StoreError::from)? {
         let flat = (|| -> rusqlite::Result<FlatRow<'_>> {
             Ok(FlatRow {
-                stream_id: text(r, 1)?.unwrap_or(""),
-                index: r.get::<_, i64>(2)?.max(0) as u64,
-                timestamp: text(r, 3)?,
-                kind: if text(r, 4)? == Some("change_point") {
+                stream_id: text(r, 0)?.unwrap_or(""),
+                index: r.get::<_, i64>(1)?.max(0) as u64,
+                timestamp: text(r, 2)?,
+                kind: if text(r, 3)? == Some("change_point") {
                     "change_point"
                 } else {
                     "event"
                 },
-                ncd: r.get(5)?,
-                compression_ratio: r.get(6)?,
-                entropy_change: r.get(7)?,
-                p_value: r.get(8)?,
-                confidence: r.get(9)?,
-                window_p_value: r.get(10)?,
-                why: text(r, 11)?.unwrap_or(""),
-                compressor: text(r, 12)?.unwrap_or(""),
-                encoded: text(r, 13)?.unwrap_or(""),
-                nearest: text(r, 14)?.unwrap_or("[]"),
-                baseline_digest: text(r, 15)?.unwrap_or(""),
+                ncd: r.get(4)?,
+                compression_ratio: r.get(5)?,
+                entropy_change: r.get(6)?,
+                p_value: r.get(7)?,
+                confidence: r.get(8)?,
+                window_p_value: r.get(9)?,
+                why: text(r, 10)?.unwrap_or(""),
+                compressor: text(r, 11)?.unwrap_or(""),
+                encoded: text(r, 12)?.unwrap_or(""),
+                nearest: text(r, 13)?.unwrap_or("[]"),
+                baseline_digest: text(r, 14)?.unwrap_or(""),
             })
         })()
         .map_err(StoreError::from)?;
