@@ -56,4 +56,11 @@ pub struct Anomaly {
     pub nearest: Vec<Neighbour>,
     /// Hex SHA-256 of the baseline's encoded events at decision time.
     pub baseline_digest: String,
+    /// Position of the event whose arrival reported it: `index` for an event
+    /// anomaly; for a change point, the event that completed the window
+    /// showing the change (`index` is that window's first anomalous event,
+    /// which may have come in an earlier push). Not serialised: it tells a
+    /// caller which of the events it pushed an anomaly belongs to.
+    #[serde(skip)]
+    pub reported_at: u64,
 }

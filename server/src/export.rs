@@ -91,6 +91,7 @@ pub fn to_engine(a: &AnomalyRecord) -> Anomaly {
         encoded: text("encoded"),
         nearest,
         baseline_digest: text("baseline_digest"),
+        reported_at: a.position,
     }
 }
 

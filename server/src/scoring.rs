@@ -119,6 +119,7 @@ impl Detector for Scripted {
                         encoded: "{}".into(),
                     }],
                     baseline_digest: format!("{:064x}", position),
+                    reported_at: position,
                 });
             }
         }

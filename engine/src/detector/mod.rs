@@ -541,6 +541,7 @@ impl StreamDetector {
             encoded: s.stored.encoded.clone(),
             nearest,
             baseline_digest: model.digest().to_string(),
+            reported_at: s.stored.index,
         })
     }
 
@@ -589,6 +590,7 @@ impl StreamDetector {
             encoded: first.ev.encoded.clone(),
             nearest: Vec::new(),
             baseline_digest: model.digest().to_string(),
+            reported_at: self.window.back().map_or(first.ev.index, |e| e.ev.index),
         })
     }
 }

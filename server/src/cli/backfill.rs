@@ -49,8 +49,9 @@ pub struct BackfillArgs {
     /// Checkpoint file (default: _checkpoint.json in --out, or backfill-HASH.checkpoint.json in --store).
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
-    /// Read batches between two checkpoints.
-    #[arg(long, default_value_t = 64)]
+    /// Read batches between two checkpoints (also one after each file): more
+    /// is faster, fewer loses less work to a kill.
+    #[arg(long, default_value_t = backfill::CHECKPOINT_EVERY)]
     pub checkpoint_every: u64,
 
     #[command(flatten)]
@@ -67,6 +68,13 @@ pub struct BackfillArgs {
     /// Rows per read batch (part of the checkpoint's identity: keep it when resuming).
     #[arg(long, default_value_t = 8192)]
     pub batch_rows: usize,
+    /// Events queued, across streams, before they are scored together, so
+    /// that each stream's detector gets them in one push: more is faster and
+    /// uses more memory (two queues are alive, one scored while the next
+    /// fills: about 3 KB an event each for log events); the anomalies and
+    /// their order do not depend on it.
+    #[arg(long, default_value_t = backfill::BUFFER_EVENTS, value_name = "N")]
+    pub buffer_events: usize,
     /// Never draw a progress bar (it is only drawn on a terminal anyway).
     #[arg(long)]
     pub no_progress: bool,
@@ -91,6 +99,7 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<()> {
         },
         output,
         checkpoint_every: args.checkpoint_every.max(1),
+        buffer_events: args.buffer_events.max(1),
         checkpoint: args.checkpoint.clone(),
     };
     let backend = driftlock_kernels::backend(args.device)?;

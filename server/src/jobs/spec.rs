@@ -14,7 +14,7 @@ use crate::backfill::roots::ArchiveRoots;
 use crate::backfill::{BackfillConfig, BackfillError, DateRange, Output, archive};
 
 /// Read batches between two checkpoints (as `driftlock backfill`'s default).
-pub const CHECKPOINT_EVERY: u64 = 64;
+pub const CHECKPOINT_EVERY: u64 = crate::backfill::CHECKPOINT_EVERY;
 /// Rows per read batch unless the job says otherwise.
 pub const DEFAULT_BATCH_ROWS: usize = 8192;
 pub const MAX_BATCH_ROWS: usize = 1_000_000;
@@ -131,6 +131,7 @@ impl JobSpec {
             },
             output: Output::Store(data_dir.to_path_buf()),
             checkpoint_every: CHECKPOINT_EVERY,
+            buffer_events: crate::backfill::BUFFER_EVENTS,
             checkpoint: None,
         })
     }

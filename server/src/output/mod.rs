@@ -257,6 +257,8 @@ pub(crate) mod tests {
                     encoded: "level=info".to_owned(),
                 }],
                 baseline_digest: "ab".repeat(32),
+                // Not serialised: what any format's round trip gives back.
+                reported_at: 0,
             })
             .collect()
     }
