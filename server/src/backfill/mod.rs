@@ -101,9 +101,9 @@ pub struct BackfillConfig {
     pub output: Output,
     /// Batches between checkpoints (a checkpoint also ends every file).
     pub checkpoint_every: u64,
-    /// Events read ahead of scoring, across streams, before they are scored
-    /// together (see [`detectors`]); more is faster and uses more memory.
-    /// Results do not depend on it.
+    /// Events queued, across streams, before they are scored together (see
+    /// [`detectors`]); one queue is scored while the next fills, so more is
+    /// faster and uses twice as much more memory. Results do not depend on it.
     pub buffer_events: usize,
     /// Overrides the default checkpoint path.
     pub checkpoint: Option<PathBuf>,
