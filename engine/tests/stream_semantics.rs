@@ -195,7 +195,23 @@ fn a_sustained_change_is_reported_once_and_becomes_the_new_baseline() {
         .filter(|a| a.kind == AnomalyKind::ChangePoint)
         .collect();
     assert_eq!(change_points.len(), 1, "{found:#?}");
-    assert!((600..700).contains(&change_points[0].index));
+    let cp = change_points[0];
+    assert!((600..700).contains(&cp.index));
+    // Reported by the event that completed a window of mostly anomalous
+    // events: after the first of them, within one window of it.
+    let window = DetectorConfig::default().window_size as u64;
+    assert!(
+        cp.reported_at > cp.index && cp.reported_at < cp.index + window,
+        "index {} reported at {}",
+        cp.index,
+        cp.reported_at
+    );
+    assert!(
+        found
+            .iter()
+            .filter(|a| a.kind == AnomalyKind::Event)
+            .all(|a| a.reported_at == a.index)
+    );
     let late = found.iter().filter(|a| a.index >= 1000).count();
     assert_eq!(late, 0, "the new normal must stop alarming");
     assert!(
