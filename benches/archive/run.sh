@@ -9,6 +9,7 @@
 #   benches/archive/run.sh                          # 10M mixed events, 64 streams, 4 dates
 #   EVENTS=1000000 benches/archive/run.sh           # a quick one
 #   KEEP=/data/bench benches/archive/run.sh         # keep (and reuse) the archive there
+#   ANOMALIES=none KIND=logs benches/archive/run.sh # clean logs, like `stream_batch`'s input
 #   BIN=path/to/driftlock benches/archive/run.sh    # skip the release build
 set -euo pipefail
 
@@ -16,6 +17,7 @@ EVENTS=${EVENTS:-10000000}    # in total, split evenly over the dates
 STREAMS=${STREAMS:-64}
 DATES=${DATES:-4}
 KIND=${KIND:-mixed}           # logs, metrics, traces, llm or mixed
+ANOMALIES=${ANOMALIES:-all}   # injected anomaly kinds: all, none or a comma list
 DEVICE=${DEVICE:-cpu}
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,7 +40,8 @@ for d in $(seq 1 "$DATES"); do
   if [[ ! -s "$part" ]]; then
     mkdir -p "$(dirname "$part")"
     echo "generating $part ($per_date events, $STREAMS streams, $KIND)" >&2
-    "$bin" generate --kind "$KIND" --events "$per_date" --streams "$STREAMS" --seed "$d" --out "$part"
+    "$bin" generate --kind "$KIND" --events "$per_date" --streams "$STREAMS" --seed "$d" \
+      --anomalies "$ANOMALIES" --out "$part"
   fi
 done
 echo "archive: $(du -sb "$archive" | cut -f1) bytes of Parquet, $((per_date * DATES)) events" >&2
