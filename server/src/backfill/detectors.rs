@@ -64,7 +64,7 @@ impl Pending {
     /// The events scored so far, for the caller to free on the thread that
     /// decoded them: with mimalloc, freeing millions of small allocations
     /// from other threads cost 13% of a backfill's CPU.
-    pub fn take_spent(&mut self) -> Vec<Vec<Event>> {
+    fn take_spent(&mut self) -> Vec<Vec<Event>> {
         std::mem::take(&mut self.spent)
     }
 
@@ -124,7 +124,6 @@ impl Pending {
                 Ok((found, std::mem::take(&mut q.events)))
             })
             .collect();
-        drop(work);
         let mut out = Vec::new();
         for r in results {
             let (found, events) = r?;

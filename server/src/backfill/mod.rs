@@ -190,21 +190,6 @@ fn parquet_rows(path: &Path) -> Result<Option<u64>, BackfillError> {
     ))
 }
 
-/// Scores every queued event into `found`, counting the anomalies (on this
-/// thread: a checkpoint waits for it anyway).
-fn score_queued(
-    queued: &mut detectors::Pending,
-    ckpt: &mut Checkpoint,
-    found: &mut Vec<detectors::Found>,
-    cfg: &BackfillConfig,
-    backend: &dyn PermutationBackend,
-) -> Result<(), BackfillError> {
-    let now = queued.score(&mut ckpt.detectors, &cfg.detector, backend)?;
-    ckpt.anomalies += now.len() as u64;
-    found.extend(now);
-    Ok(())
-}
-
 /// Read batches decoded ahead of the loop that queues them.
 const READ_AHEAD: usize = 2;
 
@@ -348,18 +333,6 @@ pub fn run(
     let mut queued = detectors::Pending::default();
     let mut found = Vec::new();
     let mut since_ckpt = 0u64;
-    // Every waiting event is scored first, so the saved detector states cover
-    // exactly the batches the checkpoint counts as done.
-    let commit = |ckpt: &mut Checkpoint,
-                  queued: &mut detectors::Pending,
-                  found: &mut Vec<detectors::Found>|
-     -> Result<(), BackfillError> {
-        score_queued(queued, ckpt, found, cfg, backend)?;
-        sink.commit(ckpt.next_part, found)?;
-        found.clear();
-        ckpt.next_part += 1;
-        ckpt.save(&ckpt_path)
-    };
     for file in &files[done..] {
         let skip = if ckpt.current.as_deref() == Some(&file.rel) {
             ckpt.batches_done
@@ -375,6 +348,10 @@ pub fn run(
             // and queues the next: decoding and queueing never hold up the
             // pool, and the pool never waits for them.
             let mut inflight: Option<detectors::InFlight> = None;
+            let start = |queued: &mut detectors::Pending, ckpt: &mut Checkpoint| {
+                let detectors = std::mem::take(&mut ckpt.detectors);
+                Some(std::mem::take(queued).score_on(scope, detectors, &cfg.detector, backend))
+            };
             let land = |inflight: &mut Option<detectors::InFlight>,
                         ckpt: &mut Checkpoint,
                         found: &mut Vec<detectors::Found>|
@@ -387,6 +364,21 @@ pub fn run(
                     let _ = spent.send(landed.spent);
                 }
                 Ok(())
+            };
+            // Every queued event is scored first, so the saved detector states
+            // cover exactly the batches the checkpoint counts as done.
+            let commit = |inflight: &mut Option<detectors::InFlight>,
+                          ckpt: &mut Checkpoint,
+                          queued: &mut detectors::Pending,
+                          found: &mut Vec<detectors::Found>|
+             -> Result<(), BackfillError> {
+                land(inflight, ckpt, found)?;
+                let mut rest = start(queued, ckpt);
+                land(&mut rest, ckpt, found)?;
+                sink.commit(ckpt.next_part, found)?;
+                found.clear();
+                ckpt.next_part += 1;
+                ckpt.save(&ckpt_path)
             };
             let mut batch_no = 0u64;
             for item in batches {
@@ -406,22 +398,14 @@ pub fn run(
                 since_ckpt += 1;
                 if queued.len() >= cfg.buffer_events.max(1) {
                     land(&mut inflight, &mut ckpt, &mut found)?;
-                    let detectors = std::mem::take(&mut ckpt.detectors);
-                    inflight = Some(std::mem::take(&mut queued).score_on(
-                        scope,
-                        detectors,
-                        &cfg.detector,
-                        backend,
-                    ));
+                    inflight = start(&mut queued, &mut ckpt);
                 }
                 sync(&mut progress, &ckpt);
                 progress.bytes_done = progress.bytes_done.max(bytes_before + bytes_read);
                 observe(&progress);
                 let cancelled = cancel.load(Ordering::Relaxed);
                 if since_ckpt >= every || cancelled {
-                    land(&mut inflight, &mut ckpt, &mut found)?;
-                    commit(&mut ckpt, &mut queued, &mut found)?;
-                    let _ = spent.send(queued.take_spent());
+                    commit(&mut inflight, &mut ckpt, &mut queued, &mut found)?;
                     since_ckpt = 0;
                 }
                 if cancelled {
@@ -431,9 +415,7 @@ pub fn run(
             ckpt.files_done.push(file.rel.clone());
             ckpt.current = None;
             ckpt.batches_done = 0;
-            land(&mut inflight, &mut ckpt, &mut found)?;
-            commit(&mut ckpt, &mut queued, &mut found)?;
-            let _ = spent.send(queued.take_spent());
+            commit(&mut inflight, &mut ckpt, &mut queued, &mut found)?;
             Ok(false)
         })?;
         if stopped {
