@@ -278,6 +278,20 @@ impl Col {
         }
     }
 
+    /// The cell's text when the column holds text, checked to be JSON
+    /// without building it; `None` for null or a column of another type.
+    pub fn json_text(&self, row: usize) -> Result<Option<&str>, String> {
+        if self.is_null(row) {
+            return Ok(None);
+        }
+        let Some(s) = self.str(row) else {
+            return Ok(None);
+        };
+        serde_json::from_str::<serde::de::IgnoredAny>(s)
+            .map_err(|e| format!("invalid JSON: {e}"))?;
+        Ok(Some(s))
+    }
+
     /// The cell as a JSON document: text is parsed, structs become objects.
     pub fn json_document(&self, row: usize) -> Result<Option<Value>, String> {
         if self.is_null(row) {

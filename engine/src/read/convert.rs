@@ -34,6 +34,8 @@ pub(crate) struct Plan {
     default_stream: String,
     default_kind: EventKind,
     hints: Option<Vec<TextHint>>,
+    /// See [`super::ReadOptions::defer_attributes`].
+    defer_attributes: bool,
 }
 
 impl Plan {
@@ -90,7 +92,15 @@ impl Plan {
             default_stream,
             default_kind: mapping.default_kind.unwrap_or_default(),
             hints,
+            defer_attributes: false,
         })
+    }
+
+    /// Keeps a text attributes column as text (see
+    /// [`super::ReadOptions::defer_attributes`]).
+    pub fn deferring_attributes(mut self, defer: bool) -> Self {
+        self.defer_attributes = defer;
+        self
     }
 
     /// Converts `batch`, whose first row is file row `first_row` (0-based).
@@ -108,10 +118,19 @@ impl Plan {
             .map(|(i, a)| Col::new(a, self.hints.as_ref().map(|h| h[i])))
             .collect();
         let mut events = Vec::with_capacity(batch.num_rows());
+        let mut attributes_text = Vec::new();
+        if self.defer_attributes {
+            attributes_text.reserve(batch.num_rows());
+        }
         let mut skipped_rows = 0;
         for row in 0..batch.num_rows() {
             match self.event(&cols, row) {
-                Ok(event) => events.push(event),
+                Ok((event, text)) => {
+                    events.push(event);
+                    if self.defer_attributes {
+                        attributes_text.push(text);
+                    }
+                }
                 Err(_) if skip_bad_rows => skipped_rows += 1,
                 Err((column, reason)) => {
                     return Err(EngineError::BadRow {
@@ -127,6 +146,7 @@ impl Plan {
             events,
             first_row,
             skipped_rows,
+            attributes_text,
         })
     }
 
@@ -155,7 +175,8 @@ impl Plan {
         map
     }
 
-    fn event(&self, cols: &[Col], row: usize) -> Result<Event, RowError> {
+    /// The row's event, and its attributes' text where they were deferred.
+    fn event(&self, cols: &[Col], row: usize) -> Result<(Event, Option<String>), RowError> {
         let stream_id = match self.stream.and_then(|i| cols[i].text(row)) {
             Some(s) => s.into_owned(),
             None => self.default_stream.clone(),
@@ -173,12 +194,11 @@ impl Plan {
             },
             None => Value::Object(self.synthesized_body(cols, row)),
         };
-        let attributes = match self.attributes {
-            Some(i) => cols[i]
-                .json_document(row)
-                .map_err(|e| (self.names[i].clone(), e))?
-                .unwrap_or(Value::Null),
-            None => Value::Null,
+        let (attributes, attributes_text) = match self.attributes {
+            Some(i) => self
+                .attributes(&cols[i], row)
+                .map_err(|e| (self.names[i].clone(), e))?,
+            None => (Value::Null, None),
         };
         let idempotency_key = self
             .idempotency_key
@@ -188,7 +208,7 @@ impl Plan {
             Some(i) => cols[i].int(row).map_err(|e| (self.names[i].clone(), e))?,
             None => None,
         };
-        Ok(Event {
+        let event = Event {
             stream_id,
             timestamp,
             kind,
@@ -196,7 +216,19 @@ impl Plan {
             attributes,
             idempotency_key,
             sequence,
-        })
+        };
+        Ok((event, attributes_text))
+    }
+
+    /// The attributes cell, parsed; or, deferring, its text when the column
+    /// holds text.
+    fn attributes(&self, col: &Col, row: usize) -> Result<(Value, Option<String>), String> {
+        if self.defer_attributes
+            && let Some(text) = col.json_text(row)?
+        {
+            return Ok((Value::Null, Some(text.to_owned())));
+        }
+        Ok((col.json_document(row)?.unwrap_or(Value::Null), None))
     }
 }
 
@@ -277,5 +309,49 @@ mod tests {
         assert!(err.contains("f.parquet: row 12: column `type`"), "{err}");
         let skipped = plan.convert(&b, 10, true).unwrap();
         assert_eq!((skipped.events.len(), skipped.skipped_rows), (1, 1));
+    }
+
+    #[test]
+    fn deferred_attributes_stay_text_but_are_checked() {
+        let b = batch(vec![
+            (
+                "attributes",
+                Arc::new(StringArray::from(vec![
+                    Some(r#"{"env": "prod"}"#),
+                    None,
+                    Some("{oops"),
+                ])) as ArrayRef,
+            ),
+            ("msg", Arc::new(StringArray::from(vec!["a", "b", "c"]))),
+        ]);
+        let plan = Plan::new(
+            "f.parquet",
+            &b.schema(),
+            &Default::default(),
+            "f".into(),
+            None,
+        )
+        .unwrap()
+        .deferring_attributes(true);
+        let err = plan.convert(&b, 0, false).unwrap_err().to_string();
+        assert!(
+            err.contains("row 3: column `attributes`: invalid JSON"),
+            "{err}"
+        );
+        let out = plan.convert(&b.slice(0, 2), 0, false).unwrap();
+        assert!(out.events.iter().all(|e| e.attributes.is_null()));
+        let text = out.attributes_text[0].as_deref().unwrap();
+        assert_eq!(text, r#"{"env": "prod"}"#);
+        assert_eq!(
+            crate::read::parse_attributes(text).unwrap(),
+            serde_json::json!({"env": "prod"})
+        );
+        assert_eq!(out.attributes_text[1], None);
+
+        // Not deferring: parsed into the event, and no texts.
+        let plan = plan.deferring_attributes(false);
+        let out = plan.convert(&b.slice(0, 2), 0, false).unwrap();
+        assert_eq!(out.events[0].attributes, serde_json::json!({"env": "prod"}));
+        assert!(out.attributes_text.is_empty());
     }
 }

@@ -129,6 +129,7 @@ impl NdjsonSource {
             events,
             first_row,
             skipped_rows,
+            attributes_text: Vec::new(),
         }))
     }
 

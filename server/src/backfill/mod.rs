@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use driftlock_engine::read::{self, ReadOptions};
-use driftlock_engine::{DetectorConfig, EngineError, Event};
+use driftlock_engine::{DetectorConfig, EngineError};
 use driftlock_kernels::PermutationBackend;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -194,7 +194,7 @@ fn parquet_rows(path: &Path) -> Result<Option<u64>, BackfillError> {
 const READ_AHEAD: usize = 2;
 
 type Batches = std::sync::mpsc::IntoIter<Result<(read::EventBatch, u64), BackfillError>>;
-type Spent = std::sync::mpsc::Sender<Vec<Vec<Event>>>;
+type Spent = std::sync::mpsc::Sender<detectors::Spent>;
 
 /// A file's event batches, each with the bytes read so far, read and decoded
 /// on a thread of `scope` up to `ahead` batches ahead of the caller, and a
@@ -207,7 +207,7 @@ fn read_ahead<'scope>(
     ahead: usize,
 ) -> (Batches, Spent) {
     let (tx, rx) = std::sync::mpsc::sync_channel(ahead);
-    let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Vec<Vec<Event>>>();
+    let (spent_tx, spent_rx) = std::sync::mpsc::channel::<detectors::Spent>();
     scope.spawn(move || {
         let free = || while spent_rx.try_recv().is_ok() {};
         let mut reader = match read::open(path, opts) {
@@ -329,6 +329,11 @@ pub fn run(
     ckpt.finished = false;
     sink.discard_uncommitted(ckpt.next_part)?;
 
+    // Anomalies' events are parsed whole again when found (`detectors::Queue`).
+    let read = ReadOptions {
+        defer_attributes: true,
+        ..cfg.read.clone()
+    };
     let every = cfg.checkpoint_every.max(1);
     let mut queued = detectors::Pending::default();
     let mut found = Vec::new();
@@ -343,7 +348,7 @@ pub fn run(
         ckpt.batches_done = skip;
         let bytes_before: u64 = files[..ckpt.files_done.len()].iter().map(|f| f.bytes).sum();
         let stopped = std::thread::scope(|scope| -> Result<bool, BackfillError> {
-            let (batches, spent) = read_ahead(scope, &file.path, &cfg.read, READ_AHEAD);
+            let (batches, spent) = read_ahead(scope, &file.path, &read, READ_AHEAD);
             // A full queue is scored on its own thread while this one reads
             // and queues the next: decoding and queueing never hold up the
             // pool, and the pool never waits for them.
@@ -392,7 +397,7 @@ pub fn run(
                 ckpt.rows_done += batch.events.len() as u64 + batch.skipped_rows;
                 ckpt.skipped_rows += batch.skipped_rows;
                 let n = batch.events.len() as u64;
-                queued.add(ckpt.events_done, batch.events);
+                queued.add(ckpt.events_done, batch);
                 ckpt.events_done += n;
                 ckpt.batches_done = batch_no;
                 since_ckpt += 1;

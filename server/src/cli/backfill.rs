@@ -96,6 +96,7 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<()> {
             batch_rows: args.batch_rows.max(1),
             skip_bad_rows: args.skip_bad_rows,
             format: None,
+            defer_attributes: false,
         },
         output,
         checkpoint_every: args.checkpoint_every.max(1),

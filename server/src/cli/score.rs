@@ -178,6 +178,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         batch_rows: args.batch_rows.max(1),
         skip_bad_rows: args.skip_bad_rows,
         format: None,
+        defer_attributes: false,
     };
     let mut sink = create_file_sink(args.out.as_deref())?;
     let mut streams = StreamSet::new(config)?;

@@ -128,6 +128,7 @@ impl JobSpec {
                 batch_rows: self.batch_rows.clamp(1, MAX_BATCH_ROWS),
                 skip_bad_rows: self.skip_bad_rows,
                 format: None,
+                defer_attributes: false,
             },
             output: Output::Store(data_dir.to_path_buf()),
             checkpoint_every: CHECKPOINT_EVERY,
