@@ -241,3 +241,52 @@ fn the_same_seed_gives_the_same_p_values_and_another_seed_differs() {
     assert_eq!(run(1), run(1));
     assert_ne!(run(1).event_p, run(2).event_p);
 }
+
+#[test]
+fn bodies_given_as_text_change_no_answer_and_no_state() {
+    // A change point rebuilds the baseline from the kept bodies, so the
+    // texts are read back too.
+    let body = |i: u64| {
+        if (600..1400).contains(&i) {
+            json!({"level": "WARN", "msg": format!("retrying upstream attempt {}", i % 3), "backoff_ms": 500 + (i * 31) % 100})
+        } else if i % 211 == 100 {
+            json!({"level": "FATAL", "msg": format!("disk {i} failed: kernel panic")})
+        } else {
+            json!({"level": "INFO", "msg": format!("GET /api/orders/{} 200", i % 13), "latency_ms": 20 + (i * 7919) % 40})
+        }
+    };
+    let events: Vec<Event> = (0..1600)
+        .map(|i| Event {
+            body: body(i),
+            ..Default::default()
+        })
+        .collect();
+    // Any text that parses to the body will do, not only the compact form;
+    // some events come without one.
+    let texts: Vec<Option<String>> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (i % 5 != 0).then(|| serde_json::to_string_pretty(&e.body).unwrap()))
+        .collect();
+    let cpu = driftlock_kernels::CpuBackend::new();
+    let run = |with_texts: bool| {
+        let mut d = StreamDetector::new("s", DetectorConfig::default()).unwrap();
+        let mut found = Vec::new();
+        for (ev, tx) in events.chunks(97).zip(texts.chunks(97)) {
+            let tx = if with_texts { tx } else { &[] };
+            found.extend(d.push_parsed(ev, tx, &cpu).unwrap());
+        }
+        (found, serde_json::to_string(&d).unwrap())
+    };
+    let (plain, plain_state) = run(false);
+    let (texted, texted_state) = run(true);
+    assert!(
+        plain.iter().any(|a| a.kind == AnomalyKind::ChangePoint),
+        "the stream must rebuild its baseline"
+    );
+    assert_eq!(
+        serde_json::to_value(&plain).unwrap(),
+        serde_json::to_value(&texted).unwrap()
+    );
+    assert_eq!(plain_state, texted_state);
+}

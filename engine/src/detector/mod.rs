@@ -186,11 +186,30 @@ impl StreamDetector {
         events: &[Event],
         backend: &dyn PermutationBackend,
     ) -> Result<Vec<Anomaly>> {
+        self.push_parsed(events, &[], backend)
+    }
+
+    /// [`push_with`](Self::push_with) for events parsed from JSON text:
+    /// `bodies[i]`, where given, is the text `events[i].body` was parsed from
+    /// (see [`crate::read::ReadOptions::keep_body_text`]). The detector keeps
+    /// each event's body as text, and copying it is cheaper than writing the
+    /// body out again. `bodies` may be shorter than `events`, empty included.
+    /// The answers and the saved state are those of `push_with`.
+    pub fn push_parsed(
+        &mut self,
+        events: &[Event],
+        bodies: &[Option<String>],
+        backend: &dyn PermutationBackend,
+    ) -> Result<Vec<Anomaly>> {
         let mut out = Vec::new();
         let mut i = 0;
+        let bodies_from = |i: usize| bodies.get(i..).unwrap_or_default();
         while i < events.len() {
             if self.model.is_none() {
-                self.remember(&events[i]);
+                self.remember(
+                    &events[i],
+                    bodies_from(i).first().and_then(Option::as_deref),
+                );
                 self.seen += 1;
                 i += 1;
                 if self.recent.len() == self.config.calibration_size() {
@@ -206,7 +225,7 @@ impl StreamDetector {
                 room = room.min((full - self.seen) as usize);
             }
             let end = (i + room).min(events.len());
-            i += self.process_chunk(&events[i..end], backend, &mut out)?;
+            i += self.process_chunk(&events[i..end], bodies_from(i), backend, &mut out)?;
             if grows && self.seen == full {
                 // The short first baseline flagged more than a full one would
                 // have, and flagged events never enter the baseline: left as
@@ -225,7 +244,8 @@ impl StreamDetector {
             .unwrap_or(kind != EventKind::Metric)
     }
 
-    fn remember(&mut self, e: &Event) {
+    /// Keeps `e` for calibration; `text` is its body's JSON text, if known.
+    fn remember(&mut self, e: &Event, text: Option<&str>) {
         let mut rolling = std::mem::take(&mut self.rolling);
         let derived = self
             .derive_context(&mut rolling, std::slice::from_ref(e))
@@ -235,7 +255,7 @@ impl StreamDetector {
         let raw = Raw {
             index: self.seen,
             timestamp: e.timestamp.clone(),
-            body: body_text::of(&e.body),
+            body: text.map_or_else(|| body_text::of(&e.body), str::to_owned),
             mask: self.mask_for(e.kind),
             derived,
         };
@@ -315,13 +335,14 @@ impl StreamDetector {
     fn process_chunk(
         &mut self,
         chunk: &[Event],
+        bodies: &[Option<String>],
         backend: &dyn PermutationBackend,
         out: &mut Vec<Anomaly>,
     ) -> Result<usize> {
         let mut rolling = self.rolling.clone();
         let derived = self.derive_context(&mut rolling, chunk);
         let before = std::mem::replace(&mut self.rolling, rolling);
-        let scored = self.score_chunk(chunk, derived)?;
+        let scored = self.score_chunk(chunk, bodies, derived)?;
         let stats = self.window_tests(&scored, backend)?;
         let (w, hop) = (self.config.window_size as u64, self.config.hop_size as u64);
         let mut tests = stats.into_iter();
@@ -388,7 +409,12 @@ impl StreamDetector {
 
     /// Encodes, scores and p-values every event of the chunk in parallel against
     /// the frozen model, and finds nearest baseline events for the candidates.
-    fn score_chunk(&self, chunk: &[Event], derived: Vec<Leaves>) -> Result<Vec<Scored>> {
+    fn score_chunk(
+        &self,
+        chunk: &[Event],
+        bodies: &[Option<String>],
+        derived: Vec<Leaves>,
+    ) -> Result<Vec<Scored>> {
         let model = self.model();
         let prepared = model.prepared()?;
         let alpha = self.config.p_value_threshold;
@@ -437,7 +463,10 @@ impl StreamDetector {
                     raw: Some(Raw {
                         index,
                         timestamp: event.timestamp.clone(),
-                        body: body_text::of(&event.body),
+                        body: match bodies.get(j) {
+                            Some(Some(text)) => text.clone(),
+                            _ => body_text::of(&event.body),
+                        },
                         mask: self.mask_for(event.kind),
                         derived,
                     }),

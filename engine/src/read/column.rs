@@ -278,13 +278,19 @@ impl Col {
         }
     }
 
+    /// The cell's text when the column holds text; `None` for null or a
+    /// column of another type.
+    pub fn text_cell(&self, row: usize) -> Option<&str> {
+        if self.is_null(row) {
+            return None;
+        }
+        self.str(row)
+    }
+
     /// The cell's text when the column holds text, checked to be JSON
     /// without building it; `None` for null or a column of another type.
     pub fn json_text(&self, row: usize) -> Result<Option<&str>, String> {
-        if self.is_null(row) {
-            return Ok(None);
-        }
-        let Some(s) = self.str(row) else {
+        let Some(s) = self.text_cell(row) else {
             return Ok(None);
         };
         serde_json::from_str::<serde::de::IgnoredAny>(s)

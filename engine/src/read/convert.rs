@@ -36,6 +36,15 @@ pub(crate) struct Plan {
     hints: Option<Vec<TextHint>>,
     /// See [`super::ReadOptions::defer_attributes`].
     defer_attributes: bool,
+    /// See [`super::ReadOptions::keep_body_text`].
+    keep_body_text: bool,
+}
+
+/// A converted row: the event, and the texts the reading options keep.
+struct Row {
+    event: Event,
+    attributes_text: Option<String>,
+    body_text: Option<String>,
 }
 
 impl Plan {
@@ -93,7 +102,15 @@ impl Plan {
             default_kind: mapping.default_kind.unwrap_or_default(),
             hints,
             defer_attributes: false,
+            keep_body_text: false,
         })
+    }
+
+    /// Keeps a text body's JSON text (see
+    /// [`super::ReadOptions::keep_body_text`]).
+    pub fn keeping_body_text(mut self, keep: bool) -> Self {
+        self.keep_body_text = keep;
+        self
     }
 
     /// Keeps a text attributes column as text (see
@@ -122,13 +139,20 @@ impl Plan {
         if self.defer_attributes {
             attributes_text.reserve(batch.num_rows());
         }
+        let mut body_text = Vec::new();
+        if self.keep_body_text {
+            body_text.reserve(batch.num_rows());
+        }
         let mut skipped_rows = 0;
         for row in 0..batch.num_rows() {
-            match self.event(&cols, row) {
-                Ok((event, text)) => {
-                    events.push(event);
+            match self.row(&cols, row) {
+                Ok(r) => {
+                    events.push(r.event);
                     if self.defer_attributes {
-                        attributes_text.push(text);
+                        attributes_text.push(r.attributes_text);
+                    }
+                    if self.keep_body_text {
+                        body_text.push(r.body_text);
                     }
                 }
                 Err(_) if skip_bad_rows => skipped_rows += 1,
@@ -147,6 +171,7 @@ impl Plan {
             first_row,
             skipped_rows,
             attributes_text,
+            body_text,
         })
     }
 
@@ -175,8 +200,7 @@ impl Plan {
         map
     }
 
-    /// The row's event, and its attributes' text where they were deferred.
-    fn event(&self, cols: &[Col], row: usize) -> Result<(Event, Option<String>), RowError> {
+    fn row(&self, cols: &[Col], row: usize) -> Result<Row, RowError> {
         let stream_id = match self.stream.and_then(|i| cols[i].text(row)) {
             Some(s) => s.into_owned(),
             None => self.default_stream.clone(),
@@ -186,13 +210,19 @@ impl Plan {
             Some((i, s)) => parse_kind(&s).map_err(|e| (self.names[i].clone(), e))?,
             None => self.default_kind,
         };
-        let body = match self.body {
+        let (body, body_text) = match self.body {
             Some(i) => match cols[i].json_document(row) {
-                Ok(Some(v)) => v,
+                Ok(Some(v)) => {
+                    let text = self
+                        .keep_body_text
+                        .then(|| cols[i].text_cell(row))
+                        .flatten();
+                    (v, text.map(str::to_owned))
+                }
                 Ok(None) => return Err((self.names[i].clone(), "body is null".into())),
                 Err(e) => return Err((self.names[i].clone(), e)),
             },
-            None => Value::Object(self.synthesized_body(cols, row)),
+            None => (Value::Object(self.synthesized_body(cols, row)), None),
         };
         let (attributes, attributes_text) = match self.attributes {
             Some(i) => self
@@ -217,7 +247,11 @@ impl Plan {
             idempotency_key,
             sequence,
         };
-        Ok((event, attributes_text))
+        Ok(Row {
+            event,
+            attributes_text,
+            body_text,
+        })
     }
 
     /// The attributes cell, parsed; or, deferring, its text when the column
@@ -353,5 +387,31 @@ mod tests {
         let out = plan.convert(&b.slice(0, 2), 0, false).unwrap();
         assert_eq!(out.events[0].attributes, serde_json::json!({"env": "prod"}));
         assert!(out.attributes_text.is_empty());
+    }
+
+    #[test]
+    fn a_text_body_can_keep_its_text() {
+        let text = r#"{"msg": "a",  "n": 1.50}"#;
+        let b = batch(vec![(
+            "body",
+            Arc::new(StringArray::from(vec![text])) as ArrayRef,
+        )]);
+        let plan = Plan::new(
+            "f.parquet",
+            &b.schema(),
+            &Default::default(),
+            "f".into(),
+            None,
+        )
+        .unwrap()
+        .keeping_body_text(true);
+        let out = plan.convert(&b, 0, false).unwrap();
+        assert_eq!(
+            out.events[0].body,
+            serde_json::json!({"msg": "a", "n": 1.5})
+        );
+        assert_eq!(out.body_text, vec![Some(text.to_owned())]);
+        let out = plan.keeping_body_text(false).convert(&b, 0, false).unwrap();
+        assert!(out.body_text.is_empty());
     }
 }

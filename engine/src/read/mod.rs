@@ -77,6 +77,11 @@ pub struct ReadOptions {
     /// parsing every row's was a fifth of the decoding time. NDJSON lines
     /// are parsed whole, so their attributes are never deferred.
     pub defer_attributes: bool,
+    /// Keep the JSON text of a text body column, in
+    /// [`EventBatch::body_text`], beside the parsed body: a detector keeps
+    /// each body as text ([`crate::StreamDetector::push_parsed`]), and a copy
+    /// costs less than writing the body out again.
+    pub keep_body_text: bool,
 }
 
 impl Default for ReadOptions {
@@ -87,6 +92,7 @@ impl Default for ReadOptions {
             skip_bad_rows: false,
             format: None,
             defer_attributes: false,
+            keep_body_text: false,
         }
     }
 }
@@ -105,6 +111,9 @@ pub struct EventBatch {
     /// its attributes' JSON text where they were deferred (see
     /// [`parse_attributes`]).
     pub attributes_text: Vec<Option<String>>,
+    /// Empty, or with [`ReadOptions::keep_body_text`] one entry per event:
+    /// the JSON text its body was parsed from, where it was text.
+    pub body_text: Vec<Option<String>>,
 }
 
 /// Attributes kept as text by [`ReadOptions::defer_attributes`], parsed.
@@ -215,7 +224,8 @@ pub fn open(path: &Path, opts: &ReadOptions) -> Result<EventReader> {
         }
     };
     let plan = Plan::new(&file, &schema, mapping, default_stream, hints)?
-        .deferring_attributes(opts.defer_attributes);
+        .deferring_attributes(opts.defer_attributes)
+        .keeping_body_text(opts.keep_body_text);
     let source = Source::Arrow {
         batches,
         plan,

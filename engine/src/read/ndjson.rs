@@ -130,6 +130,7 @@ impl NdjsonSource {
             first_row,
             skipped_rows,
             attributes_text: Vec::new(),
+            body_text: Vec::new(),
         }))
     }
 

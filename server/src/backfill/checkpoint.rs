@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use driftlock_engine::StreamDetector;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::BackfillError;
@@ -82,6 +83,76 @@ impl Checkpoint {
             serde_json::to_writer(w, self).map_err(|e| BackfillError::Checkpoint(e.to_string()))
         })
     }
+
+    /// Everything but the detectors, for [`save_states`](Self::save_states).
+    pub fn without_detectors(&self) -> Checkpoint {
+        Checkpoint {
+            version: self.version,
+            config_hash: self.config_hash.clone(),
+            files_done: self.files_done.clone(),
+            current: self.current.clone(),
+            batches_done: self.batches_done,
+            rows_done: self.rows_done,
+            events_done: self.events_done,
+            skipped_rows: self.skipped_rows,
+            anomalies: self.anomalies,
+            next_part: self.next_part,
+            finished: self.finished,
+            detectors: BTreeMap::new(),
+        }
+    }
+
+    /// Saves this detector-less checkpoint with `states` (from
+    /// [`detector_states`]) as its detectors: the file [`save`](Self::save)
+    /// writes for the checkpoint with those detectors, but the states were
+    /// serialised beforehand, in parallel, where scoring would otherwise wait.
+    pub fn save_states(&self, path: &Path, states: &[DetectorState]) -> Result<(), BackfillError> {
+        let json = |e: serde_json::Error| BackfillError::Checkpoint(e.to_string());
+        let mut head = serde_json::to_vec(self).map_err(json)?;
+        // `detectors` is the last field, so it closes the object.
+        let tail = b"{}}";
+        if !self.detectors.is_empty() || !head.ends_with(tail) {
+            return Err(BackfillError::Checkpoint(
+                "save_states needs a checkpoint without detectors".into(),
+            ));
+        }
+        head.truncate(head.len() - tail.len());
+        let tmp = tmp_path(path);
+        let io = |e| BackfillError::io(&tmp, e);
+        write_atomic_with(path, |w| {
+            w.write_all(&head).map_err(io)?;
+            w.write_all(b"{").map_err(io)?;
+            for (i, (id, state)) in states.iter().enumerate() {
+                if i > 0 {
+                    w.write_all(b",").map_err(io)?;
+                }
+                serde_json::to_writer(&mut *w, id).map_err(json)?;
+                w.write_all(b":").map_err(io)?;
+                w.write_all(state).map_err(io)?;
+            }
+            w.write_all(b"}}").map_err(io)
+        })
+    }
+}
+
+/// A stream id and its detector's state as JSON.
+pub type DetectorState = (String, Vec<u8>);
+
+/// Every detector's state as JSON, serialised in parallel, in id order.
+pub fn detector_states(
+    detectors: &BTreeMap<String, StreamDetector>,
+) -> Result<Vec<DetectorState>, serde_json::Error> {
+    let detectors: Vec<_> = detectors.iter().collect();
+    detectors
+        .par_iter()
+        .map(|(id, d)| {
+            let mut state = serde_json::to_vec(d)?;
+            // Growth by doubling leaves up to as much again unused, held
+            // until the state is written.
+            state.shrink_to_fit();
+            Ok(((*id).clone(), state))
+        })
+        .collect()
 }
 
 /// Writes `bytes` to a temporary sibling, fsyncs it, renames it over `path` and
@@ -126,4 +197,47 @@ pub fn sync_dir(path: &Path) -> Result<(), BackfillError> {
         d.sync_all().map_err(|e| BackfillError::io(dir, e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use driftlock_engine::{DetectorConfig, Event};
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn states_saved_apart_make_the_same_file() {
+        let mut ckpt = Checkpoint::new("h".into());
+        ckpt.files_done
+            .push("date=2025-01-01/part-0.parquet".into());
+        ckpt.next_part = 3;
+        for id in ["b", "a \"quoted\""] {
+            let mut d = StreamDetector::new(id, DetectorConfig::default()).unwrap();
+            let events: Vec<Event> = (0..20)
+                .map(|i| {
+                    Event::from_json(json!({"stream_id": id, "body": {"msg": format!("GET /{i}")}}))
+                        .unwrap()
+                })
+                .collect();
+            d.push(&events).unwrap();
+            ckpt.detectors.insert(id.to_owned(), d);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (whole, apart) = (dir.path().join("whole"), dir.path().join("apart"));
+        ckpt.save(&whole).unwrap();
+        let states = detector_states(&ckpt.detectors).unwrap();
+        ckpt.without_detectors()
+            .save_states(&apart, &states)
+            .unwrap();
+        assert_eq!(
+            std::fs::read(&whole).unwrap(),
+            std::fs::read(&apart).unwrap()
+        );
+        let back = Checkpoint::load(&apart).unwrap().unwrap();
+        assert_eq!(back.detectors.len(), 2);
+        assert_eq!(back.next_part, 3);
+        // A checkpoint that still has detectors would write them twice.
+        assert!(ckpt.save_states(&apart, &states).is_err());
+    }
 }

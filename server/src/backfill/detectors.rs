@@ -19,18 +19,22 @@ use driftlock_kernels::PermutationBackend;
 use rayon::prelude::*;
 use serde_json::Value;
 
+use super::checkpoint::{DetectorState, detector_states};
+
 /// An anomaly and the event that reported it (for a change point, the event
 /// that completed the window showing the change).
 pub type Found = (Anomaly, Event);
 
 /// One stream's waiting events, their positions in the backfill (events
-/// counted across all files), which order the anomalies found, and their
-/// attributes where the reader deferred them.
+/// counted across all files), which order the anomalies found, their
+/// attributes where the reader deferred them and their bodies' text where
+/// the reader kept it.
 #[derive(Default)]
 struct Queue {
     seqs: Vec<u64>,
     events: Vec<Event>,
     attributes: Vec<Option<String>>,
+    bodies: Vec<Option<String>>,
 }
 
 impl Queue {
@@ -63,10 +67,12 @@ impl Pending {
         let EventBatch {
             events,
             attributes_text,
+            body_text,
             ..
         } = batch;
         self.len += events.len();
         let mut texts = attributes_text.into_iter();
+        let mut bodies = body_text.into_iter();
         for (seq, e) in (first_seq..).zip(events) {
             let q = match self.streams.get_mut(&e.stream_id) {
                 Some(q) => q,
@@ -75,6 +81,7 @@ impl Pending {
             q.seqs.push(seq);
             q.events.push(e);
             q.attributes.push(texts.next().flatten());
+            q.bodies.push(bodies.next().flatten());
         }
     }
 
@@ -96,20 +103,27 @@ impl Pending {
 
     /// [`score`](Self::score) on a thread of `scope`, which owns the
     /// detectors until [`InFlight::land`] gives them back: the caller reads
-    /// and queues the next events meanwhile.
+    /// and queues the next events meanwhile. With `snapshot`, the thread
+    /// also serialises the detectors' states for a checkpoint.
     pub fn score_on<'scope, 'env>(
         mut self,
         scope: &'scope std::thread::Scope<'scope, 'env>,
         mut detectors: BTreeMap<String, StreamDetector>,
         config: &'env DetectorConfig,
         backend: &'env dyn PermutationBackend,
+        snapshot: bool,
     ) -> InFlight<'scope> {
         InFlight(scope.spawn(move || {
             let found = self.score(&mut detectors, config, backend)?;
+            let states = snapshot
+                .then(|| detector_states(&detectors))
+                .transpose()
+                .map_err(|e| EngineError::State(e.to_string()))?;
             Ok(Landed {
                 detectors,
                 found,
                 spent: self.take_spent(),
+                states,
             })
         }))
     }
@@ -137,7 +151,7 @@ impl Pending {
             .par_iter_mut()
             .map(|(d, q)| {
                 let base = d.events_seen();
-                let found = d.push_with(&q.events, backend)?;
+                let found = d.push_parsed(&q.events, &q.bodies, backend)?;
                 Ok(found
                     .into_iter()
                     .map(|a| {
@@ -169,6 +183,8 @@ pub struct Landed {
     pub found: Vec<Found>,
     /// The scored events, to be freed where they were decoded.
     pub spent: Spent,
+    /// The detectors' states, when asked for.
+    pub states: Option<Vec<DetectorState>>,
 }
 
 impl InFlight<'_> {
@@ -224,7 +240,8 @@ mod tests {
             let mut pending = Pending::default();
             let mut out = Vec::new();
             for (k, part) in evs.chunks(chunk).enumerate() {
-                // Attributes deferred as the backfill's reader defers them.
+                // Attributes deferred and body texts kept, as the backfill's
+                // reader does.
                 let batch = EventBatch {
                     attributes_text: part
                         .iter()

@@ -2,21 +2,24 @@
 //! included) with checkpoints, so a killed run resumes where it stopped and
 //! never writes an anomaly twice, and a finished one re-run changes nothing.
 //!
-//! Files run in sorted relative-path order, three things at once: a thread
+//! Files run in sorted relative-path order, four things at once: a thread
 //! reads and decodes a file's batches, the caller queues their events per
-//! stream, and once `buffer_events` are queued they are scored on another
-//! thread, streams in parallel (rayon), while the next queue fills. So each
-//! detector gets pushes of a useful size and nothing waits on decoding.
-//! Every `checkpoint_every` batches and at the end of each file, every queued
-//! event is scored, the interval's anomalies are committed to the sink and
-//! then the checkpoint (detector states, files/batches done, next output
-//! part) is replaced atomically; see [`sink`] for why that order is safe.
-//! Anomalies are written in the order of the rows they came from, whatever
-//! the buffer size.
+//! stream, once `buffer_events` are queued they are scored on another thread,
+//! streams in parallel (rayon), while the next queue fills ([`flow`]), and a
+//! last thread makes finished intervals durable ([`commit`]). So each
+//! detector gets pushes of a useful size and nothing waits on decoding or on
+//! disks. Every `checkpoint_every` batches and at the end of each file, the
+//! queue is scored with its detectors' states serialised after it; then the
+//! interval's anomalies are committed to the sink and the checkpoint
+//! (detector states, files/batches done, next output part) is replaced
+//! atomically; see [`sink`] for why that order is safe. Anomalies are written
+//! in the order of the rows they came from, whatever the buffer size.
 
 pub mod archive;
 pub mod checkpoint;
+pub mod commit;
 pub mod detectors;
+mod flow;
 pub mod roots;
 pub mod sink;
 
@@ -32,6 +35,8 @@ use sha2::{Digest, Sha256};
 
 pub use archive::{ArchiveFile, DateRange};
 pub use checkpoint::Checkpoint;
+use commit::Committer;
+use flow::Flow;
 use sink::Sink;
 
 use crate::store::StoreError;
@@ -81,9 +86,10 @@ pub enum Output {
 }
 
 /// Read batches between checkpoints by default: 2M rows at 8192 a batch,
-/// about 20 s of work at 100k events/s. Each checkpoint writes every
-/// detector's state (~1 MB of JSON a stream) while scoring waits; every 64
-/// batches that cost a 64-stream backfill about 5% of its time.
+/// about 20 s of work at 100k events/s. Each checkpoint serialises every
+/// detector's state (~1 MB of JSON a stream), which costs CPU even though
+/// the writing is off the scoring path: every 64 batches, with scoring
+/// waiting for the save, that was about 5% of a 64-stream backfill's time.
 pub const CHECKPOINT_EVERY: u64 = 256;
 
 /// Events queued before they are scored, by default: about 1024 a push for
@@ -194,7 +200,7 @@ fn parquet_rows(path: &Path) -> Result<Option<u64>, BackfillError> {
 const READ_AHEAD: usize = 2;
 
 type Batches = std::sync::mpsc::IntoIter<Result<(read::EventBatch, u64), BackfillError>>;
-type Spent = std::sync::mpsc::Sender<detectors::Spent>;
+type SpentTx = std::sync::mpsc::Sender<detectors::Spent>;
 
 /// A file's event batches, each with the bytes read so far, read and decoded
 /// on a thread of `scope` up to `ahead` batches ahead of the caller, and a
@@ -205,7 +211,7 @@ fn read_ahead<'scope>(
     path: &'scope Path,
     opts: &'scope ReadOptions,
     ahead: usize,
-) -> (Batches, Spent) {
+) -> (Batches, SpentTx) {
     let (tx, rx) = std::sync::mpsc::sync_channel(ahead);
     let (spent_tx, spent_rx) = std::sync::mpsc::channel::<detectors::Spent>();
     scope.spawn(move || {
@@ -332,106 +338,82 @@ pub fn run(
     // Anomalies' events are parsed whole again when found (`detectors::Queue`).
     let read = ReadOptions {
         defer_attributes: true,
+        keep_body_text: true,
         ..cfg.read.clone()
     };
     let every = cfg.checkpoint_every.max(1);
     let mut queued = detectors::Pending::default();
     let mut found = Vec::new();
     let mut since_ckpt = 0u64;
-    for file in &files[done..] {
-        let skip = if ckpt.current.as_deref() == Some(&file.rel) {
-            ckpt.batches_done
-        } else {
-            0
-        };
-        ckpt.current = Some(file.rel.clone());
-        ckpt.batches_done = skip;
-        let bytes_before: u64 = files[..ckpt.files_done.len()].iter().map(|f| f.bytes).sum();
-        let stopped = std::thread::scope(|scope| -> Result<bool, BackfillError> {
-            let (batches, spent) = read_ahead(scope, &file.path, &read, READ_AHEAD);
-            // A full queue is scored on its own thread while this one reads
-            // and queues the next: decoding and queueing never hold up the
-            // pool, and the pool never waits for them.
-            let mut inflight: Option<detectors::InFlight> = None;
-            let start = |queued: &mut detectors::Pending, ckpt: &mut Checkpoint| {
-                let detectors = std::mem::take(&mut ckpt.detectors);
-                Some(std::mem::take(queued).score_on(scope, detectors, &cfg.detector, backend))
+    let stopped = std::thread::scope(|outer| -> Result<bool, BackfillError> {
+        let mut committer = Committer::spawn(outer, &sink, &ckpt_path);
+        for file in &files[done..] {
+            let skip = if ckpt.current.as_deref() == Some(&file.rel) {
+                ckpt.batches_done
+            } else {
+                0
             };
-            let land = |inflight: &mut Option<detectors::InFlight>,
-                        ckpt: &mut Checkpoint,
-                        found: &mut Vec<detectors::Found>|
-             -> Result<(), BackfillError> {
-                if let Some(f) = inflight.take() {
-                    let landed = f.land()?;
-                    ckpt.detectors = landed.detectors;
-                    ckpt.anomalies += landed.found.len() as u64;
-                    found.extend(landed.found);
-                    let _ = spent.send(landed.spent);
+            ckpt.current = Some(file.rel.clone());
+            ckpt.batches_done = skip;
+            let bytes_before: u64 = files[..ckpt.files_done.len()].iter().map(|f| f.bytes).sum();
+            let stopped = std::thread::scope(|scope| -> Result<bool, BackfillError> {
+                let (batches, spent) = read_ahead(scope, &file.path, &read, READ_AHEAD);
+                let mut flow = Flow::new(scope, &cfg.detector, backend, spent);
+                let mut batch_no = 0u64;
+                for item in batches {
+                    let (batch, bytes_read) = item?;
+                    batch_no += 1;
+                    // Batches the checkpoint already covers: their effect is
+                    // in the saved detector state and their anomalies are
+                    // committed.
+                    if batch_no <= skip {
+                        continue;
+                    }
+                    ckpt.rows_done += batch.events.len() as u64 + batch.skipped_rows;
+                    ckpt.skipped_rows += batch.skipped_rows;
+                    let n = batch.events.len() as u64;
+                    queued.add(ckpt.events_done, batch);
+                    ckpt.events_done += n;
+                    ckpt.batches_done = batch_no;
+                    since_ckpt += 1;
+                    let cancelled = cancel.load(Ordering::Relaxed);
+                    if since_ckpt >= every || cancelled {
+                        flow.checkpoint(&mut queued, &mut ckpt, &mut found, &mut committer)?;
+                        since_ckpt = 0;
+                    } else if queued.len() >= cfg.buffer_events.max(1) {
+                        flow.flush(&mut queued, &mut ckpt, &mut found, &mut committer)?;
+                    }
+                    sync(&mut progress, &ckpt);
+                    progress.bytes_done = progress.bytes_done.max(bytes_before + bytes_read);
+                    observe(&progress);
+                    if cancelled {
+                        flow.land(&mut ckpt, &mut found, &mut committer)?;
+                        return Ok(true);
+                    }
                 }
-                Ok(())
-            };
-            // Every queued event is scored first, so the saved detector states
-            // cover exactly the batches the checkpoint counts as done.
-            let commit = |inflight: &mut Option<detectors::InFlight>,
-                          ckpt: &mut Checkpoint,
-                          queued: &mut detectors::Pending,
-                          found: &mut Vec<detectors::Found>|
-             -> Result<(), BackfillError> {
-                land(inflight, ckpt, found)?;
-                let mut rest = start(queued, ckpt);
-                land(&mut rest, ckpt, found)?;
-                sink.commit(ckpt.next_part, found)?;
-                found.clear();
-                ckpt.next_part += 1;
-                ckpt.save(&ckpt_path)
-            };
-            let mut batch_no = 0u64;
-            for item in batches {
-                let (batch, bytes_read) = item?;
-                batch_no += 1;
-                // Batches the checkpoint already covers: their effect is in the
-                // saved detector state and their anomalies are committed.
-                if batch_no <= skip {
-                    continue;
-                }
-                ckpt.rows_done += batch.events.len() as u64 + batch.skipped_rows;
-                ckpt.skipped_rows += batch.skipped_rows;
-                let n = batch.events.len() as u64;
-                queued.add(ckpt.events_done, batch);
-                ckpt.events_done += n;
-                ckpt.batches_done = batch_no;
-                since_ckpt += 1;
-                if queued.len() >= cfg.buffer_events.max(1) {
-                    land(&mut inflight, &mut ckpt, &mut found)?;
-                    inflight = start(&mut queued, &mut ckpt);
-                }
-                sync(&mut progress, &ckpt);
-                progress.bytes_done = progress.bytes_done.max(bytes_before + bytes_read);
-                observe(&progress);
-                let cancelled = cancel.load(Ordering::Relaxed);
-                if since_ckpt >= every || cancelled {
-                    commit(&mut inflight, &mut ckpt, &mut queued, &mut found)?;
-                    since_ckpt = 0;
-                }
-                if cancelled {
-                    return Ok(true);
-                }
+                ckpt.files_done.push(file.rel.clone());
+                ckpt.current = None;
+                ckpt.batches_done = 0;
+                flow.checkpoint(&mut queued, &mut ckpt, &mut found, &mut committer)?;
+                flow.land(&mut ckpt, &mut found, &mut committer)?;
+                Ok(false)
+            })?;
+            if stopped {
+                committer.finish()?;
+                return Ok(true);
             }
-            ckpt.files_done.push(file.rel.clone());
-            ckpt.current = None;
-            ckpt.batches_done = 0;
-            commit(&mut inflight, &mut ckpt, &mut queued, &mut found)?;
-            Ok(false)
-        })?;
-        if stopped {
-            let b = progress.bytes_done;
-            return Ok(summary(progress, false, true, b));
+            progress.files_done = ckpt.files_done.len() as u64;
+            progress.bytes_done = files[..ckpt.files_done.len()].iter().map(|f| f.bytes).sum();
+            sync(&mut progress, &ckpt);
+            since_ckpt = 0;
+            observe(&progress);
         }
-        progress.files_done = ckpt.files_done.len() as u64;
-        progress.bytes_done = files[..ckpt.files_done.len()].iter().map(|f| f.bytes).sum();
-        sync(&mut progress, &ckpt);
-        since_ckpt = 0;
-        observe(&progress);
+        committer.finish()?;
+        Ok(false)
+    })?;
+    if stopped {
+        let b = progress.bytes_done;
+        return Ok(summary(progress, false, true, b));
     }
     ckpt.finished = true;
     ckpt.save(&ckpt_path)?;

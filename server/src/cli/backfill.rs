@@ -97,6 +97,7 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<()> {
             skip_bad_rows: args.skip_bad_rows,
             format: None,
             defer_attributes: false,
+            keep_body_text: false,
         },
         output,
         checkpoint_every: args.checkpoint_every.max(1),

@@ -179,6 +179,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         skip_bad_rows: args.skip_bad_rows,
         format: None,
         defer_attributes: false,
+        keep_body_text: false,
     };
     let mut sink = create_file_sink(args.out.as_deref())?;
     let mut streams = StreamSet::new(config)?;

@@ -129,6 +129,7 @@ impl JobSpec {
                 skip_bad_rows: self.skip_bad_rows,
                 format: None,
                 defer_attributes: false,
+                keep_body_text: false,
             },
             output: Output::Store(data_dir.to_path_buf()),
             checkpoint_every: CHECKPOINT_EVERY,
