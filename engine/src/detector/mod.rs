@@ -206,10 +206,7 @@ impl StreamDetector {
         let bodies_from = |i: usize| bodies.get(i..).unwrap_or_default();
         while i < events.len() {
             if self.model.is_none() {
-                self.remember(
-                    &events[i],
-                    bodies_from(i).first().and_then(Option::as_deref),
-                );
+                self.remember(&events[i], bodies.get(i).and_then(Option::as_deref));
                 self.seen += 1;
                 i += 1;
                 if self.recent.len() == self.config.calibration_size() {

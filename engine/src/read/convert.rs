@@ -303,6 +303,18 @@ mod tests {
         RecordBatch::try_from_iter(cols).unwrap()
     }
 
+    /// The default mapping over `b`'s columns, as for `f.parquet`.
+    fn default_plan(b: &RecordBatch) -> Plan {
+        Plan::new(
+            "f.parquet",
+            &b.schema(),
+            &Default::default(),
+            "f".into(),
+            None,
+        )
+        .unwrap()
+    }
+
     #[test]
     fn other_columns_become_the_body() {
         let b = batch(vec![
@@ -331,14 +343,7 @@ mod tests {
             ),
             ("msg", Arc::new(StringArray::from(vec!["a", "b"]))),
         ]);
-        let plan = Plan::new(
-            "f.parquet",
-            &b.schema(),
-            &Default::default(),
-            "f".into(),
-            None,
-        )
-        .unwrap();
+        let plan = default_plan(&b);
         let err = plan.convert(&b, 10, false).unwrap_err().to_string();
         assert!(err.contains("f.parquet: row 12: column `type`"), "{err}");
         let skipped = plan.convert(&b, 10, true).unwrap();
@@ -358,15 +363,7 @@ mod tests {
             ),
             ("msg", Arc::new(StringArray::from(vec!["a", "b", "c"]))),
         ]);
-        let plan = Plan::new(
-            "f.parquet",
-            &b.schema(),
-            &Default::default(),
-            "f".into(),
-            None,
-        )
-        .unwrap()
-        .deferring_attributes(true);
+        let plan = default_plan(&b).deferring_attributes(true);
         let err = plan.convert(&b, 0, false).unwrap_err().to_string();
         assert!(
             err.contains("row 3: column `attributes`: invalid JSON"),
@@ -396,15 +393,7 @@ mod tests {
             "body",
             Arc::new(StringArray::from(vec![text])) as ArrayRef,
         )]);
-        let plan = Plan::new(
-            "f.parquet",
-            &b.schema(),
-            &Default::default(),
-            "f".into(),
-            None,
-        )
-        .unwrap()
-        .keeping_body_text(true);
+        let plan = default_plan(&b).keeping_body_text(true);
         let out = plan.convert(&b, 0, false).unwrap();
         assert_eq!(
             out.events[0].body,

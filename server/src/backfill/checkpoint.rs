@@ -142,7 +142,6 @@ pub type DetectorState = (String, Vec<u8>);
 pub fn detector_states(
     detectors: &BTreeMap<String, StreamDetector>,
 ) -> Result<Vec<DetectorState>, serde_json::Error> {
-    let detectors: Vec<_> = detectors.iter().collect();
     detectors
         .par_iter()
         .map(|(id, d)| {
@@ -150,7 +149,7 @@ pub fn detector_states(
             // Growth by doubling leaves up to as much again unused, held
             // until the state is written.
             state.shrink_to_fit();
-            Ok(((*id).clone(), state))
+            Ok((id.clone(), state))
         })
         .collect()
 }

@@ -22,6 +22,9 @@ pub struct Flow<'scope, 'env> {
     spent: Sender<Spent>,
     /// The queue being scored, and the checkpoint it ends, if it ends one.
     inflight: Option<(InFlight<'scope>, Option<Checkpoint>)>,
+    /// Anomalies landed since the last checkpoint's: a file's last
+    /// checkpoint takes them all.
+    found: Vec<Found>,
 }
 
 impl<'scope, 'env> Flow<'scope, 'env> {
@@ -37,16 +40,16 @@ impl<'scope, 'env> Flow<'scope, 'env> {
             backend,
             spent,
             inflight: None,
+            found: Vec::new(),
         }
     }
 
     /// Waits for the queue in flight, if any: its detectors return to
-    /// `ckpt`, its anomalies to `found`, and if it ends a checkpoint
-    /// interval, the interval goes to `committer`.
+    /// `ckpt`, and if it ends a checkpoint interval, the interval's anomalies
+    /// and the checkpoint go to `committer`.
     pub fn land(
         &mut self,
         ckpt: &mut Checkpoint,
-        found: &mut Vec<Found>,
         committer: &mut Committer,
     ) -> Result<(), BackfillError> {
         let Some((f, boundary)) = self.inflight.take() else {
@@ -55,7 +58,7 @@ impl<'scope, 'env> Flow<'scope, 'env> {
         let landed = f.land()?;
         ckpt.detectors = landed.detectors;
         ckpt.anomalies += landed.found.len() as u64;
-        found.extend(landed.found);
+        self.found.extend(landed.found);
         let _ = self.spent.send(landed.spent);
         if let (Some(mut checkpoint), Some(states)) = (boundary, landed.states) {
             // Queues land in order: every anomaly up to the boundary has
@@ -63,7 +66,7 @@ impl<'scope, 'env> Flow<'scope, 'env> {
             checkpoint.anomalies = ckpt.anomalies;
             committer.send(Commit {
                 part: checkpoint.next_part - 1,
-                found: std::mem::take(found),
+                found: std::mem::take(&mut self.found),
                 checkpoint,
                 states,
             })?;
@@ -76,10 +79,9 @@ impl<'scope, 'env> Flow<'scope, 'env> {
         &mut self,
         queued: &mut Pending,
         ckpt: &mut Checkpoint,
-        found: &mut Vec<Found>,
         committer: &mut Committer,
     ) -> Result<(), BackfillError> {
-        self.land(ckpt, found, committer)?;
+        self.land(ckpt, committer)?;
         self.start(queued, ckpt, None);
         Ok(())
     }
@@ -92,10 +94,9 @@ impl<'scope, 'env> Flow<'scope, 'env> {
         &mut self,
         queued: &mut Pending,
         ckpt: &mut Checkpoint,
-        found: &mut Vec<Found>,
         committer: &mut Committer,
     ) -> Result<(), BackfillError> {
-        self.land(ckpt, found, committer)?;
+        self.land(ckpt, committer)?;
         ckpt.next_part += 1;
         let boundary = ckpt.without_detectors();
         self.start(queued, ckpt, Some(boundary));

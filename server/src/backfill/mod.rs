@@ -343,7 +343,6 @@ pub fn run(
     };
     let every = cfg.checkpoint_every.max(1);
     let mut queued = detectors::Pending::default();
-    let mut found = Vec::new();
     let mut since_ckpt = 0u64;
     let stopped = std::thread::scope(|outer| -> Result<bool, BackfillError> {
         let mut committer = Committer::spawn(outer, &sink, &ckpt_path);
@@ -378,24 +377,24 @@ pub fn run(
                     since_ckpt += 1;
                     let cancelled = cancel.load(Ordering::Relaxed);
                     if since_ckpt >= every || cancelled {
-                        flow.checkpoint(&mut queued, &mut ckpt, &mut found, &mut committer)?;
+                        flow.checkpoint(&mut queued, &mut ckpt, &mut committer)?;
                         since_ckpt = 0;
                     } else if queued.len() >= cfg.buffer_events.max(1) {
-                        flow.flush(&mut queued, &mut ckpt, &mut found, &mut committer)?;
+                        flow.flush(&mut queued, &mut ckpt, &mut committer)?;
                     }
                     sync(&mut progress, &ckpt);
                     progress.bytes_done = progress.bytes_done.max(bytes_before + bytes_read);
                     observe(&progress);
                     if cancelled {
-                        flow.land(&mut ckpt, &mut found, &mut committer)?;
+                        flow.land(&mut ckpt, &mut committer)?;
                         return Ok(true);
                     }
                 }
                 ckpt.files_done.push(file.rel.clone());
                 ckpt.current = None;
                 ckpt.batches_done = 0;
-                flow.checkpoint(&mut queued, &mut ckpt, &mut found, &mut committer)?;
-                flow.land(&mut ckpt, &mut found, &mut committer)?;
+                flow.checkpoint(&mut queued, &mut ckpt, &mut committer)?;
+                flow.land(&mut ckpt, &mut committer)?;
                 Ok(false)
             })?;
             if stopped {
