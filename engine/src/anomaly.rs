@@ -36,6 +36,16 @@ pub struct Neighbour {
     pub encoded: String,
 }
 
+/// An earlier anomaly of the same stream that a new one resembles.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Recurrence {
+    /// Stream position of the earlier anomaly.
+    pub index: u64,
+    /// The largest difference over their shared numeric fields, each over
+    /// the width of that field's baseline range (0: the same numbers).
+    pub distance: f64,
+}
+
 /// One reported anomaly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Anomaly {
@@ -63,4 +73,9 @@ pub struct Anomaly {
     /// caller which of the events it pushed an anomaly belongs to.
     #[serde(skip)]
     pub reported_at: u64,
+    /// The nearest of the stream's recent anomalies (event anomalies with
+    /// numbers only; see the detector's `recurrence`). Not serialised: `why`
+    /// names it when it is close.
+    #[serde(skip)]
+    pub recurs: Option<Recurrence>,
 }

@@ -16,6 +16,7 @@ use crate::encode::{NumericProfile, encode, numeric_leaves};
 use crate::error::{EngineError, Result};
 use crate::model::{FOLDS, Stored, join, rank, score_event};
 use crate::novelty::{Facts, Memory, Novelty, Vocabulary};
+use crate::shape::{self, RunsOf, ShapeModel};
 
 /// Scores every event of `raws` out-of-sample and returns them as baseline
 /// events, encoded with the profile of the whole set. Novelty is judged
@@ -25,6 +26,7 @@ pub(crate) fn cross_fit(
     kind: CompressorKind,
     raws: &[Raw],
     memory: &Memory,
+    shape_gap: u64,
 ) -> Result<Vec<Stored>> {
     let bodies: Vec<Value> = raws
         .par_iter()
@@ -70,6 +72,15 @@ pub(crate) fn cross_fit(
             }))
             .with_known(memory.known_values());
             let vocab = Vocabulary::of(others().map(|i| &facts[i]));
+            let shapes = ShapeModel::build(
+                others().map(|i| RunsOf {
+                    index: raws[i].index,
+                    context: leaves[i].0.0,
+                    keyset: leaves[i].0.1,
+                    runs: &raws[i].runs,
+                }),
+                shape_gap,
+            );
             let fold_encoded: Vec<String> = others()
                 .map(|i| encode(&bodies[i], &profile, raws[i].mask).bytes)
                 .collect();
@@ -82,12 +93,13 @@ pub(crate) fn cross_fit(
                 .map(|i| {
                     let (enc, score) = score_event(&prepared, &profile, &bodies[i], raws[i].mask)?;
                     let enc = enc.with_derived(&raws[i].derived, &profile);
-                    Ok((
-                        i,
-                        score,
-                        enc.excursion,
-                        vocab.novelty(&memory.vocab, &facts[i]),
-                    ))
+                    let excursion = enc.excursion.max(shape::excursion(
+                        &shapes,
+                        enc.context,
+                        enc.keyset,
+                        &raws[i].runs,
+                    ));
+                    Ok((i, score, excursion, vocab.novelty(&memory.vocab, &facts[i])))
                 })
                 .collect()
         })
@@ -116,6 +128,7 @@ pub(crate) fn cross_fit(
                 excursion,
                 novelty,
                 facts,
+                runs: r.runs.clone(),
                 clen: Default::default(),
             }
         })

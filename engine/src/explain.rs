@@ -9,6 +9,7 @@ use crate::Neighbour;
 use crate::encode::{NumSymbol, context};
 use crate::model::{Model, Stored};
 use crate::novelty::{Memory, scan};
+use crate::shape::SHAPE_FACTOR;
 
 const MAX_LISTED: usize = 4;
 
@@ -102,6 +103,24 @@ pub(crate) fn why(ev: &Evidence<'_>) -> String {
             )),
             _ => {}
         }
+    }
+
+    if let Some((path, ratio)) = ev
+        .model
+        .shape()
+        .judge(ev.event.context, ev.event.keyset, &ev.event.runs)
+        .filter(|(_, r)| *r > SHAPE_FACTOR)
+    {
+        let n = ev
+            .event
+            .runs
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map_or(0, |(_, r)| r.len());
+        parts.push(format!(
+            "the last {n} values of `{path}` form a run unlike any in the baseline \
+             ({ratio:.1}× farther from the nearest baseline run than the baseline's runs are from each other)"
+        ));
     }
 
     if !new_tokens.is_empty() {

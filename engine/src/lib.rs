@@ -124,9 +124,10 @@ mod model;
 mod novelty;
 pub mod pairwise;
 pub mod read;
+mod shape;
 mod streams;
 
-pub use anomaly::{Anomaly, AnomalyKind, Metrics, Neighbour};
+pub use anomaly::{Anomaly, AnomalyKind, Metrics, Neighbour, Recurrence};
 pub use compress::CompressorKind;
 pub use config::DetectorConfig;
 pub use detector::{Diagnostics, StreamDetector, StreamStatus};

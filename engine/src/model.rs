@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::compress::{CompressorKind, Prepared, compressed_len};
+use crate::encode::context::Runs;
 use crate::encode::{self, Encoded, NumericProfile};
 use crate::error::Result;
 use crate::novelty::{Facts, HashSet64, Memory, Novelty, Vocabulary};
+use crate::shape::{RunsOf, ShapeModel};
 
 /// A baseline (or window) event as the detector keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +37,10 @@ pub(crate) struct Stored {
     pub excursion: u32,
     pub novelty: Novelty,
     pub facts: Facts,
+    /// The newest values of each numeric field's series, for metric events
+    /// with a context (see [`crate::shape`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Runs,
     /// `C(encoded)`, once something asked for it.
     #[serde(skip)]
     pub clen: LenCache,
@@ -109,6 +115,14 @@ pub(crate) struct Model {
     /// exemplars of templates the baseline lacks.
     pub pool: Vec<Arc<Stored>>,
     baseline_len: usize,
+    /// The baseline's runs (see [`crate::shape`]), rebuilt from the baseline
+    /// when a restored model first needs them.
+    #[serde(skip)]
+    shape: OnceLock<ShapeModel>,
+    /// Least distance in positions between baseline runs that may explain
+    /// each other (the detector's window).
+    #[serde(default)]
+    shape_gap: u64,
 }
 
 impl Clone for Model {
@@ -124,6 +138,8 @@ impl Clone for Model {
             vocab: self.vocab.clone(),
             pool: self.pool.clone(),
             baseline_len: self.baseline_len,
+            shape: self.shape.clone(),
+            shape_gap: self.shape_gap,
         }
     }
 }
@@ -136,8 +152,13 @@ pub(crate) const FOLDS: usize = 5;
 impl Model {
     /// Builds the model from `baseline` (oldest first), whose scores and ranks
     /// are already out-of-sample, and the stream's memory.
-    pub fn build(kind: CompressorKind, baseline: &[Arc<Stored>], memory: &Memory) -> Result<Self> {
-        Self::build_with(kind, baseline, || memory)
+    pub fn build(
+        kind: CompressorKind,
+        baseline: &[Arc<Stored>],
+        memory: &Memory,
+        shape_gap: u64,
+    ) -> Result<Self> {
+        Self::build_with(kind, baseline, shape_gap, || memory)
     }
 
     /// [`build`](Self::build) with the memory absorbed (see [`Memory::absorb`])
@@ -148,8 +169,9 @@ impl Model {
         kind: CompressorKind,
         baseline: &[Arc<Stored>],
         memory: &mut Memory,
+        shape_gap: u64,
     ) -> Result<Self> {
-        Self::build_with(kind, baseline, move || {
+        Self::build_with(kind, baseline, shape_gap, move || {
             memory.absorb();
             &*memory
         })
@@ -158,6 +180,7 @@ impl Model {
     fn build_with<'m>(
         kind: CompressorKind,
         baseline: &[Arc<Stored>],
+        shape_gap: u64,
         memory: impl FnOnce() -> &'m Memory + Send,
     ) -> Result<Self> {
         let keep = baseline.len() * (FOLDS - 1) / FOLDS;
@@ -187,10 +210,11 @@ impl Model {
                 let mut pool: Vec<Arc<Stored>> = baseline.to_vec();
                 pool.extend(memory.exemplars_beyond(&contexts).cloned());
                 let vocab = Vocabulary::of(baseline.iter().map(|s| &s.facts));
-                (profile, calib, calib_rank, pool, vocab)
+                let shape = shape_of(baseline, shape_gap);
+                (profile, calib, calib_rank, pool, vocab, shape)
             },
         );
-        let (profile, calib, calib_rank, pool, vocab) = rest;
+        let (profile, calib, calib_rank, pool, vocab, shape) = rest;
         Ok(Model {
             profile,
             dict,
@@ -202,7 +226,15 @@ impl Model {
             vocab,
             pool,
             baseline_len: baseline.len(),
+            shape: OnceLock::from(shape),
+            shape_gap,
         })
+    }
+
+    /// The baseline's runs of metric values (see [`crate::shape`]).
+    pub fn shape(&self) -> &ShapeModel {
+        self.shape
+            .get_or_init(|| shape_of(self.baseline(), self.shape_gap))
     }
 
     pub fn prepared(&self) -> Result<&Prepared> {
@@ -261,6 +293,18 @@ impl Model {
     pub fn typical_score(&self) -> f32 {
         self.calib.get(self.calib.len() / 2).copied().unwrap_or(0.0)
     }
+}
+
+fn shape_of(baseline: &[Arc<Stored>], gap: u64) -> ShapeModel {
+    ShapeModel::build(
+        baseline.iter().map(|s| RunsOf {
+            index: s.index,
+            context: s.context,
+            keyset: s.keyset,
+            runs: &s.runs,
+        }),
+        gap,
+    )
 }
 
 /// Encodes and scores one event body against a prepared dictionary.

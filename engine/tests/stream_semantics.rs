@@ -290,3 +290,39 @@ fn bodies_given_as_text_change_no_answer_and_no_state() {
     );
     assert_eq!(plain_state, texted_state);
 }
+
+#[test]
+fn a_recurring_anomaly_names_the_one_it_repeats() {
+    // A calm metric with the same spike (500) every 300 events, then once a
+    // spike ten times larger.
+    let value = |i: u64| match i {
+        2100 => 5000.0,
+        i if i >= 600 && i % 300 == 0 => 500.0,
+        i => 50.0 + ((i * 7919) % 17) as f64 * 0.5,
+    };
+    let events: Vec<Event> = (0..2400u64)
+        .map(|i| Event {
+            kind: driftlock_engine::EventKind::Metric,
+            body: json!({ "value": value(i) }),
+            ..Default::default()
+        })
+        .collect();
+    let mut d = StreamDetector::new("m", DetectorConfig::default()).unwrap();
+    let found = d.push(&events).unwrap();
+    let spike = |i| found.iter().find(|a| a.index == i).expect("spike flagged");
+    for i in [900u64, 1200, 1500, 1800] {
+        let a = spike(i);
+        let r = a.recurs.expect("an earlier spike to compare with");
+        assert_eq!(value(r.index), 500.0, "#{i} resembles #{}", r.index);
+        assert!(r.distance < 0.01, "#{i}: {}", r.distance);
+        assert!(
+            a.why.contains(&format!("resembles anomaly #{}", r.index)),
+            "{}",
+            a.why
+        );
+    }
+    let big = spike(2100);
+    let r = big.recurs.expect("compared");
+    assert!(r.distance > 1.0, "{}", r.distance);
+    assert!(!big.why.contains("resembles anomaly"), "{}", big.why);
+}

@@ -92,6 +92,7 @@ pub fn to_engine(a: &AnomalyRecord) -> Anomaly {
         nearest,
         baseline_digest: text("baseline_digest"),
         reported_at: a.position,
+        recurs: None,
     }
 }
 

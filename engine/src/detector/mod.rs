@@ -1,24 +1,30 @@
 //! One stream's detector: the state machine described in the crate docs.
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use driftlock_kernels::{CpuBackend, PermutationBackend};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+mod recurrence;
 mod windows;
 
 use crate::calibrate::cross_fit;
 use crate::compress::compressed_len;
-use crate::encode::context::{Leaves, Rolling, series_key};
+use crate::encode::context::{Leaves, Rolling, Runs, series_key};
 use crate::encode::numeric_leaves;
 use crate::error::Result;
 use crate::explain::{Evidence, why};
 use crate::model::{Model, Stored, join, rank, score_event};
 use crate::novelty::{Facts, Memory};
 use crate::pairwise::{ncd, ncd_with_lens};
-use crate::{Anomaly, AnomalyKind, DetectorConfig, Event, EventKind, Metrics, Neighbour};
+use crate::shape;
+use crate::{
+    Anomaly, AnomalyKind, DetectorConfig, Event, EventKind, Metrics, Neighbour, Recurrence,
+};
+use recurrence::PastAnomalies;
 
 /// Besag–Clifford stopping: a window test stops at its 16th exceedance. The
 /// p-value stays valid and null windows cost ~30 permutations instead of 1000.
@@ -54,6 +60,10 @@ pub(crate) struct Raw {
     /// other kinds of event.
     #[serde(default)]
     pub derived: Leaves,
+    /// The newest values of each numeric field's series (see
+    /// [`crate::shape`]), empty for other kinds of event.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Runs,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -88,6 +98,9 @@ pub struct StreamDetector {
     /// Window tests run so far: each test's permutations are keyed by its ordinal,
     /// so they do not depend on how events were batched.
     windows_tested: u64,
+    /// The newest anomalies, for telling a recurrence from a new incident.
+    #[serde(default)]
+    past: PastAnomalies,
     #[serde(skip)]
     diagnostics: Option<Diagnostics>,
 }
@@ -129,6 +142,7 @@ impl StreamDetector {
             since_origin: 0,
             last_window_p: None,
             windows_tested: 0,
+            past: PastAnomalies::default(),
             diagnostics: None,
         })
     }
@@ -244,7 +258,7 @@ impl StreamDetector {
     /// Keeps `e` for calibration; `text` is its body's JSON text, if known.
     fn remember(&mut self, e: &Event, text: Option<&str>) {
         let mut rolling = std::mem::take(&mut self.rolling);
-        let derived = self
+        let (derived, runs) = self
             .derive_context(&mut rolling, std::slice::from_ref(e))
             .pop()
             .unwrap_or_default();
@@ -255,22 +269,23 @@ impl StreamDetector {
             body: text.map_or_else(|| body_text::of(&e.body), str::to_owned),
             mask: self.mask_for(e.kind),
             derived,
+            runs,
         };
         self.remember_raw(raw);
     }
 
-    /// Derived metric context fields of `events` in order (empty for other
-    /// kinds), advancing `rolling`.
-    fn derive_context(&self, rolling: &mut Rolling, events: &[Event]) -> Vec<Leaves> {
+    /// Derived metric context fields and runs of `events` in order (empty for
+    /// other kinds), advancing `rolling`.
+    fn derive_context(&self, rolling: &mut Rolling, events: &[Event]) -> Vec<(Leaves, Runs)> {
         let n = self.config.metric_context;
         events
             .iter()
             .map(|e| {
                 if e.kind != EventKind::Metric || n < 2 {
-                    return Vec::new();
+                    return (Vec::new(), Vec::new());
                 }
                 let ((_, keyset), leaves) = numeric_leaves(&e.body, self.mask_for(e.kind));
-                rolling.derive(n, series_key(keyset, &e.body), leaves)
+                rolling.derive_with_runs(n, series_key(keyset, &e.body), leaves)
             })
             .collect()
     }
@@ -289,14 +304,17 @@ impl StreamDetector {
         }
         self.memory.absorb();
         let raws: Vec<Raw> = self.recent.iter().cloned().collect();
-        let baseline: Vec<Arc<Stored>> = cross_fit(self.config.compressor, &raws, &self.memory)?
-            .into_iter()
-            .map(Arc::new)
-            .collect();
+        let gap = self.config.window_size as u64;
+        let baseline: Vec<Arc<Stored>> =
+            cross_fit(self.config.compressor, &raws, &self.memory, gap)?
+                .into_iter()
+                .map(Arc::new)
+                .collect();
         self.model = Some(Model::build(
             self.config.compressor,
             &baseline,
             &self.memory,
+            gap,
         )?);
         self.baseline = baseline.into();
         self.window.clear();
@@ -317,7 +335,12 @@ impl StreamDetector {
 
     fn refresh(&mut self) -> Result<()> {
         let baseline: Vec<Arc<Stored>> = self.baseline.iter().cloned().collect();
-        let model = Model::build_absorbing(self.config.compressor, &baseline, &mut self.memory)?;
+        let model = Model::build_absorbing(
+            self.config.compressor,
+            &baseline,
+            &mut self.memory,
+            self.config.window_size as u64,
+        )?;
         // Freeing the old model (its dictionary, maps and pool) is left to the
         // thread pool, beside the next chunk's scoring, instead of holding up
         // this sequential step.
@@ -362,7 +385,9 @@ impl StreamDetector {
                 }
             }
             if flagged {
-                out.push(self.anomaly(&s)?);
+                let recurs = self.past.nearest(&s.stored, &self.model().profile);
+                out.push(self.anomaly(&s, recurs)?);
+                self.past.remember(&s.stored);
             }
             self.window.push_back(WindowEntry {
                 ev: s.stored,
@@ -410,7 +435,7 @@ impl StreamDetector {
         &self,
         chunk: &[Event],
         bodies: &[Option<String>],
-        derived: Vec<Leaves>,
+        derived: Vec<(Leaves, Runs)>,
     ) -> Result<Vec<Scored>> {
         let model = self.model();
         let prepared = model.prepared()?;
@@ -420,7 +445,7 @@ impl StreamDetector {
             .par_iter()
             .zip(derived)
             .enumerate()
-            .map(|(j, (event, derived))| {
+            .map(|(j, (event, (derived, runs)))| {
                 let index = first + j as u64;
                 let (enc, score) = score_event(
                     prepared,
@@ -428,7 +453,13 @@ impl StreamDetector {
                     &event.body,
                     self.mask_for(event.kind),
                 )?;
-                let enc = enc.with_derived(&derived, &model.profile);
+                let mut enc = enc.with_derived(&derived, &model.profile);
+                enc.excursion = enc.excursion.max(shape::excursion(
+                    model.shape(),
+                    enc.context,
+                    enc.keyset,
+                    &runs,
+                ));
                 let facts = Facts::of(&enc.bytes);
                 let novelty = model.vocab.novelty(&self.memory.vocab, &facts);
                 let rank = rank(score, enc.excursion, novelty);
@@ -445,6 +476,7 @@ impl StreamDetector {
                     excursion: enc.excursion,
                     novelty,
                     facts,
+                    runs: runs.clone(),
                     clen: Default::default(),
                 });
                 // The randomised p-value is the calibrated one; the flag also
@@ -466,6 +498,7 @@ impl StreamDetector {
                         },
                         mask: self.mask_for(event.kind),
                         derived,
+                        runs,
                     }),
                     stored,
                     p,
@@ -534,7 +567,7 @@ impl StreamDetector {
             .is_some_and(|(d, _)| *d >= self.config.ncd_threshold || s.structural)
     }
 
-    fn anomaly(&self, s: &Scored) -> Result<Anomaly> {
+    fn anomaly(&self, s: &Scored, recurs: Option<Recurrence>) -> Result<Anomaly> {
         let model = self.model();
         let (ncd, nearest) = s.nearest.clone().expect("flagged events have neighbours");
         let bytes = s.stored.encoded.as_bytes();
@@ -543,12 +576,20 @@ impl StreamDetector {
             .clen
             .get_or(|| compressed_len(self.config.compressor, bytes))?
             .max(1);
-        let why = why(&Evidence {
+        let mut why = why(&Evidence {
             event: &s.stored,
             model,
             memory: &self.memory,
             nearest: &nearest,
         });
+        if let Some(r) = recurs.filter(|r| r.distance <= recurrence::CLOSE) {
+            let _ = write!(
+                why,
+                "; it resembles anomaly #{}: no number differs by more than {:.0}% of its baseline range",
+                r.index,
+                (r.distance * 100.0).ceil().max(1.0)
+            );
+        }
         Ok(Anomaly {
             stream_id: self.stream_id.clone(),
             index: s.stored.index,
@@ -568,6 +609,7 @@ impl StreamDetector {
             nearest,
             baseline_digest: model.digest().to_string(),
             reported_at: s.stored.index,
+            recurs,
         })
     }
 
@@ -617,6 +659,7 @@ impl StreamDetector {
             nearest: Vec::new(),
             baseline_digest: model.digest().to_string(),
             reported_at: self.window.back().map_or(first.ev.index, |e| e.ev.index),
+            recurs: None,
         })
     }
 }

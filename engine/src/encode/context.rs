@@ -23,6 +23,10 @@ use serde_json::Value;
 /// The numeric leaves (field path, value) of one event's own fields.
 pub type Leaves = Vec<(String, f64)>;
 
+/// The newest values of each numeric field of an event's series (field path,
+/// values oldest first, the event's own last).
+pub type Runs = Vec<(String, Vec<f64>)>;
+
 /// Series remembered per stream; beyond this the least recently updated one
 /// is forgotten, so a stream with ever-new label values stays bounded.
 pub const MAX_SERIES: usize = 1024;
@@ -49,8 +53,15 @@ impl Rolling {
     /// newest `n` events of that series (the event included); empty when
     /// `n < 2`.
     pub fn derive(&mut self, n: usize, key: u64, leaves: Leaves) -> Leaves {
+        self.derive_with_runs(n, key, leaves).0
+    }
+
+    /// [`derive`](Self::derive), plus the run of each numeric field: its
+    /// newest `n` values in this series, oldest first, when the series has
+    /// had that many (see [`crate::shape`]).
+    pub fn derive_with_runs(&mut self, n: usize, key: u64, leaves: Leaves) -> (Leaves, Runs) {
         if n < 2 {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
         self.clock += 1;
         if !self.series.contains_key(&key) && self.series.len() >= MAX_SERIES {
@@ -70,6 +81,7 @@ impl Rolling {
         series.recent.push_back(leaves);
         let current = series.recent.back().expect("just pushed");
         let mut out = Vec::with_capacity(2 * current.len());
+        let mut runs = Vec::new();
         let mut values = Vec::with_capacity(n);
         for (path, _) in current {
             values.clear();
@@ -79,6 +91,9 @@ impl Rolling {
                     .iter()
                     .filter_map(|ls| ls.iter().find(|(p, _)| p == path).map(|(_, v)| *v)),
             );
+            if values.len() == n {
+                runs.push((path.clone(), values.clone()));
+            }
             let mid = median(&mut values);
             for v in values.iter_mut() {
                 *v = (*v - mid).abs();
@@ -87,7 +102,7 @@ impl Rolling {
             out.push((format!("median{n}({path})"), mid));
             out.push((format!("mad{n}({path})"), mad));
         }
-        out
+        (out, runs)
     }
 }
 

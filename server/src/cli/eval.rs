@@ -44,7 +44,8 @@ pub struct NabArgs {
     #[arg(long, value_name = "DIR")]
     pub results_out: Option<PathBuf>,
     /// How the row score is built: `first` (the first flagged event of a burst,
-    /// ranked by its excess bits per byte; other rows (1 − p)/4), `flagged`
+    /// ranked by how unlike the stream's earlier anomalies it is; other rows
+    /// (1 − p)/4), `flagged`
     /// (flagged events rank first, then 1 − p) or `pvalue` (1 − p only).
     #[arg(long, default_value = "first")]
     pub score: ScoreRule,

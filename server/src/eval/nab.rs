@@ -63,12 +63,22 @@ pub enum ScoreRule {
     Flagged,
     /// The first flagged event of a burst: a flagged event with no flagged event
     /// in the previous [`SUPPRESS_ROWS`] rows scores `0.5 + c/2`, where `c` grows
-    /// with how many bits per byte it costs above the baseline's typical event
-    /// (`entropy_change`, deterministic, unlike the p-value's tie-breaker):
-    /// `c = 1 − 2^(−max(0, entropy_change))`. Every other row scores `(1 − p)/4`.
+    /// with how unlike the stream's earlier anomalies it is (the detector's
+    /// [`Recurrence`](driftlock_engine::Recurrence) distance `d`, the largest
+    /// difference of value, rolling median and MAD over their baseline ranges):
+    /// `c = 1 − e^(−d/RECURRENCE_SCALE)`, and 1 for a stream's first anomaly.
+    /// A regular pattern the baseline never kept (a daily step, a nightly
+    /// spike) is flagged each time it comes back; ranked this way, the
+    /// threshold sweep can leave its repeats out. Every other row scores
+    /// `(1 − p)/4`.
     #[default]
     First,
 }
+
+/// Scale of the recurrence distance in [`ScoreRule::First`]'s ranking (only
+/// the order matters to NAB's threshold sweep: a first flag nearer an
+/// earlier anomaly ranks lower).
+pub const RECURRENCE_SCALE: f64 = 0.1;
 
 /// Rows after a flagged event during which further flags are the same incident.
 pub const SUPPRESS_ROWS: u64 = 150;
@@ -260,7 +270,9 @@ pub fn score_file(
     events_sorted.sort_by_key(|a| a.index);
     for a in events_sorted {
         if last_flag.is_none_or(|l| a.index - l > SUPPRESS_ROWS) {
-            let c = 1.0 - (-a.metrics.entropy_change.max(0.0)).exp2();
+            let c = a
+                .recurs
+                .map_or(1.0, |r| 1.0 - (-r.distance / RECURRENCE_SCALE).exp());
             first.insert(a.index, c.clamp(0.0, 1.0));
         }
         last_flag = Some(a.index);

@@ -259,6 +259,7 @@ pub(crate) mod tests {
                 baseline_digest: "ab".repeat(32),
                 // Not serialised: what any format's round trip gives back.
                 reported_at: 0,
+                recurs: None,
             })
             .collect()
     }

@@ -1,0 +1,169 @@
+//! Recurrence: does a new anomaly repeat an earlier one of its stream?
+//!
+//! Flagged events never enter the baseline, so a rare but regular pattern (a
+//! nightly batch job's spike, the daily step of a square wave) stays novel
+//! and is flagged every time it comes back. The detector still flags it — a
+//! baseline cannot know what it never kept — but each anomaly says which
+//! earlier anomaly it repeats and how closely, so a person (or a ranking of
+//! alerts) can tell a new incident from a known one.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::anomaly::Recurrence;
+use crate::encode::NumericProfile;
+use crate::model::Stored;
+
+/// Anomalies remembered per stream; older ones are forgotten.
+pub(crate) const REMEMBERED: usize = 64;
+
+/// Distances at or below this are worth a sentence in `why`.
+pub(crate) const CLOSE: f64 = 0.05;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Past {
+    index: u64,
+    context: u64,
+    keyset: u64,
+    leaves: Vec<(String, f64)>,
+}
+
+/// The newest flagged events of a stream, as numbers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PastAnomalies {
+    recent: VecDeque<Past>,
+}
+
+impl PastAnomalies {
+    /// The remembered anomaly nearest to `ev`: same template and key set, and
+    /// distance the largest difference over their shared numeric fields
+    /// (derived ones included), each over the width of that field's range in
+    /// `profile`. `None` when no remembered anomaly shares a number with it.
+    pub fn nearest(&self, ev: &Stored, profile: &NumericProfile) -> Option<Recurrence> {
+        let ctx = (ev.context, ev.keyset);
+        let mut best: Option<Recurrence> = None;
+        for past in self
+            .recent
+            .iter()
+            .filter(|p| p.context == ev.context && p.keyset == ev.keyset)
+        {
+            let mut distance: Option<f64> = None;
+            for (path, v) in &ev.leaves {
+                let Some((_, w)) = past.leaves.iter().find(|(p, _)| p == path) else {
+                    continue;
+                };
+                let width = profile.range(ctx, path).map_or(0.0, |(lo, hi)| hi - lo);
+                let d = if width > 0.0 {
+                    (v - w).abs() / width
+                } else if v == w {
+                    0.0
+                } else {
+                    1.0
+                };
+                distance = Some(distance.map_or(d, |m: f64| m.max(d)));
+            }
+            if let Some(d) = distance
+                && best.as_ref().is_none_or(|b| d < b.distance)
+            {
+                best = Some(Recurrence {
+                    index: past.index,
+                    distance: d,
+                });
+            }
+        }
+        best
+    }
+
+    pub fn remember(&mut self, ev: &Stored) {
+        if ev.leaves.is_empty() {
+            return;
+        }
+        if self.recent.len() >= REMEMBERED {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(Past {
+            index: ev.index,
+            context: ev.context,
+            keyset: ev.keyset,
+            leaves: ev.leaves.clone(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::numeric::Ctx;
+
+    fn stored(index: u64, context: u64, leaves: &[(&str, f64)]) -> Stored {
+        Stored {
+            index,
+            timestamp: None,
+            encoded: String::new(),
+            leaves: leaves.iter().map(|(p, v)| (p.to_string(), *v)).collect(),
+            context,
+            keyset: 7,
+            score: 0.0,
+            rank: 0.0,
+            excursion: 0,
+            novelty: Default::default(),
+            facts: Default::default(),
+            runs: Vec::new(),
+            clen: Default::default(),
+        }
+    }
+
+    /// `value` ranges over 0..100 and `mad` over 0..10 in context 1.
+    fn profile() -> NumericProfile {
+        let ctx: Ctx = (1, 7);
+        NumericProfile::build(
+            (0..=100).flat_map(move |i| [(ctx, "value", i as f64), (ctx, "mad", i as f64 / 10.0)]),
+        )
+    }
+
+    #[test]
+    fn the_nearest_anomaly_by_the_widest_difference_over_each_range() {
+        let mut past = PastAnomalies::default();
+        past.remember(&stored(10, 1, &[("value", 300.0), ("mad", 2.0)]));
+        past.remember(&stored(20, 1, &[("value", 305.0), ("mad", 9.0)]));
+        let r = past
+            .nearest(
+                &stored(30, 1, &[("value", 303.0), ("mad", 2.5)]),
+                &profile(),
+            )
+            .expect("comparable");
+        // #10 differs by 3 in value and 0.5 in mad, #20 by 2 and 6.5: over
+        // ranges about 100 and 10 wide, #10 is nearer, at about 0.05.
+        assert_eq!(r.index, 10);
+        let width = |path| {
+            let (lo, hi) = profile().range((1, 7), path).unwrap();
+            hi - lo
+        };
+        let expected = (3.0 / width("value")).max(0.5 / width("mad"));
+        assert!((r.distance - expected).abs() < 1e-12, "{}", r.distance);
+        assert!((0.04..0.06).contains(&r.distance), "{}", r.distance);
+    }
+
+    #[test]
+    fn other_templates_and_events_without_numbers_do_not_compare() {
+        let mut past = PastAnomalies::default();
+        past.remember(&stored(10, 2, &[("value", 300.0)]));
+        past.remember(&stored(11, 1, &[]));
+        assert!(past.recent.len() == 1, "no numbers, nothing remembered");
+        assert!(
+            past.nearest(&stored(30, 1, &[("value", 300.0)]), &profile())
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn only_the_newest_anomalies_are_remembered() {
+        let mut past = PastAnomalies::default();
+        for i in 0..REMEMBERED as u64 + 5 {
+            past.remember(&stored(i, 1, &[("value", 1000.0 + i as f64)]));
+        }
+        assert_eq!(past.recent.len(), REMEMBERED);
+        assert_eq!(past.recent.front().map(|p| p.index), Some(5));
+    }
+}

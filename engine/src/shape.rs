@@ -1,0 +1,283 @@
+//! Shape evidence for metric streams: is the run of a series' last few values
+//! unlike every run of the baseline?
+//!
+//! A metric event judged by its number, and by the rolling median and MAD of
+//! its series (see [`crate::encode::context`]), only stands out when one of
+//! those leaves the baseline's range. A change of *shape* inside the range (a
+//! flat stretch where the series used to swing, spikes at a new rhythm, a
+//! daily peak that does not come) keeps every number and summary in range.
+//! So each metric event with a context also carries its field's *run*: the
+//! newest `metric_context` values of its series. The baseline's runs are the
+//! reference, KNN-CAD style: a run's nonconformity is its distance to the
+//! nearest baseline run, and the scale is the largest such distance among
+//! the baseline's own runs, each measured against runs at least a window
+//! apart (so that overlapping runs do not explain each other). A run more
+//! than [`SHAPE_FACTOR`] times that far is a shape no baseline run came close
+//! to, and counts as a numeric excursion of the event (see
+//! [`crate::model::rank`]): by construction no baseline run is that far from
+//! the others, so the conformal p-values keep their meaning.
+//!
+//! Values are compared on a scale that makes one threshold serve every
+//! series: `ln(1 + v)` when the baseline has no negative value (counts,
+//! bytes and latencies vary multiplicatively), divided by the baseline's
+//! 5th–95th percentile spread.
+
+use std::collections::HashMap;
+
+use crate::encode::context::Runs;
+
+/// A run is novel when it is this many times farther from the baseline's
+/// runs than they are from each other. On NAB (see the server's `eval nab`),
+/// 1.25, 1.5, 1.75 and 2 differed by about a point; 1.5 keeps clear of the
+/// baseline's own largest spacing.
+pub const SHAPE_FACTOR: f64 = 1.5;
+
+/// Fewest baseline runs of a field worth comparing against.
+const MIN_RUNS: usize = 20;
+
+/// The excursion level shape evidence adds to an event: 1 when the run of
+/// one of its fields is novel (see [`ShapeModel::judge`]), else 0.
+pub(crate) fn excursion(model: &ShapeModel, context: u64, keyset: u64, runs: &Runs) -> u32 {
+    if runs.is_empty() {
+        return 0;
+    }
+    u32::from(
+        model
+            .judge(context, keyset, runs)
+            .is_some_and(|(_, ratio)| ratio > SHAPE_FACTOR),
+    )
+}
+
+/// One field's baseline runs, scaled, with their stream positions.
+#[derive(Debug, Clone, Default)]
+struct Group {
+    scale: Scale,
+    runs: Vec<(u64, Vec<f64>)>,
+    /// The largest distance from a baseline run to its nearest baseline run
+    /// at least `gap` positions away.
+    reference: f64,
+}
+
+/// Template context, key set and field path: runs are compared within one.
+type FieldKey = (u64, u64, String);
+
+/// The baseline's runs, per template context, key set and field.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ShapeModel {
+    groups: HashMap<FieldKey, Group>,
+}
+
+/// The runs of one baseline event: its position, template context, key set.
+pub(crate) struct RunsOf<'a> {
+    pub index: u64,
+    pub context: u64,
+    pub keyset: u64,
+    pub runs: &'a Runs,
+}
+
+impl ShapeModel {
+    /// Builds the reference from baseline events' runs; `gap` is the least
+    /// distance in positions between two runs that may explain each other.
+    pub fn build<'a>(events: impl Iterator<Item = RunsOf<'a>>, gap: u64) -> Self {
+        let mut raw: HashMap<FieldKey, Vec<(u64, &'a [f64])>> = HashMap::new();
+        for e in events {
+            for (path, run) in e.runs {
+                raw.entry((e.context, e.keyset, path.clone()))
+                    .or_default()
+                    .push((e.index, run));
+            }
+        }
+        let groups = raw
+            .into_iter()
+            .filter(|(_, runs)| runs.len() >= MIN_RUNS)
+            .filter_map(|(key, runs)| {
+                let scale = Scale::of(runs.iter().filter_map(|(_, r)| r.last().copied()))?;
+                let runs: Vec<(u64, Vec<f64>)> = runs
+                    .into_iter()
+                    .map(|(i, r)| (i, r.iter().map(|&x| scale.apply(x)).collect()))
+                    .collect();
+                let reference = runs
+                    .iter()
+                    .map(|(i, r)| nearest(r, &runs, Some((*i, gap))))
+                    .filter(|d| d.is_finite())
+                    .fold(0.0, f64::max);
+                // A field whose runs all coincide (a constant series) is the
+                // numeric profile's business: any other value is out of range.
+                (reference > 0.0).then_some((
+                    key,
+                    Group {
+                        scale,
+                        runs,
+                        reference,
+                    },
+                ))
+            })
+            .collect();
+        ShapeModel { groups }
+    }
+
+    /// The field whose run is farthest from the baseline's runs, and that
+    /// distance over the baseline's own largest spacing (its *ratio*), if any
+    /// of the event's fields has a reference.
+    pub fn judge(&self, context: u64, keyset: u64, runs: &Runs) -> Option<(String, f64)> {
+        let mut best: Option<(String, f64)> = None;
+        for (path, run) in runs {
+            let Some(g) = self.groups.get(&(context, keyset, path.clone())) else {
+                continue;
+            };
+            let q: Vec<f64> = run.iter().map(|&x| g.scale.apply(x)).collect();
+            let d = nearest(&q, &g.runs, None);
+            if !d.is_finite() {
+                continue;
+            }
+            let ratio = d / g.reference;
+            if best.as_ref().is_none_or(|(_, r)| ratio > *r) {
+                best = Some((path.clone(), ratio));
+            }
+        }
+        best
+    }
+}
+
+/// `ln(1 + v)` for non-negative series, over the 5th–95th percentile spread.
+#[derive(Debug, Clone, Copy)]
+struct Scale {
+    log: bool,
+    spread: f64,
+}
+
+impl Default for Scale {
+    fn default() -> Self {
+        Scale {
+            log: false,
+            spread: 1.0,
+        }
+    }
+}
+
+impl Scale {
+    fn of(values: impl Iterator<Item = f64>) -> Option<Self> {
+        let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(|a, b| a.total_cmp(b));
+        let log = v[0] >= 0.0;
+        let t = |x: f64| if log { x.ln_1p() } else { x };
+        let q = |p: f64| t(v[((v.len() - 1) as f64 * p).round() as usize]);
+        let mut spread = q(0.95) - q(0.05);
+        if spread <= 0.0 {
+            spread = t(v[v.len() - 1]) - t(v[0]);
+        }
+        (spread > 0.0).then_some(Scale { log, spread })
+    }
+
+    fn apply(self, x: f64) -> f64 {
+        (if self.log && x >= 0.0 { x.ln_1p() } else { x }) / self.spread
+    }
+}
+
+/// Euclidean distance from `q` to the nearest run of `base` of the same
+/// length, leaving out runs fewer than `gap` positions from `skip`'s.
+fn nearest(q: &[f64], base: &[(u64, Vec<f64>)], skip: Option<(u64, u64)>) -> f64 {
+    let mut best = f64::INFINITY;
+    for (j, v) in base {
+        if v.len() != q.len() || skip.is_some_and(|(s, gap)| s.abs_diff(*j) < gap) {
+            continue;
+        }
+        // Squared distance, abandoned once it cannot beat the best so far.
+        let mut d = 0.0;
+        for (a, b) in v.iter().zip(q) {
+            d += (a - b) * (a - b);
+            if d >= best {
+                break;
+            }
+        }
+        best = best.min(d);
+    }
+    best.sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs of length `n` over `values`, one per position from `n - 1`.
+    fn runs_of(values: &[f64], n: usize) -> Vec<(u64, Runs)> {
+        (n - 1..values.len())
+            .map(|i| {
+                (
+                    i as u64,
+                    vec![("value".to_string(), values[i + 1 - n..=i].to_vec())],
+                )
+            })
+            .collect()
+    }
+
+    fn model(values: &[f64], n: usize, gap: u64) -> ShapeModel {
+        let runs = runs_of(values, n);
+        ShapeModel::build(
+            runs.iter().map(|(i, r)| RunsOf {
+                index: *i,
+                context: 1,
+                keyset: 2,
+                runs: r,
+            }),
+            gap,
+        )
+    }
+
+    fn wave(n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|i| 50.0 + 40.0 * (i as f64 * std::f64::consts::TAU / 24.0).sin())
+            .collect()
+    }
+
+    fn run(values: &[f64]) -> Runs {
+        vec![("value".to_string(), values.to_vec())]
+    }
+
+    #[test]
+    fn a_repeated_shape_is_not_novel() {
+        let m = model(&wave(400), 10, 20);
+        let later = wave(420);
+        let (_, ratio) = m.judge(1, 2, &run(&later[405..415])).expect("judged");
+        assert!(ratio <= 1.0, "{ratio}");
+    }
+
+    #[test]
+    fn a_flat_stretch_inside_the_range_is_novel() {
+        let m = model(&wave(400), 10, 20);
+        // Every value is the wave's mean: inside its range, but the wave is
+        // never flat for ten steps.
+        let (path, ratio) = m.judge(1, 2, &run(&[50.0; 10])).expect("judged");
+        assert_eq!(path, "value");
+        assert!(ratio > SHAPE_FACTOR, "{ratio}");
+    }
+
+    #[test]
+    fn other_contexts_short_runs_and_constant_series_have_no_reference() {
+        let m = model(&wave(400), 10, 20);
+        assert!(m.judge(9, 2, &run(&[50.0; 10])).is_none());
+        assert!(m.judge(1, 2, &run(&[50.0; 9])).is_none());
+        assert!(model(&[7.0; 100], 10, 20).groups.is_empty());
+        assert!(model(&wave(25), 10, 20).groups.is_empty(), "too few runs");
+    }
+
+    #[test]
+    fn overlapping_runs_never_explain_each_other() {
+        // On a ramp every run is a shape of its own, but the runs one step
+        // apart nearly coincide: without the gap they would explain each
+        // other and make the reference (the baseline's spacing) tiny.
+        let ramp: Vec<f64> = (0..400).map(|i| -200.0 + i as f64).collect();
+        let spacing = |gap| {
+            let m = model(&ramp, 10, gap);
+            m.groups.values().next().expect("one group").reference
+        };
+        let (apart, overlapping) = (spacing(20), spacing(1));
+        assert!(
+            apart > 10.0 * overlapping,
+            "{apart} vs {overlapping} without the gap"
+        );
+    }
+}
