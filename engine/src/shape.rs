@@ -24,6 +24,8 @@
 
 use std::collections::HashMap;
 
+use rayon::prelude::*;
+
 use crate::encode::context::Runs;
 
 /// A run is novel when it is this many times farther from the baseline's
@@ -52,10 +54,44 @@ pub(crate) fn excursion(model: &ShapeModel, context: u64, keyset: u64, runs: &Ru
 #[derive(Debug, Clone, Default)]
 struct Group {
     scale: Scale,
-    runs: Vec<(u64, Vec<f64>)>,
+    /// Stream positions of the runs, ascending.
+    index: Vec<u64>,
+    /// The runs by position in the run: `columns[k][j]` is the `k`-th value
+    /// of run `j`, so that distances to all runs are computed a column at a
+    /// time, in loops the compiler vectorises.
+    columns: Vec<Vec<f64>>,
     /// The largest distance from a baseline run to its nearest baseline run
     /// at least `gap` positions away.
     reference: f64,
+}
+
+impl Group {
+    /// Squared distances from `q` (scaled) to every run, into `out`.
+    fn distances(&self, q: &[f64], out: &mut Vec<f64>) {
+        out.clear();
+        out.resize(self.index.len(), 0.0);
+        for (column, &x) in self.columns.iter().zip(q) {
+            for (d, &c) in out.iter_mut().zip(column) {
+                let t = c - x;
+                *d += t * t;
+            }
+        }
+    }
+
+    /// Distance from run `i` to its nearest run at least `gap` positions away.
+    fn spacing(&self, i: usize, gap: u64, out: &mut Vec<f64>) -> f64 {
+        let q: Vec<f64> = self.columns.iter().map(|c| c[i]).collect();
+        self.distances(&q, out);
+        let at = self.index[i];
+        let lo = self.index.partition_point(|&j| j + gap <= at);
+        let hi = self.index.partition_point(|&j| j < at.saturating_add(gap));
+        out[..lo]
+            .iter()
+            .chain(&out[hi..])
+            .copied()
+            .fold(f64::INFINITY, f64::min)
+            .sqrt()
+    }
 }
 
 /// Template context, key set and field path: runs are compared within one.
@@ -76,8 +112,9 @@ pub(crate) struct RunsOf<'a> {
 }
 
 impl ShapeModel {
-    /// Builds the reference from baseline events' runs; `gap` is the least
-    /// distance in positions between two runs that may explain each other.
+    /// Builds the reference from baseline events' runs (in stream order);
+    /// `gap` is the least distance in positions between two runs that may
+    /// explain each other.
     pub fn build<'a>(events: impl Iterator<Item = RunsOf<'a>>, gap: u64) -> Self {
         let mut raw: HashMap<FieldKey, Vec<(u64, &'a [f64])>> = HashMap::new();
         for e in events {
@@ -89,28 +126,31 @@ impl ShapeModel {
         }
         let groups = raw
             .into_iter()
-            .filter(|(_, runs)| runs.len() >= MIN_RUNS)
-            .filter_map(|(key, runs)| {
+            .filter_map(|(key, mut runs)| {
+                // Runs of one field share the detector's context length.
+                let len = runs.last()?.1.len();
+                runs.retain(|(_, r)| r.len() == len);
+                if runs.len() < MIN_RUNS || len == 0 {
+                    return None;
+                }
+                runs.sort_by_key(|(i, _)| *i);
                 let scale = Scale::of(runs.iter().filter_map(|(_, r)| r.last().copied()))?;
-                let runs: Vec<(u64, Vec<f64>)> = runs
-                    .into_iter()
-                    .map(|(i, r)| (i, r.iter().map(|&x| scale.apply(x)).collect()))
-                    .collect();
-                let reference = runs
-                    .iter()
-                    .map(|(i, r)| nearest(r, &runs, Some((*i, gap))))
+                let mut group = Group {
+                    scale,
+                    index: runs.iter().map(|(i, _)| *i).collect(),
+                    columns: (0..len)
+                        .map(|k| runs.iter().map(|(_, r)| scale.apply(r[k])).collect())
+                        .collect(),
+                    reference: 0.0,
+                };
+                group.reference = (0..runs.len())
+                    .into_par_iter()
+                    .map_init(Vec::new, |out, i| group.spacing(i, gap, out))
                     .filter(|d| d.is_finite())
-                    .fold(0.0, f64::max);
+                    .reduce(|| 0.0, f64::max);
                 // A field whose runs all coincide (a constant series) is the
                 // numeric profile's business: any other value is out of range.
-                (reference > 0.0).then_some((
-                    key,
-                    Group {
-                        scale,
-                        runs,
-                        reference,
-                    },
-                ))
+                (group.reference > 0.0).then_some((key, group))
             })
             .collect();
         ShapeModel { groups }
@@ -121,12 +161,17 @@ impl ShapeModel {
     /// of the event's fields has a reference.
     pub fn judge(&self, context: u64, keyset: u64, runs: &Runs) -> Option<(String, f64)> {
         let mut best: Option<(String, f64)> = None;
+        let mut out = Vec::new();
         for (path, run) in runs {
             let Some(g) = self.groups.get(&(context, keyset, path.clone())) else {
                 continue;
             };
+            if run.len() != g.columns.len() {
+                continue;
+            }
             let q: Vec<f64> = run.iter().map(|&x| g.scale.apply(x)).collect();
-            let d = nearest(&q, &g.runs, None);
+            g.distances(&q, &mut out);
+            let d = out.iter().copied().fold(f64::INFINITY, f64::min).sqrt();
             if !d.is_finite() {
                 continue;
             }
@@ -175,27 +220,6 @@ impl Scale {
     fn apply(self, x: f64) -> f64 {
         (if self.log && x >= 0.0 { x.ln_1p() } else { x }) / self.spread
     }
-}
-
-/// Euclidean distance from `q` to the nearest run of `base` of the same
-/// length, leaving out runs fewer than `gap` positions from `skip`'s.
-fn nearest(q: &[f64], base: &[(u64, Vec<f64>)], skip: Option<(u64, u64)>) -> f64 {
-    let mut best = f64::INFINITY;
-    for (j, v) in base {
-        if v.len() != q.len() || skip.is_some_and(|(s, gap)| s.abs_diff(*j) < gap) {
-            continue;
-        }
-        // Squared distance, abandoned once it cannot beat the best so far.
-        let mut d = 0.0;
-        for (a, b) in v.iter().zip(q) {
-            d += (a - b) * (a - b);
-            if d >= best {
-                break;
-            }
-        }
-        best = best.min(d);
-    }
-    best.sqrt()
 }
 
 #[cfg(test)]
