@@ -188,10 +188,22 @@ fn evidence(config: &DetectorConfig, a: &Anomaly, events_seen: u64) -> Value {
         "nearest": a.nearest,
         "window_p_value": a.window_p_value,
         "stream_position": a.index,
+        // The stream position of the record's `event` (see `record`).
+        "reported_at": a.reported_at,
         "events_seen_after_batch": events_seen,
     })
 }
 
+/// The store row for `a`; `event` is the request event that reported it.
+///
+/// For a change point that event is the one that completed the window showing
+/// the change, not the change's first event (`a.index`), which may have come
+/// in an earlier request. The spec says nothing of change points, so the row
+/// keeps the engine's description of the change: `position` is where it began
+/// and `timestamp` that event's timestamp (the detection time when it had
+/// none, never the reporting event's); `event` is the reporting event, the one
+/// the response's `index` points at, and the evidence's `reported_at` names its
+/// stream position, so it is not mistaken for the event at `position`.
 fn record(
     stream_id: &str,
     config: &DetectorConfig,
@@ -201,7 +213,10 @@ fn record(
     events_seen: u64,
 ) -> AnomalyRecord {
     let now = time::now_rfc3339();
-    let given = a.timestamp.as_deref().or(event.timestamp.as_deref());
+    let given = match a.kind {
+        AnomalyKind::Event => a.timestamp.as_deref().or(event.timestamp.as_deref()),
+        AnomalyKind::ChangePoint => a.timestamp.as_deref(),
+    };
     let (timestamp, ts_ms) = match given.and_then(time::parse_ms) {
         Some(ms) => (time::format_ms(ms), ms),
         None => (now.clone(), time::now_ms()),
@@ -277,7 +292,9 @@ pub fn process_batch(
     let events_seen = base + fresh.len() as u64;
     let mut out = Vec::new();
     for a in &found {
-        let j = a.index.saturating_sub(base) as usize;
+        // The fresh event whose arrival reported the anomaly: for a change
+        // point `a.index` (where the change began) may be in an earlier request.
+        let j = a.reported_at.saturating_sub(base) as usize;
         let request_index = fresh_index
             .get(j)
             .or(fresh_index.last())

@@ -122,3 +122,189 @@ async fn chunked_calls_and_a_restart_match_one_batch() {
     assert_eq!(both, whole);
     t.state.shutdown().await;
 }
+
+/// Events 0..100 routine, 100..200 a sustained change; each with the
+/// idempotency key `k{i}`. The changed events that come in the first request
+/// (100..FIRST) carry no timestamp, the rest do.
+fn change_events() -> Vec<Value> {
+    (0..200usize)
+        .map(|i| {
+            let body = if i < 100 {
+                json!({ "level": "INFO", "msg": format!("GET /api/orders/{} 200", i % 13), "latency_ms": 20 + (i * 7919) % 40 })
+            } else {
+                json!({ "level": "WARN", "msg": format!("retrying upstream payment-gateway attempt {}", i % 3), "backoff_ms": 500 + (i * 31) % 100 })
+            };
+            let mut e = json!({ "type": "log", "body": body, "idempotency_key": format!("k{i}") });
+            if !(100..FIRST).contains(&i) {
+                e["timestamp"] = json!(format!("2025-01-01T10:{:02}:{:02}Z", i / 60, i % 60));
+            }
+            e
+        })
+        .collect()
+}
+
+/// Events in the first request: it ends a few events into the change, so the
+/// change point's window starts in it and is completed in the second.
+const FIRST: usize = 104;
+
+/// The change point the engine reports on `change_events()` pushed at once
+/// (detection does not depend on how events are split into requests).
+fn engine_change_point() -> driftlock_engine::Anomaly {
+    let config: driftlock_engine::DetectorConfig = serde_json::from_value(config()).unwrap();
+    let events: Vec<driftlock_engine::Event> = change_events()
+        .into_iter()
+        .map(|mut e| {
+            e["stream_id"] = json!("cp");
+            driftlock_engine::Event::from_json(e).unwrap()
+        })
+        .collect();
+    let mut d = driftlock_engine::StreamDetector::new("cp", config).unwrap();
+    let found = d.push(&events).unwrap();
+    let cps: Vec<_> = found
+        .into_iter()
+        .filter(|a| a.kind == driftlock_engine::AnomalyKind::ChangePoint)
+        .collect();
+    assert_eq!(cps.len(), 1, "{cps:#?}");
+    let cp = cps.into_iter().next().unwrap();
+    assert!(
+        cp.index < FIRST as u64 && cp.reported_at >= FIRST as u64,
+        "the scenario needs a change that starts in the first request and is reported in the \
+         second: starts at {}, reported at {}",
+        cp.index,
+        cp.reported_at
+    );
+    cp
+}
+
+/// The second request: a re-send of event 3 first, then events FIRST..200
+/// with event FIRST + 2 sent twice, so request positions differ from stream
+/// positions by more than the request's base.
+fn second_request(all: &[Value]) -> Vec<Value> {
+    let mut out = vec![all[3].clone()];
+    for (i, e) in all.iter().enumerate().skip(FIRST) {
+        out.push(e.clone());
+        if i == FIRST + 2 {
+            out.push(e.clone());
+        }
+    }
+    out
+}
+
+/// Sends both requests on a fresh engine stream; the second's response and
+/// its events.
+async fn change_point_calls(t: &TestApp) -> (Value, Vec<Value>) {
+    let all = change_events();
+    let admin = t.admin.clone();
+    let r = t
+        .post(
+            "/v1/detect",
+            &admin,
+            json!({ "stream_id": "cp", "events": all[..FIRST].to_vec(), "config_override": config() }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["kind"] == "event"),
+        "{}",
+        r.body
+    );
+    let second = second_request(&all);
+    let r = t
+        .post(
+            "/v1/detect",
+            &admin,
+            json!({ "stream_id": "cp", "events": second }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["scored_events"], 200 - FIRST, "{}", r.body);
+    assert_eq!(r.body["duplicate_events"], 2, "{}", r.body);
+    (r.body, second)
+}
+
+#[tokio::test]
+async fn a_change_point_begun_in_an_earlier_request_belongs_to_the_event_that_reported_it() {
+    let cp = engine_change_point();
+    let t = engine_app().await;
+    let (body, second) = change_point_calls(&t).await;
+    let anomalies = body["anomalies"].as_array().unwrap();
+    // Every anomaly names an event of this request, and its `event` is that one.
+    for a in anomalies {
+        let i = a["index"].as_u64().unwrap() as usize;
+        assert!(i < second.len(), "{a}");
+        assert_eq!(a["event"]["body"], second[i]["body"], "{a}");
+        if a["kind"] == "event" {
+            assert_eq!(
+                second[i]["idempotency_key"],
+                format!("k{}", a["stream_index"]),
+                "{a}"
+            );
+        }
+    }
+    let cps: Vec<&Value> = anomalies
+        .iter()
+        .filter(|a| a["kind"] == "change_point")
+        .collect();
+    assert_eq!(cps.len(), 1, "{body}");
+    let a = cps[0];
+    // The change point keeps where the change began...
+    assert_eq!(a["stream_index"], cp.index, "{a}");
+    // ...and is attributed to the event of this request whose arrival
+    // completed the window: its first (not re-sent, not duplicate) copy.
+    let reporter = format!("k{}", cp.reported_at);
+    let expected = second
+        .iter()
+        .position(|e| e["idempotency_key"] == reporter)
+        .unwrap();
+    assert_eq!(a["index"], expected, "{a}");
+    // The stored anomaly says the same, and which event it carries.
+    let id = a["id"].as_str().unwrap();
+    let d = t
+        .get(&format!("/v1/anomalies/{id}"), &t.admin.clone())
+        .await;
+    assert_eq!(d.status, 200, "{}", d.body);
+    assert_eq!(d.body["kind"], "change_point");
+    assert_eq!(d.body["index"], cp.index);
+    assert_eq!(d.body["event"]["idempotency_key"], reporter, "{}", d.body);
+    assert_eq!(d.body["evidence"]["stream_position"], cp.index);
+    assert_eq!(d.body["evidence"]["reported_at"], cp.reported_at);
+    t.state.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_change_point_keeps_its_own_timestamp_not_the_reporting_events() {
+    let cp = engine_change_point();
+    // The change began in the first request, among its events without a
+    // timestamp; every event of the second request has one.
+    assert!(cp.timestamp.is_none(), "{cp:#?}");
+    let t = engine_app().await;
+    let (body, second) = change_point_calls(&t).await;
+    let a = body["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "change_point")
+        .unwrap_or_else(|| panic!("no change point: {body}"))
+        .clone();
+    let id = a["id"].as_str().unwrap();
+    let d = t
+        .get(&format!("/v1/anomalies/{id}"), &t.admin.clone())
+        .await;
+    assert_eq!(d.status, 200, "{}", d.body);
+    // Without a timestamp of its own, an anomaly's is its detection time; it
+    // must not borrow one from an event of the request that reported it.
+    let ts = d.body["timestamp"].as_str().unwrap();
+    assert_eq!(ts, d.body["detected_at"].as_str().unwrap(), "{}", d.body);
+    assert!(
+        second.iter().all(|e| e["timestamp"]
+            .as_str()
+            .is_none_or(|s| s.starts_with("2025-01-01T10:"))),
+        "the second request's timestamps are all within one hour"
+    );
+    assert!(!ts.starts_with("2025-01-01T10:"), "{}", d.body);
+    t.state.shutdown().await;
+}

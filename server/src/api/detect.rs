@@ -44,16 +44,19 @@ pub struct DetectRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DetectedAnomaly {
     pub id: String,
-    /// Position of the event within this request's `events`.
+    /// Position of the event within this request's `events`; for a change
+    /// point, the event whose arrival completed the window showing the change.
     pub index: usize,
-    /// Position of the event within its stream.
+    /// Position of the event within its stream; for a change point, where the
+    /// change began (the window's first anomalous event, which may have come
+    /// in an earlier request).
     pub stream_index: u64,
     /// `event` or `change_point`.
     pub kind: String,
     #[schema(value_type = Object)]
     pub metrics: Metrics,
     pub window_p_value: Option<f64>,
-    /// The event as sent.
+    /// The event as sent; for a change point, the event that reported it.
     #[schema(value_type = Object)]
     pub event: Value,
     pub why: String,
