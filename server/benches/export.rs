@@ -116,6 +116,7 @@ fn record(i: u64) -> AnomalyRecord {
             "stream_position": 1000 + i,
         })),
         batch_id: format!("batch_{}", i / 256),
+        reported_at: 1000 + i,
     }
 }
 

@@ -91,7 +91,7 @@ pub fn to_engine(a: &AnomalyRecord) -> Anomaly {
         encoded: text("encoded"),
         nearest,
         baseline_digest: text("baseline_digest"),
-        reported_at: a.position,
+        reported_at: a.reported_at,
         recurs: None,
     }
 }
@@ -346,6 +346,7 @@ mod tests {
                     }),
                     has_evidence: i != 5,
                     batch_id: "b".into(),
+                    reported_at: 10 + i + u64::from(i == 3),
                 }
             })
             .collect()

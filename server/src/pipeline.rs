@@ -243,6 +243,7 @@ fn record(
         has_evidence: !a.nearest.is_empty(),
         evidence: Some(evidence(config, a, events_seen)),
         batch_id: batch_id.to_string(),
+        reported_at: a.reported_at,
     }
 }
 

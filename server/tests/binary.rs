@@ -261,6 +261,7 @@ fn export_cli_writes_the_store_s_anomalies() {
             evidence: Some(json!({"encoded": "x", "nearest": [], "baseline_digest": "d"})),
             has_evidence: false,
             batch_id: "b".into(),
+            reported_at: i as u64,
         };
         store.with_conn(|c| anomalies::insert(c, &record)).unwrap();
     }

@@ -190,27 +190,27 @@ fn second_request(all: &[Value]) -> Vec<Value> {
     out
 }
 
-/// Sends both requests on a fresh engine stream; the second's response and
-/// its events.
-async fn change_point_calls(t: &TestApp) -> (Value, Vec<Value>) {
+/// The first request's body: events 0..FIRST, creating the stream.
+fn first_request(all: &[Value]) -> Value {
+    json!({ "stream_id": "cp", "events": all[..FIRST].to_vec(), "config_override": config() })
+}
+
+/// Sends both requests on a fresh engine stream; the first's response, the
+/// second's response and the second's events.
+async fn change_point_calls(t: &TestApp) -> (Value, Value, Vec<Value>) {
     let all = change_events();
     let admin = t.admin.clone();
-    let r = t
-        .post(
-            "/v1/detect",
-            &admin,
-            json!({ "stream_id": "cp", "events": all[..FIRST].to_vec(), "config_override": config() }),
-        )
-        .await;
+    let r = t.post("/v1/detect", &admin, first_request(&all)).await;
     assert_eq!(r.status, 200, "{}", r.body);
+    let first = r.body;
     assert!(
-        r.body["anomalies"]
+        first["anomalies"]
             .as_array()
             .unwrap()
             .iter()
             .all(|a| a["kind"] == "event"),
         "{}",
-        r.body
+        first
     );
     let second = second_request(&all);
     let r = t
@@ -223,14 +223,14 @@ async fn change_point_calls(t: &TestApp) -> (Value, Vec<Value>) {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["scored_events"], 200 - FIRST, "{}", r.body);
     assert_eq!(r.body["duplicate_events"], 2, "{}", r.body);
-    (r.body, second)
+    (first, r.body, second)
 }
 
 #[tokio::test]
 async fn a_change_point_begun_in_an_earlier_request_belongs_to_the_event_that_reported_it() {
     let cp = engine_change_point();
     let t = engine_app().await;
-    let (body, second) = change_point_calls(&t).await;
+    let (_, body, second) = change_point_calls(&t).await;
     let anomalies = body["anomalies"].as_array().unwrap();
     // Every anomaly names an event of this request, and its `event` is that one.
     for a in anomalies {
@@ -282,7 +282,7 @@ async fn a_change_point_keeps_its_own_timestamp_not_the_reporting_events() {
     // timestamp; every event of the second request has one.
     assert!(cp.timestamp.is_none(), "{cp:#?}");
     let t = engine_app().await;
-    let (body, second) = change_point_calls(&t).await;
+    let (_, body, second) = change_point_calls(&t).await;
     let a = body["anomalies"]
         .as_array()
         .unwrap()
@@ -306,5 +306,86 @@ async fn a_change_point_keeps_its_own_timestamp_not_the_reporting_events() {
         "the second request's timestamps are all within one hour"
     );
     assert!(!ts.starts_with("2025-01-01T10:"), "{}", d.body);
+    t.state.shutdown().await;
+}
+
+/// The anomalies of a response, each with every field the response gives it.
+fn anomalies_of(body: &Value) -> &Vec<Value> {
+    body["anomalies"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no anomalies: {body}"))
+}
+
+#[tokio::test]
+async fn re_sending_the_request_that_reported_a_change_point_returns_its_original_response() {
+    let t = engine_app().await;
+    let (_, original, second) = change_point_calls(&t).await;
+    // The original response has the change point begun in the first request.
+    assert_eq!(
+        anomalies_of(&original)
+            .iter()
+            .filter(|a| a["kind"] == "change_point")
+            .count(),
+        1,
+        "{original}"
+    );
+    let r = t
+        .post(
+            "/v1/detect",
+            &t.admin.clone(),
+            json!({ "stream_id": "cp", "events": second }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Nothing is scored again...
+    assert_eq!(r.body["scored_events"], 0, "{}", r.body);
+    assert_eq!(r.body["duplicate_events"], second.len(), "{}", r.body);
+    assert_eq!(r.body["events_seen"], original["events_seen"], "{}", r.body);
+    // ...and the same anomalies come back (ids, kinds, request and stream
+    // positions, events, metrics), in the same order.
+    assert_eq!(
+        anomalies_of(&r.body),
+        anomalies_of(&original),
+        "re-sent: {}\noriginal: {original}",
+        r.body
+    );
+    assert_eq!(r.body["anomaly_count"], original["anomaly_count"]);
+    t.state.shutdown().await;
+}
+
+#[tokio::test]
+async fn re_sending_the_request_where_a_change_point_began_does_not_return_it() {
+    let t = engine_app().await;
+    let (first, second_response, _) = change_point_calls(&t).await;
+    // The change point (reported by the second request) began at an event of
+    // the first, whose response did not have it.
+    let cp = anomalies_of(&second_response)
+        .iter()
+        .find(|a| a["kind"] == "change_point")
+        .unwrap_or_else(|| panic!("no change point: {second_response}"));
+    assert!(cp["stream_index"].as_u64().unwrap() < FIRST as u64, "{cp}");
+    let r = t
+        .post(
+            "/v1/detect",
+            &t.admin.clone(),
+            first_request(&change_events()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["scored_events"], 0, "{}", r.body);
+    assert_eq!(r.body["duplicate_events"], FIRST, "{}", r.body);
+    assert!(
+        anomalies_of(&r.body)
+            .iter()
+            .all(|a| a["kind"] != "change_point" && a["id"] != cp["id"]),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        anomalies_of(&r.body),
+        anomalies_of(&first),
+        "re-sent: {}\noriginal: {first}",
+        r.body
+    );
     t.state.shutdown().await;
 }

@@ -211,6 +211,8 @@ fn record(config_hash: &str, config: &DetectorConfig, (a, event): &Found) -> Ano
             "backfill": config_hash,
         })),
         batch_id: format!("backfill_{}", &config_hash[..16.min(config_hash.len())]),
+        // `event` is the reporting event (see `detectors`).
+        reported_at: a.reported_at,
     }
 }
 

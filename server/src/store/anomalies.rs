@@ -56,7 +56,8 @@ pub struct AnomalyRecord {
     pub seq: i64,
     pub id: String,
     pub stream_id: String,
-    /// Position of the event in its stream.
+    /// Position of the event in its stream; for a change point, where the
+    /// change began.
     pub position: u64,
     /// `event` or `change_point`.
     pub kind: String,
@@ -72,12 +73,17 @@ pub struct AnomalyRecord {
     pub compressor: String,
     /// `new`, `viewed` or `archived`.
     pub status: String,
-    /// The event as received.
+    /// The event as received: the one that reported the anomaly.
     pub event: Value,
     /// Config, seed, baseline digest, encoded form and nearest baseline events.
     pub evidence: Option<Value>,
     pub has_evidence: bool,
     pub batch_id: String,
+    /// Stream position of the event that reported the anomaly (`event`): its
+    /// `position` for an event anomaly; for a change point, the event whose
+    /// arrival completed the window showing the change. Re-sent events are
+    /// matched to their anomalies on it ([`at_positions`]).
+    pub reported_at: u64,
 }
 
 /// The `GET /v1/anomalies` filters.
@@ -156,10 +162,25 @@ UPDATE anomalies SET baseline_digest = evidence ->> '$.baseline_digest',
     WHERE json_type(evidence, '$.baseline_digest') = 'text';
 ";
 
+/// Migration 4: the stream position of the event that reported each anomaly
+/// (see [`AnomalyRecord::reported_at`]), which re-sent events are matched on,
+/// and the index for that lookup in place of the one on `position`. NULL in
+/// rows written before it means the same as `position`, except for change
+/// points whose evidence names the reporting event (written since change
+/// points were attributed to it), which take that.
+pub(crate) const REPORTED_AT_COLUMN: &str = "
+ALTER TABLE anomalies ADD COLUMN reported_at INTEGER;
+UPDATE anomalies SET reported_at = evidence ->> '$.reported_at'
+    WHERE kind = 'change_point' AND json_type(evidence, '$.reported_at') = 'integer';
+DROP INDEX anomalies_position;
+CREATE INDEX anomalies_reported_at ON anomalies (stream_id, COALESCE(reported_at, position));
+";
+
 const COLUMNS: &str =
     "seq, id, stream_id, position, kind, timestamp, ts_ms, detected_at, ncd, p_value,
     confidence, compression_ratio, entropy_change, window_p_value, why, compressor, status, event,
-    evidence, has_evidence, batch_id, encoded, nearest, baseline_digest";
+    evidence, has_evidence, batch_id, encoded, nearest, baseline_digest,
+    COALESCE(reported_at, position)";
 
 /// A row as read: the record and its JSON columns, parsed in [`finish`].
 struct RawRow {
@@ -196,6 +217,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
         evidence: None,
         has_evidence: r.get::<_, i64>(19)? != 0,
         batch_id: r.get(20)?,
+        reported_at: r.get::<_, i64>(24)? as u64,
     };
     Ok(RawRow {
         record,
@@ -300,9 +322,10 @@ fn write(conn: &Connection, a: &AnomalyRecord, verb: &str) -> Result<usize, Stor
     conn.prepare_cached(&format!(
         "{verb} INTO anomalies (id, stream_id, position, kind, timestamp, ts_ms, detected_at, ncd,
          p_value, confidence, compression_ratio, entropy_change, window_p_value, why, compressor,
-         status, event, evidence, has_evidence, batch_id, encoded, nearest, baseline_digest)
+         status, event, evidence, has_evidence, batch_id, encoded, nearest, baseline_digest,
+         reported_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-         ?19, ?20, ?21, ?22, ?23)"
+         ?19, ?20, ?21, ?22, ?23, ?24)"
     ))?
     .execute(params![
         a.id,
@@ -328,6 +351,7 @@ fn write(conn: &Connection, a: &AnomalyRecord, verb: &str) -> Result<usize, Stor
         evidence.encoded,
         evidence.nearest,
         evidence.baseline_digest,
+        a.reported_at as i64,
     ])
     .map_err(StoreError::from)
 }
@@ -485,7 +509,13 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<AnomalyRecord>, StoreEr
         .transpose()
 }
 
-/// The anomalies recorded for events at these stream positions.
+/// [`at_positions`]' condition: the expression of the `anomalies_reported_at`
+/// index, so that the lookup uses it.
+const AT_POSITION: &str = "stream_id = ? AND COALESCE(reported_at, position) = ?";
+
+/// The anomalies reported by the events at these stream positions (what
+/// their scoring returned): a change point is found by the event that
+/// reported it, not the one where it began.
 pub fn at_positions(
     conn: &Connection,
     stream_id: &str,
@@ -495,9 +525,7 @@ pub fn at_positions(
     for &p in positions {
         out.extend(query(
             conn,
-            &format!(
-                "SELECT {COLUMNS} FROM anomalies WHERE stream_id = ? AND position = ? ORDER BY seq"
-            ),
+            &format!("SELECT {COLUMNS} FROM anomalies WHERE {AT_POSITION} ORDER BY seq"),
             vec![Sql::Text(stream_id.to_string()), Sql::Integer(p as i64)],
         )?);
     }
@@ -560,4 +588,95 @@ pub fn feedback_for(
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn the_reporting_position_lookup_uses_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), Default::default()).unwrap();
+        let plan: Vec<String> = store
+            .with_conn(|c| {
+                let mut stmt = c.prepare(&format!(
+                    "EXPLAIN QUERY PLAN SELECT {COLUMNS} FROM anomalies WHERE {AT_POSITION} \
+                     ORDER BY seq"
+                ))?;
+                let rows = stmt.query_map(params!["s", 1], |r| r.get::<_, String>(3))?;
+                Ok::<_, StoreError>(rows.collect::<Result<_, _>>()?)
+            })
+            .unwrap();
+        // One search of the index on both its columns, in `seq` order (no
+        // sort step).
+        assert_eq!(plan.len(), 1, "{plan:?}");
+        assert!(
+            plan[0].starts_with("SEARCH anomalies USING INDEX anomalies_reported_at (")
+                && plan[0].contains("stream_id=? AND <expr>=?"),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn insert_writes_the_reporting_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), Default::default()).unwrap();
+        let record = AnomalyRecord {
+            seq: 0,
+            id: "anom_cp".into(),
+            stream_id: "s".into(),
+            position: 100,
+            kind: "change_point".into(),
+            timestamp: "2025-01-01T00:00:00.000Z".into(),
+            ts_ms: 0,
+            detected_at: "2025-01-01T00:00:00.000Z".into(),
+            metrics: Metrics {
+                ncd: 0.5,
+                p_value: 0.01,
+                confidence: 0.99,
+                compression_ratio: 2.0,
+                entropy_change: 0.1,
+            },
+            window_p_value: Some(0.01),
+            why: "w".into(),
+            compressor: "zstd".into(),
+            status: "new".into(),
+            event: serde_json::json!({"body": {}}),
+            evidence: None,
+            has_evidence: false,
+            batch_id: "b".into(),
+            reported_at: 114,
+        };
+        let (stored, got): (Option<i64>, _) = store
+            .with_conn(|c| {
+                let seq = insert(c, &record)?;
+                let stored = c.query_row(
+                    "SELECT reported_at FROM anomalies WHERE seq = ?1",
+                    [seq],
+                    |r| r.get(0),
+                )?;
+                Ok::<_, StoreError>((stored, get(c, "anom_cp")?.unwrap()))
+            })
+            .unwrap();
+        assert_eq!(stored, Some(114));
+        assert_eq!(
+            got,
+            AnomalyRecord {
+                seq: got.seq,
+                ..record
+            }
+        );
+        let ids = |p: u64| -> Vec<String> {
+            store
+                .with_conn(|c| at_positions(c, "s", &[p]))
+                .unwrap()
+                .into_iter()
+                .map(|a| a.id)
+                .collect()
+        };
+        assert_eq!(ids(114), ["anom_cp"]);
+        assert!(ids(100).is_empty());
+    }
 }

@@ -18,6 +18,7 @@ fn migrations() -> Vec<Vec<&'static str>> {
         ],
         vec![super::jobs::SCHEMA],
         vec![super::anomalies::EVIDENCE_COLUMNS],
+        vec![super::anomalies::REPORTED_AT_COLUMN],
     ]
 }
 
@@ -117,5 +118,98 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(bare.evidence, None);
+    }
+
+    #[test]
+    fn migration_4_gives_change_points_their_reporting_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            for statements in &migrations()[..3] {
+                for sql in statements {
+                    tx.execute_batch(sql).unwrap();
+                }
+            }
+            tx.pragma_update(None, "user_version", 3).unwrap();
+            // An event anomaly; a change point begun at 100 and reported by
+            // event 114 (its evidence says so); one from before the evidence
+            // named the reporting event; one without evidence.
+            for (id, position, kind, evidence) in [
+                (
+                    "e",
+                    5,
+                    "event",
+                    Some(json!({"stream_position": 5, "reported_at": 5})),
+                ),
+                (
+                    "c",
+                    100,
+                    "change_point",
+                    Some(json!({"stream_position": 100, "reported_at": 114})),
+                ),
+                (
+                    "old",
+                    40,
+                    "change_point",
+                    Some(json!({"stream_position": 40})),
+                ),
+                ("bare", 60, "change_point", None),
+            ] {
+                tx.execute(
+                    "INSERT INTO anomalies (id, stream_id, position, kind, timestamp, ts_ms,
+                     detected_at, ncd, p_value, confidence, compression_ratio, entropy_change, why,
+                     compressor, event, evidence, has_evidence, batch_id)
+                     VALUES (?1, 's', ?2, ?3, 't', 0, 't', 0.5, 0.01, 0.99, 2.0, 0.1, 'w',
+                     'zstd', '{}', ?4, 1, 'b')",
+                    rusqlite::params![id, position, kind, evidence.map(|e| e.to_string())],
+                )
+                .unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        let store = Store::open(&path, Default::default()).unwrap();
+        let version: i64 = store
+            .with_conn(|c| {
+                Ok::<_, StoreError>(c.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+            })
+            .unwrap();
+        assert_eq!(version, 4);
+        // Only the change point whose reporting event differs from its start
+        // gets a value; NULL means "at `position`".
+        let column: Vec<(String, Option<i64>)> = store
+            .with_conn(|c| {
+                let mut stmt = c.prepare("SELECT id, reported_at FROM anomalies ORDER BY seq")?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok::<_, StoreError>(rows.collect::<Result<_, _>>()?)
+            })
+            .unwrap();
+        assert_eq!(
+            column,
+            [
+                ("e".to_string(), None),
+                ("c".to_string(), Some(114)),
+                ("old".to_string(), None),
+                ("bare".to_string(), None),
+            ]
+        );
+        for (id, reported_at) in [("e", 5), ("c", 114), ("old", 40), ("bare", 60)] {
+            let got = store.with_conn(|c| anomalies::get(c, id)).unwrap().unwrap();
+            assert_eq!(got.reported_at, reported_at, "{id}");
+        }
+        let ids_at = |p: u64| -> Vec<String> {
+            store
+                .with_conn(|c| anomalies::at_positions(c, "s", &[p]))
+                .unwrap()
+                .into_iter()
+                .map(|a| a.id)
+                .collect()
+        };
+        assert_eq!(ids_at(5), ["e"]);
+        assert_eq!(ids_at(114), ["c"]);
+        assert!(ids_at(100).is_empty());
+        assert_eq!(ids_at(40), ["old"]);
+        assert_eq!(ids_at(60), ["bare"]);
     }
 }
