@@ -85,7 +85,18 @@
 //!   the event's numeric excursion and its `why`, but are not written into the
 //!   compressed bytes, so code lengths stay exchangeable for the window test;
 //!   a baseline with context is cross-fitted in contiguous folds, as
-//!   neighbouring events share most of their context.
+//!   neighbouring events share most of their context. The field's *run* (its
+//!   newest `metric_context` values) is compared with the baseline's runs
+//!   (KNN-CAD style, see the `shape` module): a run farther from every
+//!   baseline run than 1.5× the baseline runs' own largest spacing counts as
+//!   an excursion too, so a new shape inside the range (a flat stretch, a
+//!   reversed cycle) is found.
+//! - **Recurrence**: each event anomaly with numbers names the nearest of the
+//!   stream's 64 most recent anomalies (`Anomaly::recurs`: the largest
+//!   difference of their numbers over each field's baseline range), and its
+//!   `why` says "it resembles anomaly #N" when that is within 5%: a rare but
+//!   regular pattern never enters the baseline and is flagged each time it
+//!   returns, but it is told apart from a new incident.
 //! - **Memory**: events leaving the baseline leave their tokens, members, the
 //!   exact values of few-valued numeric fields (status codes) and one exemplar
 //!   per template in a bounded memory, merged at the next model rebuild. A rare

@@ -30,16 +30,20 @@ pub const DETECTOR: &str = "driftlock";
 /// files have 1,243 rows, and NAB scores from row 15%, so a full 800-row
 /// first baseline left their first windows unscored), window 20 / hop 5 so
 /// that a change shows within a few rows, and each value judged with its
-/// rolling median and MAD over the last 10 rows (`metric_context`), so level
-/// and volatility changes inside the range show.
+/// rolling median and MAD over the last 10 rows and the run of those 10
+/// values (`metric_context`), so level, volatility and shape changes inside
+/// the range show.
 ///
 /// Standard-profile figures on the 52 dev files, in the order the pieces were
 /// added: baseline 150: 20.6; 400 (the API's; 150 is shorter than a daily
 /// cycle, so the half it never saw was flagged): 25.0; flags only where the
 /// conservative p-value passes: 39.4; metric context 10: 46.6; baseline 800:
 /// 48.7 (600 and 1000: 47.3, 48.5; context 5 and 20 at 800: 50.2, 48.2);
-/// first baseline 200 growing to 800: **52.6** (low-FP 38.8, low-FN 59.2;
-/// first baselines of 100, 150, 250, 300, 400: 52.8, 52.7, 52.5, 52.1, 51.0).
+/// first baseline 200 growing to 800: 52.6 (low-FP 38.8, low-FN 59.2;
+/// first baselines of 100, 150, 250, 300, 400: 52.8, 52.7, 52.5, 52.1, 51.0);
+/// the context's runs as shape evidence in the detector: 55.6; first flags
+/// ranked by recurrence ([`ScoreRule::First`]): **58.6** (low-FP 48.8,
+/// low-FN 63.9).
 /// Reproduce: `driftlock eval nab ../shared/datasets/nab` (add
 /// `--min-baseline-size N` for the others).
 pub fn default_config() -> DetectorConfig {
