@@ -41,20 +41,29 @@ impl PastAnomalies {
     /// (derived ones included), each over the width of that field's range in
     /// `profile`. `None` when no remembered anomaly shares a number with it.
     pub fn nearest(&self, ev: &Stored, profile: &NumericProfile) -> Option<Recurrence> {
-        let ctx = (ev.context, ev.keyset);
-        let mut best: Option<Recurrence> = None;
-        for past in self
+        let mut candidates = self
             .recent
             .iter()
             .filter(|p| p.context == ev.context && p.keyset == ev.keyset)
-        {
+            .peekable();
+        candidates.peek()?;
+        let ctx = (ev.context, ev.keyset);
+        let widths: Vec<f64> = ev
+            .leaves
+            .iter()
+            .map(|(path, _)| profile.range(ctx, path).map_or(0.0, |(lo, hi)| hi - lo))
+            .collect();
+        let mut best: Option<Recurrence> = None;
+        for past in candidates {
             let mut distance: Option<f64> = None;
-            for (path, v) in &ev.leaves {
-                let Some((_, w)) = past.leaves.iter().find(|(p, _)| p == path) else {
+            for (k, ((path, v), width)) in ev.leaves.iter().zip(&widths).enumerate() {
+                // Events of one template list their numbers in the same order.
+                let same = past.leaves.get(k).filter(|(p, _)| p == path);
+                let Some((_, w)) = same.or_else(|| past.leaves.iter().find(|(p, _)| p == path))
+                else {
                     continue;
                 };
-                let width = profile.range(ctx, path).map_or(0.0, |(lo, hi)| hi - lo);
-                let d = if width > 0.0 {
+                let d = if *width > 0.0 {
                     (v - w).abs() / width
                 } else if v == w {
                     0.0
