@@ -208,6 +208,8 @@ fn record(config_hash: &str, config: &DetectorConfig, (a, event): &Found) -> Ano
             "nearest": a.nearest,
             "window_p_value": a.window_p_value,
             "stream_position": a.index,
+            // The stream position of the record's `event` (as the API's).
+            "reported_at": a.reported_at,
             "backfill": config_hash,
         })),
         batch_id: format!("backfill_{}", &config_hash[..16.min(config_hash.len())]),
