@@ -3,6 +3,8 @@
 //! - `per_event`: scoring events one push at a time on a calibrated stream.
 //! - `stream_batch`: one stream, 10,000 events per push, the defaults (zstd,
 //!   1000 permutations, window 50, hop 10).
+//! - `metric_context`: a clean metric stream, 10,000 events per push, without
+//!   and with `metric_context = 10` (its cost).
 //! - `window_test`: one window test (400 + 50 scores, 1000 permutations) with and
 //!   without early stopping; events/s = windows × hop.
 //! - `archive`: reading and scoring a generated Parquet archive of 8 streams.
@@ -59,6 +61,38 @@ fn stream_batch(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    g.finish();
+}
+
+/// The cost of the metric context (rolling median and MAD, and each run
+/// compared with the baseline's runs): one clean metric stream, 10,000 events
+/// per push, without and with `metric_context = 10`.
+fn metric_context(c: &mut Criterion) {
+    let events: Vec<_> = GeneratorConfig::clean(StreamKind::Metrics, 11_000, 2)
+        .build()
+        .unwrap()
+        .map(|e| driftlock_benches::to_event(&e))
+        .collect();
+    let mut g = c.benchmark_group("metric_context");
+    g.throughput(Throughput::Elements(10_000));
+    g.sample_size(10);
+    for (name, n) in [("metrics_off_10k", 0), ("metrics_context_10_10k", 10)] {
+        let config = DetectorConfig {
+            metric_context: n,
+            ..Default::default()
+        };
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let mut d = StreamDetector::new("bench", config.clone()).unwrap();
+                    d.push(&events[..1000]).unwrap();
+                    d
+                },
+                |mut d| black_box(d.push(&events[1000..]).unwrap()),
+                BatchSize::LargeInput,
+            )
+        });
+    }
     g.finish();
 }
 
@@ -132,5 +166,12 @@ fn archive(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, per_event, stream_batch, window_test, archive);
+criterion_group!(
+    benches,
+    per_event,
+    stream_batch,
+    metric_context,
+    window_test,
+    archive
+);
 criterion_main!(benches);

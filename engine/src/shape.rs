@@ -24,8 +24,6 @@
 
 use std::collections::HashMap;
 
-use rayon::prelude::*;
-
 use crate::encode::context::Runs;
 
 /// A run is novel when it is this many times farther from the baseline's
@@ -33,6 +31,11 @@ use crate::encode::context::Runs;
 /// 1.25, 1.5, 1.75 and 2 differed by about a point; 1.5 keeps clear of the
 /// baseline's own largest spacing.
 pub const SHAPE_FACTOR: f64 = 1.5;
+
+/// The least reference spacing, in units of the field's 5th–95th percentile
+/// spread: a perfectly periodic series has runs that repeat exactly, and any
+/// run off its cycle by more than this is new.
+const MIN_SPACING: f64 = 1e-3;
 
 /// Fewest baseline runs of a field worth comparing against.
 const MIN_RUNS: usize = 20;
@@ -57,41 +60,75 @@ struct Group {
     /// Stream positions of the runs, ascending.
     index: Vec<u64>,
     /// The runs by position in the run: `columns[k][j]` is the `k`-th value
-    /// of run `j`, so that distances to all runs are computed a column at a
-    /// time, in loops the compiler vectorises.
-    columns: Vec<Vec<f64>>,
+    /// of run `j`, so that distances to many runs are computed a column at a
+    /// time, in loops the compiler vectorises (f32: twice the lanes of f64,
+    /// and ample for values scaled to a few units).
+    columns: Vec<Vec<f32>>,
     /// The largest distance from a baseline run to its nearest baseline run
     /// at least `gap` positions away.
     reference: f64,
 }
 
 impl Group {
-    /// Squared distances from `q` (scaled) to every run, into `out`.
-    fn distances(&self, q: &[f64], out: &mut Vec<f64>) {
+    /// Squared distances from `q` (scaled) to the runs `from..`, into `out`.
+    fn distances(&self, q: &[f32], from: usize, out: &mut Vec<f32>) {
         out.clear();
-        out.resize(self.index.len(), 0.0);
+        out.resize(self.index.len() - from, 0.0);
         for (column, &x) in self.columns.iter().zip(q) {
-            for (d, &c) in out.iter_mut().zip(column) {
+            for (d, &c) in out.iter_mut().zip(&column[from..]) {
                 let t = c - x;
                 *d += t * t;
             }
         }
     }
 
-    /// Distance from run `i` to its nearest run at least `gap` positions away.
-    fn spacing(&self, i: usize, gap: u64, out: &mut Vec<f64>) -> f64 {
-        let q: Vec<f64> = self.columns.iter().map(|c| c[i]).collect();
-        self.distances(&q, out);
-        let at = self.index[i];
-        let lo = self.index.partition_point(|&j| j + gap <= at);
-        let hi = self.index.partition_point(|&j| j < at.saturating_add(gap));
-        out[..lo]
-            .iter()
-            .chain(&out[hi..])
-            .copied()
-            .fold(f64::INFINITY, f64::min)
-            .sqrt()
+    /// The largest of the runs' distances to their nearest run at least
+    /// `gap` positions away. Each pair is measured once: run `i` against the
+    /// runs after it, updating both ends' nearest distances.
+    fn spacing(&self, gap: u64) -> f64 {
+        let n = self.index.len();
+        let mut nearest = vec![f32::INFINITY; n];
+        let mut out = Vec::with_capacity(n);
+        let mut q = vec![0.0f32; self.columns.len()];
+        for i in 0..n {
+            let from = self
+                .index
+                .partition_point(|&j| j < self.index[i].saturating_add(gap));
+            if from >= n {
+                break;
+            }
+            for (x, column) in q.iter_mut().zip(&self.columns) {
+                *x = column[i];
+            }
+            self.distances(&q, from, &mut out);
+            for (slot, &d) in nearest[from..].iter_mut().zip(&out) {
+                *slot = slot.min(d);
+            }
+            nearest[i] = nearest[i].min(min_of(&out));
+        }
+        nearest
+            .into_iter()
+            .filter(|d| d.is_finite())
+            .fold(0.0f32, f32::max)
+            .sqrt() as f64
     }
+}
+
+/// The least of `values` (∞ when empty), in eight lanes so that it
+/// vectorises.
+fn min_of(values: &[f32]) -> f32 {
+    let mut lanes = [f32::INFINITY; 8];
+    let chunks = values.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l = l.min(v);
+        }
+    }
+    lanes
+        .into_iter()
+        .chain(rest.iter().copied())
+        .fold(f32::INFINITY, f32::min)
 }
 
 /// Template context, key set and field path: runs are compared within one.
@@ -134,23 +171,20 @@ impl ShapeModel {
                     return None;
                 }
                 runs.sort_by_key(|(i, _)| *i);
+                // A constant series has no spread, and no shape: any other
+                // value is the numeric profile's business (out of range).
                 let scale = Scale::of(runs.iter().filter_map(|(_, r)| r.last().copied()))?;
                 let mut group = Group {
                     scale,
                     index: runs.iter().map(|(i, _)| *i).collect(),
                     columns: (0..len)
-                        .map(|k| runs.iter().map(|(_, r)| scale.apply(r[k])).collect())
+                        .map(|k| runs.iter().map(|(_, r)| scale.apply(r[k]) as f32).collect())
                         .collect(),
                     reference: 0.0,
                 };
-                group.reference = (0..runs.len())
-                    .into_par_iter()
-                    .map_init(Vec::new, |out, i| group.spacing(i, gap, out))
-                    .filter(|d| d.is_finite())
-                    .reduce(|| 0.0, f64::max);
-                // A field whose runs all coincide (a constant series) is the
-                // numeric profile's business: any other value is out of range.
-                (group.reference > 0.0).then_some((key, group))
+                group.reference = group.spacing(gap);
+                group.reference = group.reference.max(MIN_SPACING);
+                Some((key, group))
             })
             .collect();
         ShapeModel { groups }
@@ -169,9 +203,9 @@ impl ShapeModel {
             if run.len() != g.columns.len() {
                 continue;
             }
-            let q: Vec<f64> = run.iter().map(|&x| g.scale.apply(x)).collect();
-            g.distances(&q, &mut out);
-            let d = out.iter().copied().fold(f64::INFINITY, f64::min).sqrt();
+            let q: Vec<f32> = run.iter().map(|&x| g.scale.apply(x) as f32).collect();
+            g.distances(&q, 0, &mut out);
+            let d = (min_of(&out) as f64).sqrt();
             if !d.is_finite() {
                 continue;
             }
