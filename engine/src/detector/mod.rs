@@ -1,14 +1,15 @@
 //! One stream's detector: the state machine described in the crate docs.
 
 use std::collections::VecDeque;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use driftlock_kernels::{CpuBackend, PermutationBackend};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub(crate) mod body_text;
 mod recurrence;
+mod report;
 mod windows;
 
 use crate::calibrate::cross_fit;
@@ -16,14 +17,11 @@ use crate::compress::compressed_len;
 use crate::encode::context::{Leaves, Rolling, Runs, series_key};
 use crate::encode::numeric_leaves;
 use crate::error::Result;
-use crate::explain::{Evidence, why};
-use crate::model::{Model, Stored, join, rank, score_event};
+use crate::model::{Model, Stored, rank, score_event};
 use crate::novelty::{Facts, Memory};
-use crate::pairwise::{ncd, ncd_with_lens};
+use crate::pairwise::ncd_with_lens;
 use crate::shape;
-use crate::{
-    Anomaly, AnomalyKind, DetectorConfig, Event, EventKind, Metrics, Neighbour, Recurrence,
-};
+use crate::{Anomaly, DetectorConfig, Event, EventKind, Neighbour};
 use recurrence::PastAnomalies;
 
 /// Besag–Clifford stopping: a window test stops at its 16th exceedance. The
@@ -565,132 +563,6 @@ impl StreamDetector {
         s.nearest
             .as_ref()
             .is_some_and(|(d, _)| *d >= self.config.ncd_threshold || s.structural)
-    }
-
-    fn anomaly(&self, s: &Scored, recurs: Option<Recurrence>) -> Result<Anomaly> {
-        let model = self.model();
-        let (ncd, nearest) = s.nearest.clone().expect("flagged events have neighbours");
-        let bytes = s.stored.encoded.as_bytes();
-        let c = s
-            .stored
-            .clen
-            .get_or(|| compressed_len(self.config.compressor, bytes))?
-            .max(1);
-        let mut why = why(&Evidence {
-            event: &s.stored,
-            model,
-            memory: &self.memory,
-            nearest: &nearest,
-        });
-        if let Some(r) = recurs.filter(|r| r.distance <= recurrence::CLOSE) {
-            let _ = write!(
-                why,
-                "; it resembles anomaly #{}: no number differs by more than {:.0}% of its baseline range",
-                r.index,
-                (r.distance * 100.0).ceil().max(1.0)
-            );
-        }
-        Ok(Anomaly {
-            stream_id: self.stream_id.clone(),
-            index: s.stored.index,
-            timestamp: s.stored.timestamp.clone(),
-            kind: AnomalyKind::Event,
-            metrics: Metrics {
-                ncd,
-                compression_ratio: bytes.len() as f64 / c as f64,
-                entropy_change: (s.stored.score - model.typical_score()) as f64,
-                p_value: s.p,
-                confidence: 1.0 - s.p,
-            },
-            window_p_value: self.last_window_p,
-            why,
-            compressor: self.config.compressor.effective().as_str().to_string(),
-            encoded: s.stored.encoded.clone(),
-            nearest,
-            baseline_digest: model.digest().to_string(),
-            reported_at: s.stored.index,
-            recurs,
-        })
-    }
-
-    /// A sustained change: most of the window is anomalous and the window as a
-    /// whole differs from the baseline. Reported once; the caller rebuilds the
-    /// baseline from the most recent events so the new normal stops alarming.
-    fn change_point(&self, p: f64, flagged: usize) -> Result<Anomaly> {
-        let model = self.model();
-        let first = self
-            .window
-            .iter()
-            .find(|e| e.flagged)
-            .expect("a change point has flagged events");
-        let window = join(self.window.iter().map(|e| e.ev.encoded.as_str()));
-        let n = self.window.len().min(self.baseline.len());
-        let sample = join(
-            self.baseline
-                .iter()
-                .skip(self.baseline.len() - n)
-                .map(|e| e.encoded.as_str()),
-        );
-        let kind = self.config.compressor;
-        let c = compressed_len(kind, window.as_bytes())?.max(1);
-        let mean = self.window.iter().map(|e| e.ev.score).sum::<f32>() / self.window.len() as f32;
-        Ok(Anomaly {
-            stream_id: self.stream_id.clone(),
-            index: first.ev.index,
-            timestamp: first.ev.timestamp.clone(),
-            kind: AnomalyKind::ChangePoint,
-            metrics: Metrics {
-                ncd: ncd(kind, window.as_bytes(), sample.as_bytes())?,
-                compression_ratio: window.len() as f64 / c as f64,
-                entropy_change: (mean - model.typical_score()) as f64,
-                p_value: p,
-                confidence: 1.0 - p,
-            },
-            window_p_value: Some(p),
-            why: format!(
-                "Sustained change from event #{}: {flagged} of the last {} events were anomalous and the window \
-                 differs from the baseline (permutation p = {p:.4}); the baseline was rebuilt from the most recent {} events",
-                first.ev.index,
-                self.window.len(),
-                self.recent.len()
-            ),
-            compressor: kind.effective().as_str().to_string(),
-            encoded: first.ev.encoded.clone(),
-            nearest: Vec::new(),
-            baseline_digest: model.digest().to_string(),
-            reported_at: self.window.back().map_or(first.ev.index, |e| e.ev.index),
-            recurs: None,
-        })
-    }
-}
-
-/// Raw event bodies kept as JSON text. Every scored event is kept in `recent`
-/// until `baseline_size` newer ones arrived, but read only at a change point:
-/// one compact string is cheaper to make and to free than a copy of the
-/// `Value` tree (a clone and a drop were a tenth of the scoring profile).
-/// Serialised as the JSON value itself, so the persisted state is unchanged.
-pub(crate) mod body_text {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer, de, ser};
-    use serde_json::Value;
-
-    pub fn of(body: &Value) -> String {
-        serde_json::to_string(body).expect("a JSON value serialises")
-    }
-
-    /// The body as a `Value` again: text that [`of`] wrote (or [`deserialize`]
-    /// read from a `Value`) parses to the same `Value`, numbers included
-    /// (`float_roundtrip`).
-    pub fn parse(text: &str) -> serde_json::Result<Value> {
-        serde_json::from_str(text)
-    }
-
-    pub fn serialize<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
-        parse(text).map_err(ser::Error::custom)?.serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-        let v = Value::deserialize(d)?;
-        serde_json::to_string(&v).map_err(de::Error::custom)
     }
 }
 

@@ -58,7 +58,7 @@ impl Rolling {
 
     /// [`derive`](Self::derive), plus the run of each numeric field: its
     /// newest `n` values in this series, oldest first, when the series has
-    /// had that many (see [`crate::shape`]).
+    /// had that many (compared with the baseline's runs as shape evidence).
     pub fn derive_with_runs(&mut self, n: usize, key: u64, leaves: Leaves) -> (Leaves, Runs) {
         if n < 2 {
             return (Vec::new(), Vec::new());

@@ -5,8 +5,8 @@
 //! Short numbers are kept on purpose: an HTTP status or a retry count is meaning,
 //! and masking every number hides exactly the values that change in an incident.
 //!
-//! [`VOLATILE`] defines what is masked. ASCII strings (nearly every log line) are
-//! masked by [`scan_ascii`], a single pass that gives exactly the regex's
+//! `VOLATILE` defines what is masked. ASCII strings (nearly every log line) are
+//! masked by `scan_ascii`, a single pass that gives exactly the regex's
 //! leftmost-first matches without its per-search set-up (a regex search costs
 //! more than the rest of an event's encoding); other strings go through the
 //! regex, whose `\d` and `\b` are Unicode-aware. A unit test checks the two
