@@ -5,7 +5,7 @@
 //! Files run in sorted relative-path order, four things at once: a thread
 //! reads and decodes a file's batches, the caller queues their events per
 //! stream, once `buffer_events` are queued they are scored on another thread,
-//! streams in parallel (rayon), while the next queue fills ([`flow`]), and a
+//! streams in parallel (rayon), while the next queue fills (`flow`), and a
 //! last thread makes finished intervals durable ([`commit`]). So each
 //! detector gets pushes of a useful size and nothing waits on decoding or on
 //! disks. Every `checkpoint_every` batches and at the end of each file, the

@@ -66,7 +66,7 @@ pub struct FlatRow<'a> {
     pub why: &'a str,
     pub compressor: &'a str,
     pub encoded: &'a str,
-    /// The neighbours as a JSON array (see [`nearest_json`]).
+    /// The neighbours as a JSON array (see `nearest_json`).
     pub nearest: &'a str,
     pub baseline_digest: &'a str,
 }
