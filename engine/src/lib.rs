@@ -86,7 +86,7 @@
 //!   compressed bytes, so code lengths stay exchangeable for the window test;
 //!   a baseline with context is cross-fitted in contiguous folds, as
 //!   neighbouring events share most of their context. The field's *run* (its
-//!   newest `metric_context` values) is compared with the baseline's runs
+//!   newest `metric_context` values, at most 64) is compared with the baseline's runs
 //!   (KNN-CAD style, see the `shape` module): a run farther from every
 //!   baseline run than 1.5× the baseline runs' own largest spacing counts as
 //!   an excursion too, so a new shape inside the range (a flat stretch, a

@@ -27,6 +27,11 @@ pub type Leaves = Vec<(String, f64)>;
 /// values oldest first, the event's own last).
 pub type Runs = Vec<(String, Vec<f64>)>;
 
+/// Longest run of values compared as a shape: comparing runs costs their
+/// length times the baseline's size squared at every model rebuild, and a
+/// `metric_context` of hundreds is for the median and MAD, not for shapes.
+pub const MAX_RUN: usize = 64;
+
 /// Series remembered per stream; beyond this the least recently updated one
 /// is forgotten, so a stream with ever-new label values stays bounded.
 pub const MAX_SERIES: usize = 1024;
@@ -57,8 +62,9 @@ impl Rolling {
     }
 
     /// [`derive`](Self::derive), plus the run of each numeric field: its
-    /// newest `n` values in this series, oldest first, when the series has
-    /// had that many (compared with the baseline's runs as shape evidence).
+    /// newest `n` values in this series (at most [`MAX_RUN`]), oldest first,
+    /// when the series has had `n` (compared with the baseline's runs as shape
+    /// evidence).
     pub fn derive_with_runs(&mut self, n: usize, key: u64, leaves: Leaves) -> (Leaves, Runs) {
         if n < 2 {
             return (Vec::new(), Vec::new());
@@ -92,7 +98,7 @@ impl Rolling {
                     .filter_map(|ls| ls.iter().find(|(p, _)| p == path).map(|(_, v)| *v)),
             );
             if values.len() == n {
-                runs.push((path.clone(), values.clone()));
+                runs.push((path.clone(), values[n - n.min(MAX_RUN)..].to_vec()));
             }
             let mid = median(&mut values);
             for v in values.iter_mut() {
@@ -218,6 +224,29 @@ mod tests {
         let d = r.derive(3, 1, leaves(2.0));
         assert_eq!(d[0], ("median3(value)".into(), 2.0));
         assert_eq!(d[1], ("mad3(value)".into(), 0.0));
+    }
+
+    #[test]
+    fn runs_are_the_newest_values_once_the_series_has_enough() {
+        let mut r = Rolling::default();
+        let (_, runs) = r.derive_with_runs(3, 1, leaves(1.0));
+        assert!(runs.is_empty(), "one value is not a run of 3");
+        r.derive(3, 1, leaves(2.0));
+        let (_, runs) = r.derive_with_runs(3, 1, leaves(3.0));
+        assert_eq!(runs, vec![("value".to_string(), vec![1.0, 2.0, 3.0])]);
+        // A long context keeps its median and MAD; its runs are the newest
+        // MAX_RUN values.
+        let mut long = Rolling::default();
+        let n = MAX_RUN + 36;
+        for i in 0..n - 1 {
+            long.derive(n, 1, leaves(i as f64));
+        }
+        let (derived, runs) = long.derive_with_runs(n, 1, leaves((n - 1) as f64));
+        assert_eq!(derived[0].1, (n / 2) as f64, "the median of all {n}");
+        let run = &runs[0].1;
+        assert_eq!(run.len(), MAX_RUN);
+        assert_eq!(run[0], (n - MAX_RUN) as f64);
+        assert_eq!(run[MAX_RUN - 1], (n - 1) as f64);
     }
 
     #[test]
