@@ -40,6 +40,10 @@ const MIN_SPACING: f64 = 1e-3;
 /// Fewest baseline runs of a field worth comparing against.
 const MIN_RUNS: usize = 20;
 
+/// Most baseline runs of a field compared: beyond this (baselines of
+/// thousands of events), an even sample of them.
+const MAX_RUNS: usize = 2048;
+
 /// The excursion level shape evidence adds to an event: 1 when the run of
 /// one of its fields is novel (see [`ShapeModel::judge`]), else 0.
 pub(crate) fn excursion(model: &ShapeModel, context: u64, keyset: u64, runs: &Runs) -> u32 {
@@ -171,6 +175,12 @@ impl ShapeModel {
                     return None;
                 }
                 runs.sort_by_key(|(i, _)| *i);
+                if runs.len() > MAX_RUNS {
+                    // An even sample of a long baseline keeps its whole span
+                    // (the spacing costs the square of the runs kept).
+                    let stride = runs.len().div_ceil(MAX_RUNS);
+                    runs = runs.into_iter().step_by(stride).collect();
+                }
                 // A constant series has no spread, and no shape: any other
                 // value is the numeric profile's business (out of range).
                 let scale = Scale::of(runs.iter().filter_map(|(_, r)| r.last().copied()))?;
@@ -320,6 +330,18 @@ mod tests {
         assert!(m.judge(1, 2, &run(&[50.0; 9])).is_none());
         assert!(model(&[7.0; 100], 10, 20).groups.is_empty());
         assert!(model(&wave(25), 10, 20).groups.is_empty(), "too few runs");
+    }
+
+    #[test]
+    fn a_long_baseline_is_sampled_evenly() {
+        let long = wave(3 * MAX_RUNS);
+        let m = model(&long, 10, 20);
+        let g = m.groups.values().next().expect("one group");
+        assert!(g.index.len() <= MAX_RUNS, "{}", g.index.len());
+        assert!(g.index.len() > MAX_RUNS / 2, "{}", g.index.len());
+        // The sample spans the whole baseline.
+        assert_eq!(g.index[0], 9);
+        assert!(*g.index.last().unwrap() >= (3 * MAX_RUNS - 3) as u64);
     }
 
     #[test]
