@@ -20,7 +20,10 @@
 //! Values are compared on a scale that makes one threshold serve every
 //! series: `ln(1 + v)` when the baseline has no negative value (counts,
 //! bytes and latencies vary multiplicatively), divided by the baseline's
-//! 5th–95th percentile spread.
+//! 5th–95th percentile spread. A field's runs are used once most of the
+//! baseline's events of its kind have one: not while a stream's series are
+//! still filling their first runs, nor right after restoring a state saved
+//! before runs were kept.
 
 use std::collections::HashMap;
 
@@ -87,9 +90,10 @@ impl Group {
     }
 
     /// The largest of the runs' distances to their nearest run at least
-    /// `gap` positions away. Each pair is measured once: run `i` against the
-    /// runs after it, updating both ends' nearest distances.
-    fn spacing(&self, gap: u64) -> f64 {
+    /// `gap` positions away; `None` when no two runs are that far apart.
+    /// Each pair is measured once: run `i` against the runs after it,
+    /// updating both ends' nearest distances.
+    fn spacing(&self, gap: u64) -> Option<f64> {
         let n = self.index.len();
         let mut nearest = vec![f32::INFINITY; n];
         let mut out = Vec::with_capacity(n);
@@ -113,8 +117,8 @@ impl Group {
         nearest
             .into_iter()
             .filter(|d| d.is_finite())
-            .fold(0.0f32, f32::max)
-            .sqrt() as f64
+            .reduce(f32::max)
+            .map(|d| d.sqrt() as f64)
     }
 }
 
@@ -155,10 +159,13 @@ pub(crate) struct RunsOf<'a> {
 impl ShapeModel {
     /// Builds the reference from baseline events' runs (in stream order);
     /// `gap` is the least distance in positions between two runs that may
-    /// explain each other.
+    /// explain each other (at least a run's length: closer runs share
+    /// values).
     pub fn build<'a>(events: impl Iterator<Item = RunsOf<'a>>, gap: u64) -> Self {
         let mut raw: HashMap<FieldKey, Vec<(u64, &'a [f64])>> = HashMap::new();
+        let mut events_of: HashMap<(u64, u64), usize> = HashMap::new();
         for e in events {
+            *events_of.entry((e.context, e.keyset)).or_default() += 1;
             for (path, run) in e.runs {
                 raw.entry((e.context, e.keyset, path.clone()))
                     .or_default()
@@ -174,6 +181,14 @@ impl ShapeModel {
                 if runs.len() < MIN_RUNS || len == 0 {
                     return None;
                 }
+                // Most of the baseline's events of this kind must have a run:
+                // a baseline of events scored without runs (a state saved
+                // before runs existed, a stream whose many series have not
+                // yet had `len` values each) would be judged by a handful.
+                let of_kind = events_of.get(&(key.0, key.1)).copied().unwrap_or(0);
+                if runs.len() * 10 < of_kind * 9 {
+                    return None;
+                }
                 runs.sort_by_key(|(i, _)| *i);
                 if runs.len() > MAX_RUNS {
                     // An even sample of a long baseline keeps its whole span
@@ -183,7 +198,10 @@ impl ShapeModel {
                 }
                 // A constant series has no spread, and no shape: any other
                 // value is the numeric profile's business (out of range).
-                let scale = Scale::of(runs.iter().filter_map(|(_, r)| r.last().copied()))?;
+                let scale = Scale::of(
+                    runs.iter().filter_map(|(_, r)| r.last().copied()),
+                    runs.iter().all(|(_, r)| r.iter().all(|&x| x >= 0.0)),
+                )?;
                 let mut group = Group {
                     scale,
                     index: runs.iter().map(|(i, _)| *i).collect(),
@@ -192,8 +210,8 @@ impl ShapeModel {
                         .collect(),
                     reference: 0.0,
                 };
-                group.reference = group.spacing(gap);
-                group.reference = group.reference.max(MIN_SPACING);
+                // No two runs far enough apart: nothing to measure shapes by.
+                group.reference = group.spacing(gap.max(len as u64))?.max(MIN_SPACING);
                 Some((key, group))
             })
             .collect();
@@ -228,10 +246,13 @@ impl ShapeModel {
     }
 }
 
-/// `ln(1 + v)` for non-negative series, over the 5th–95th percentile spread.
+/// `ln(1 + v)` for non-negative series, less its median, over the
+/// 5th–95th percentile spread: runs come out a few units wide around 0,
+/// where f32 keeps ample resolution whatever the series' level.
 #[derive(Debug, Clone, Copy)]
 struct Scale {
     log: bool,
+    centre: f64,
     spread: f64,
 }
 
@@ -239,30 +260,36 @@ impl Default for Scale {
     fn default() -> Self {
         Scale {
             log: false,
+            centre: 0.0,
             spread: 1.0,
         }
     }
 }
 
 impl Scale {
-    fn of(values: impl Iterator<Item = f64>) -> Option<Self> {
+    /// The scale of a field from its values; `log` when every value of its
+    /// runs is non-negative.
+    fn of(values: impl Iterator<Item = f64>, log: bool) -> Option<Self> {
         let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
         if v.is_empty() {
             return None;
         }
         v.sort_by(|a, b| a.total_cmp(b));
-        let log = v[0] >= 0.0;
         let t = |x: f64| if log { x.ln_1p() } else { x };
         let q = |p: f64| t(v[((v.len() - 1) as f64 * p).round() as usize]);
         let mut spread = q(0.95) - q(0.05);
         if spread <= 0.0 {
             spread = t(v[v.len() - 1]) - t(v[0]);
         }
-        (spread > 0.0).then_some(Scale { log, spread })
+        (spread > 0.0).then_some(Scale {
+            log,
+            centre: q(0.5),
+            spread,
+        })
     }
 
     fn apply(self, x: f64) -> f64 {
-        (if self.log && x >= 0.0 { x.ln_1p() } else { x }) / self.spread
+        ((if self.log && x >= 0.0 { x.ln_1p() } else { x }) - self.centre) / self.spread
     }
 }
 
@@ -301,6 +328,22 @@ mod tests {
             .collect()
     }
 
+    /// The wave with deterministic noise of ±1, so that no two cycles
+    /// coincide and the reference is a real spacing.
+    fn noisy_wave(n: usize) -> Vec<f64> {
+        wave(n)
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let mut z = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                z ^= z >> 31;
+                z = z.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z ^= z >> 29;
+                v + (z % 2001) as f64 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
     fn run(values: &[f64]) -> Runs {
         vec![("value".to_string(), values.to_vec())]
     }
@@ -315,7 +358,9 @@ mod tests {
 
     #[test]
     fn a_flat_stretch_inside_the_range_is_novel() {
-        let m = model(&wave(400), 10, 20);
+        let m = model(&noisy_wave(400), 10, 20);
+        let g = m.groups.values().next().expect("one group");
+        assert!(g.reference > 10.0 * MIN_SPACING, "{}", g.reference);
         // Every value is the wave's mean: inside its range, but the wave is
         // never flat for ten steps.
         let (path, ratio) = m.judge(1, 2, &run(&[50.0; 10])).expect("judged");
@@ -333,6 +378,55 @@ mod tests {
     }
 
     #[test]
+    fn runs_all_within_the_gap_of_each_other_measure_nothing() {
+        // 31 runs over 40 positions, none 50 apart: no spacing to judge by.
+        assert!(model(&noisy_wave(40), 10, 50).groups.is_empty());
+        assert!(!model(&noisy_wave(400), 10, 50).groups.is_empty());
+    }
+
+    #[test]
+    fn a_high_level_keeps_its_resolution() {
+        // A series near 10^9 that moves by a few hundred: on f32 without
+        // centring, one step of the float would exceed the spread.
+        // (On the log scale, as a non-negative series; the reference series
+        // has negative values, so it is linear: ln(10^9 + d) is linear in d
+        // to 10^-7 here, and the two references must agree.)
+        let centred: Vec<f64> = noisy_wave(400).iter().map(|v| v - 50.0).collect();
+        let high: Vec<f64> = centred.iter().map(|d| 1e9 + 10.0 * d).collect();
+        let low = model(&centred, 10, 20);
+        let m = model(&high, 10, 20);
+        let (g, l) = (
+            m.groups.values().next().expect("one group"),
+            low.groups.values().next().expect("one group"),
+        );
+        assert!(
+            (g.reference / l.reference - 1.0).abs() < 0.05,
+            "{} vs {}",
+            g.reference,
+            l.reference
+        );
+    }
+
+    #[test]
+    fn a_baseline_mostly_without_runs_is_not_judged() {
+        // As after restoring a state saved before runs were kept: 300 events,
+        // only the newest 100 with runs.
+        let values = noisy_wave(400);
+        let runs = runs_of(&values, 10);
+        let empty = Runs::new();
+        let m = ShapeModel::build(
+            runs.iter().enumerate().map(|(k, (i, r))| RunsOf {
+                index: *i,
+                context: 1,
+                keyset: 2,
+                runs: if k + 100 >= runs.len() { r } else { &empty },
+            }),
+            20,
+        );
+        assert!(m.groups.is_empty());
+    }
+
+    #[test]
     fn a_long_baseline_is_sampled_evenly() {
         let long = wave(3 * MAX_RUNS);
         let m = model(&long, 10, 20);
@@ -346,18 +440,20 @@ mod tests {
 
     #[test]
     fn overlapping_runs_never_explain_each_other() {
-        // On a ramp every run is a shape of its own, but the runs one step
-        // apart nearly coincide: without the gap they would explain each
-        // other and make the reference (the baseline's spacing) tiny.
+        // On a ramp every run is a shape of its own, but runs one step apart
+        // nearly coincide: they would explain each other and make the
+        // reference tiny. Runs closer than their own length are never
+        // compared, whatever the gap asked for.
         let ramp: Vec<f64> = (0..400).map(|i| -200.0 + i as f64).collect();
         let spacing = |gap| {
             let m = model(&ramp, 10, gap);
             m.groups.values().next().expect("one group").reference
         };
-        let (apart, overlapping) = (spacing(20), spacing(1));
+        let (one, len, twice) = (spacing(1), spacing(10), spacing(20));
+        assert_eq!(one, len, "a gap below the run length is the run length");
         assert!(
-            apart > 10.0 * overlapping,
-            "{apart} vs {overlapping} without the gap"
+            (twice / len - 2.0).abs() < 0.01,
+            "{twice} vs {len}: the spacing is the gap on a ramp"
         );
     }
 }

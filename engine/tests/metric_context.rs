@@ -194,3 +194,47 @@ fn a_new_shape_inside_the_range_is_found_by_its_run() {
     let before = found.iter().filter(|a| a.index < 800).count();
     assert!(before <= 2, "{before} false alarms before the change");
 }
+
+/// Removes what states saved before shape evidence and recurrence lacked.
+fn strip_new_fields(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for key in ["runs", "shape_gap", "past"] {
+                m.remove(key);
+            }
+            m.values_mut().for_each(strip_new_fields);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_new_fields),
+        _ => {}
+    }
+}
+
+#[test]
+fn a_state_saved_before_runs_were_kept_restores_without_false_alarms() {
+    // Until most of its baseline has runs, a restored stream is not judged by
+    // the handful it has (a run compared with a few dozen would look new).
+    let events = volatility_rise();
+    for window_size in [20, 50] {
+        let config = DetectorConfig {
+            window_size,
+            ..config(10)
+        };
+        let mut old = StreamDetector::new("m", config).unwrap();
+        old.push(&events[..500]).unwrap();
+        let mut state = serde_json::to_value(&old).unwrap();
+        strip_new_fields(&mut state);
+        assert!(!state.to_string().contains("\"runs\""));
+        let mut restored: StreamDetector = serde_json::from_value(state).unwrap();
+        let found = restored.push(&events[500..]).unwrap();
+        let before_change: Vec<_> = found.iter().filter(|a| a.index < 800).collect();
+        assert!(
+            before_change.is_empty(),
+            "window {window_size}: {:#?}",
+            before_change.iter().map(|a| &a.why).collect::<Vec<_>>()
+        );
+        assert!(
+            found.iter().any(|a| (800..900).contains(&a.index)),
+            "the volatility rise is still found"
+        );
+    }
+}

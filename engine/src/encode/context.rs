@@ -97,7 +97,8 @@ impl Rolling {
                     .iter()
                     .filter_map(|ls| ls.iter().find(|(p, _)| p == path).map(|(_, v)| *v)),
             );
-            if values.len() == n {
+            // Array elements share a path (`a[]`): one run per path.
+            if values.len() == n && !runs.iter().any(|(p, _)| p == path) {
                 runs.push((path.clone(), values[n - n.min(MAX_RUN)..].to_vec()));
             }
             let mid = median(&mut values);
