@@ -74,7 +74,6 @@ pub(crate) fn cross_fit(
             let vocab = Vocabulary::of(others().map(|i| &facts[i]));
             let shapes = ShapeModel::build(
                 others().map(|i| RunsOf {
-                    index: raws[i].index,
                     context: leaves[i].0.0,
                     keyset: leaves[i].0.1,
                     runs: &raws[i].runs,

@@ -114,6 +114,7 @@ pub(crate) fn why(ev: &Evidence<'_>) -> String {
         let n = ev
             .event
             .runs
+            .fields
             .iter()
             .find(|(p, _)| *p == path)
             .map_or(0, |(_, r)| r.len());

@@ -39,7 +39,7 @@ pub(crate) struct Stored {
     pub facts: Facts,
     /// The newest values of each numeric field's series, for metric events
     /// with a context (see [`crate::shape`]).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Runs::is_empty")]
     pub runs: Runs,
     /// `C(encoded)`, once something asked for it.
     #[serde(skip)]
@@ -298,7 +298,6 @@ impl Model {
 fn shape_of(baseline: &[Arc<Stored>], gap: u64) -> ShapeModel {
     ShapeModel::build(
         baseline.iter().map(|s| RunsOf {
-            index: s.index,
             context: s.context,
             keyset: s.keyset,
             runs: &s.runs,

@@ -60,19 +60,23 @@ pub(crate) fn excursion(model: &ShapeModel, context: u64, keyset: u64, runs: &Ru
     )
 }
 
-/// One field's baseline runs, scaled, with their stream positions.
+/// One field's baseline runs, scaled, with where they sit in their series.
 #[derive(Debug, Clone, Default)]
 struct Group {
     scale: Scale,
-    /// Stream positions of the runs, ascending.
-    index: Vec<u64>,
+    /// (series, step) of the runs, ascending: a series' runs are contiguous,
+    /// in order.
+    at: Vec<(u64, u64)>,
+    /// Least number of steps between two runs of one series that may
+    /// explain each other.
+    gap: u64,
     /// The runs by position in the run: `columns[k][j]` is the `k`-th value
     /// of run `j`, so that distances to many runs are computed a column at a
     /// time, in loops the compiler vectorises (f32: twice the lanes of f64,
     /// and ample for values scaled to a few units).
     columns: Vec<Vec<f32>>,
     /// The largest distance from a baseline run to its nearest baseline run
-    /// at least `gap` positions away.
+    /// (of another series, or of its own at least `gap` steps away).
     reference: f64,
 }
 
@@ -80,7 +84,7 @@ impl Group {
     /// Squared distances from `q` (scaled) to the runs `from..`, into `out`.
     fn distances(&self, q: &[f32], from: usize, out: &mut Vec<f32>) {
         out.clear();
-        out.resize(self.index.len() - from, 0.0);
+        out.resize(self.at.len() - from, 0.0);
         for (column, &x) in self.columns.iter().zip(q) {
             for (d, &c) in out.iter_mut().zip(&column[from..]) {
                 let t = c - x;
@@ -89,21 +93,32 @@ impl Group {
         }
     }
 
-    /// The largest of the runs' distances to their nearest run at least
-    /// `gap` positions away; `None` when no two runs are that far apart.
-    /// Each pair is measured once: run `i` against the runs after it,
-    /// updating both ends' nearest distances.
-    fn spacing(&self, gap: u64) -> Option<f64> {
-        let n = self.index.len();
+    /// The runs that may explain a run of `series` at `step`: all but those
+    /// of the same series fewer than `gap` steps away, which are the range
+    /// returned (by position in `at`).
+    fn too_close(&self, (series, step): (u64, u64)) -> std::ops::Range<usize> {
+        let lo = self
+            .at
+            .partition_point(|&a| a < (series, (step + 1).saturating_sub(self.gap)));
+        let hi = self
+            .at
+            .partition_point(|&a| a < (series, step.saturating_add(self.gap)));
+        lo..hi
+    }
+
+    /// The largest of the runs' distances to their nearest run that may
+    /// explain them; `None` when no two runs may. Each pair is measured
+    /// once: run `i` against the runs after it (after its own series' runs
+    /// that are too close), updating both ends' nearest distances.
+    fn spacing(&self) -> Option<f64> {
+        let n = self.at.len();
         let mut nearest = vec![f32::INFINITY; n];
         let mut out = Vec::with_capacity(n);
         let mut q = vec![0.0f32; self.columns.len()];
         for i in 0..n {
-            let from = self
-                .index
-                .partition_point(|&j| j < self.index[i].saturating_add(gap));
+            let from = self.too_close(self.at[i]).end;
             if from >= n {
-                break;
+                continue;
             }
             for (x, column) in q.iter_mut().zip(&self.columns) {
                 *x = column[i];
@@ -148,28 +163,28 @@ pub(crate) struct ShapeModel {
     groups: HashMap<FieldKey, Group>,
 }
 
-/// The runs of one baseline event: its position, template context, key set.
+/// The runs of one baseline event, with its template context and key set.
 pub(crate) struct RunsOf<'a> {
-    pub index: u64,
     pub context: u64,
     pub keyset: u64,
     pub runs: &'a Runs,
 }
 
 impl ShapeModel {
-    /// Builds the reference from baseline events' runs (in stream order);
-    /// `gap` is the least distance in positions between two runs that may
-    /// explain each other (at least a run's length: closer runs share
-    /// values).
+    /// Builds the reference from baseline events' runs; `gap` is the least
+    /// number of steps between two runs of one series that may explain each
+    /// other (the detector's window, and at least a run's length: closer
+    /// runs share values). Runs of different series always may.
     pub fn build<'a>(events: impl Iterator<Item = RunsOf<'a>>, gap: u64) -> Self {
-        let mut raw: HashMap<FieldKey, Vec<(u64, &'a [f64])>> = HashMap::new();
+        type At = (u64, u64);
+        let mut raw: HashMap<FieldKey, Vec<(At, &'a [f64])>> = HashMap::new();
         let mut events_of: HashMap<(u64, u64), usize> = HashMap::new();
         for e in events {
             *events_of.entry((e.context, e.keyset)).or_default() += 1;
-            for (path, run) in e.runs {
+            for (path, run) in &e.runs.fields {
                 raw.entry((e.context, e.keyset, path.clone()))
                     .or_default()
-                    .push((e.index, run));
+                    .push(((e.runs.series, e.runs.step), run));
             }
         }
         let groups = raw
@@ -189,10 +204,11 @@ impl ShapeModel {
                 if runs.len() * 10 < of_kind * 9 {
                     return None;
                 }
-                runs.sort_by_key(|(i, _)| *i);
+                runs.sort_by_key(|(a, _)| *a);
                 if runs.len() > MAX_RUNS {
-                    // An even sample of a long baseline keeps its whole span
-                    // (the spacing costs the square of the runs kept).
+                    // An even sample of a long baseline keeps every series
+                    // and its whole span (the spacing costs the square of
+                    // the runs kept).
                     let stride = runs.len().div_ceil(MAX_RUNS);
                     runs = runs.into_iter().step_by(stride).collect();
                 }
@@ -204,14 +220,15 @@ impl ShapeModel {
                 )?;
                 let mut group = Group {
                     scale,
-                    index: runs.iter().map(|(i, _)| *i).collect(),
+                    at: runs.iter().map(|(a, _)| *a).collect(),
+                    gap: gap.max(len as u64),
                     columns: (0..len)
                         .map(|k| runs.iter().map(|(_, r)| scale.apply(r[k]) as f32).collect())
                         .collect(),
                     reference: 0.0,
                 };
                 // No two runs far enough apart: nothing to measure shapes by.
-                group.reference = group.spacing(gap.max(len as u64))?.max(MIN_SPACING);
+                group.reference = group.spacing()?.max(MIN_SPACING);
                 Some((key, group))
             })
             .collect();
@@ -224,7 +241,7 @@ impl ShapeModel {
     pub fn judge(&self, context: u64, keyset: u64, runs: &Runs) -> Option<(String, f64)> {
         let mut best: Option<(String, f64)> = None;
         let mut out = Vec::new();
-        for (path, run) in runs {
+        for (path, run) in &runs.fields {
             let Some(g) = self.groups.get(&(context, keyset, path.clone())) else {
                 continue;
             };
@@ -233,7 +250,11 @@ impl ShapeModel {
             }
             let q: Vec<f32> = run.iter().map(|&x| g.scale.apply(x) as f32).collect();
             g.distances(&q, 0, &mut out);
-            let d = (min_of(&out) as f64).sqrt();
+            // Its own series' runs that share values with it explain nothing
+            // (while scoring, the window keeps them out of the baseline
+            // anyway; while cross-fitting, the next fold may hold them).
+            let close = g.too_close((runs.series, runs.step));
+            let d = (min_of(&out[..close.start]).min(min_of(&out[close.end..])) as f64).sqrt();
             if !d.is_finite() {
                 continue;
             }
@@ -297,29 +318,31 @@ impl Scale {
 mod tests {
     use super::*;
 
-    /// Runs of length `n` over `values`, one per position from `n - 1`.
-    fn runs_of(values: &[f64], n: usize) -> Vec<(u64, Runs)> {
+    /// Runs of length `n` over `values` (one series), one per step from
+    /// `n - 1`.
+    fn runs_of(values: &[f64], n: usize, series: u64) -> Vec<Runs> {
         (n - 1..values.len())
-            .map(|i| {
-                (
-                    i as u64,
-                    vec![("value".to_string(), values[i + 1 - n..=i].to_vec())],
-                )
+            .map(|i| Runs {
+                series,
+                step: i as u64,
+                fields: vec![("value".to_string(), values[i + 1 - n..=i].to_vec())],
             })
             .collect()
     }
 
-    fn model(values: &[f64], n: usize, gap: u64) -> ShapeModel {
-        let runs = runs_of(values, n);
+    fn build<'a>(runs: impl Iterator<Item = &'a Runs>, gap: u64) -> ShapeModel {
         ShapeModel::build(
-            runs.iter().map(|(i, r)| RunsOf {
-                index: *i,
+            runs.map(|r| RunsOf {
                 context: 1,
                 keyset: 2,
                 runs: r,
             }),
             gap,
         )
+    }
+
+    fn model(values: &[f64], n: usize, gap: u64) -> ShapeModel {
+        build(runs_of(values, n, 0).iter(), gap)
     }
 
     fn wave(n: usize) -> Vec<f64> {
@@ -344,8 +367,13 @@ mod tests {
             .collect()
     }
 
+    /// A run of the baseline's series, long after it (as when scoring).
     fn run(values: &[f64]) -> Runs {
-        vec![("value".to_string(), values.to_vec())]
+        Runs {
+            series: 0,
+            step: 1_000_000,
+            fields: vec![("value".to_string(), values.to_vec())],
+        }
     }
 
     #[test]
@@ -409,14 +437,12 @@ mod tests {
 
     #[test]
     fn a_baseline_mostly_without_runs_is_not_judged() {
-        // As after restoring a state saved before runs were kept: 300 events,
-        // only the newest 100 with runs.
-        let values = noisy_wave(400);
-        let runs = runs_of(&values, 10);
-        let empty = Runs::new();
+        // As after restoring a state saved before runs were kept: 391
+        // events, only the newest 100 with runs.
+        let runs = runs_of(&noisy_wave(400), 10, 0);
+        let empty = Runs::default();
         let m = ShapeModel::build(
-            runs.iter().enumerate().map(|(k, (i, r))| RunsOf {
-                index: *i,
+            runs.iter().enumerate().map(|(k, r)| RunsOf {
                 context: 1,
                 keyset: 2,
                 runs: if k + 100 >= runs.len() { r } else { &empty },
@@ -427,15 +453,39 @@ mod tests {
     }
 
     #[test]
+    fn another_series_may_explain_a_run_at_any_step() {
+        // Two hosts with the same ramp: each run has a twin in the other
+        // series at the same step, so the spacing is nil (the floor); the
+        // ramp alone is spaced by the gap: runs of one series closer than
+        // the gap never explain each other.
+        let ramp: Vec<f64> = (0..400).map(|i| -200.0 + i as f64).collect();
+        let (a, b) = (runs_of(&ramp, 10, 1), runs_of(&ramp, 10, 2));
+        let twins = build(a.iter().chain(&b), 20);
+        assert_eq!(twins.groups.values().next().unwrap().reference, MIN_SPACING);
+        let alone = build(a.iter(), 20);
+        assert!(alone.groups.values().next().unwrap().reference > 10.0 * MIN_SPACING);
+        // A query of series 1 is not explained by its own runs a step away,
+        // but by those of series 2.
+        let q = Runs {
+            series: 1,
+            step: 200,
+            fields: a[191].fields.clone(),
+        };
+        let (_, own) = alone.judge(1, 2, &q).expect("judged");
+        let (_, other) = twins.judge(1, 2, &q).expect("judged");
+        assert!(own > 0.0 && other == 0.0, "{own} {other}");
+    }
+
+    #[test]
     fn a_long_baseline_is_sampled_evenly() {
         let long = wave(3 * MAX_RUNS);
         let m = model(&long, 10, 20);
         let g = m.groups.values().next().expect("one group");
-        assert!(g.index.len() <= MAX_RUNS, "{}", g.index.len());
-        assert!(g.index.len() > MAX_RUNS / 2, "{}", g.index.len());
+        assert!(g.at.len() <= MAX_RUNS, "{}", g.at.len());
+        assert!(g.at.len() > MAX_RUNS / 2, "{}", g.at.len());
         // The sample spans the whole baseline.
-        assert_eq!(g.index[0], 9);
-        assert!(*g.index.last().unwrap() >= (3 * MAX_RUNS - 3) as u64);
+        assert_eq!(g.at[0], (0, 9));
+        assert!(g.at.last().unwrap().1 >= (3 * MAX_RUNS - 3) as u64);
     }
 
     #[test]

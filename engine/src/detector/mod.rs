@@ -60,7 +60,7 @@ pub(crate) struct Raw {
     pub derived: Leaves,
     /// The newest values of each numeric field's series (see
     /// [`crate::shape`]), empty for other kinds of event.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Runs::is_empty")]
     pub runs: Runs,
 }
 
@@ -280,7 +280,7 @@ impl StreamDetector {
             .iter()
             .map(|e| {
                 if e.kind != EventKind::Metric || n < 2 {
-                    return (Vec::new(), Vec::new());
+                    return (Vec::new(), Runs::default());
                 }
                 let ((_, keyset), leaves) = numeric_leaves(&e.body, self.mask_for(e.kind));
                 rolling.derive_with_runs(n, series_key(keyset, &e.body), leaves)

@@ -118,7 +118,7 @@ mod tests {
             excursion: 0,
             novelty: Default::default(),
             facts: Default::default(),
-            runs: Vec::new(),
+            runs: Default::default(),
             clen: Default::default(),
         }
     }

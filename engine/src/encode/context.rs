@@ -23,9 +23,24 @@ use serde_json::Value;
 /// The numeric leaves (field path, value) of one event's own fields.
 pub type Leaves = Vec<(String, f64)>;
 
-/// The newest values of each numeric field of an event's series (field path,
-/// values oldest first, the event's own last).
-pub type Runs = Vec<(String, Vec<f64>)>;
+/// The newest values of each numeric field of an event's series, and where
+/// the event sits in that series.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Runs {
+    /// The series (see [`series_key`]).
+    pub series: u64,
+    /// Events of the series before this one: runs of one series that are
+    /// fewer steps apart than their length share values.
+    pub step: u64,
+    /// (field path, values oldest first, the event's own last).
+    pub fields: Vec<(String, Vec<f64>)>,
+}
+
+impl Runs {
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+}
 
 /// Longest run of values compared as a shape: comparing runs costs their
 /// length times the baseline's size squared at every model rebuild, and a
@@ -51,6 +66,9 @@ pub struct Rolling {
 struct Series {
     last: u64,
     recent: VecDeque<Leaves>,
+    /// Events of the series so far.
+    #[serde(default)]
+    steps: u64,
 }
 
 impl Rolling {
@@ -67,7 +85,7 @@ impl Rolling {
     /// evidence).
     pub fn derive_with_runs(&mut self, n: usize, key: u64, leaves: Leaves) -> (Leaves, Runs) {
         if n < 2 {
-            return (Vec::new(), Vec::new());
+            return (Vec::new(), Runs::default());
         }
         self.clock += 1;
         if !self.series.contains_key(&key) && self.series.len() >= MAX_SERIES {
@@ -81,13 +99,19 @@ impl Rolling {
         }
         let series = self.series.entry(key).or_default();
         series.last = self.clock;
+        let step = series.steps;
+        series.steps += 1;
         while series.recent.len() >= n {
             series.recent.pop_front();
         }
         series.recent.push_back(leaves);
         let current = series.recent.back().expect("just pushed");
         let mut out = Vec::with_capacity(2 * current.len());
-        let mut runs = Vec::new();
+        let mut runs = Runs {
+            series: key,
+            step,
+            fields: Vec::new(),
+        };
         let mut values = Vec::with_capacity(n);
         for (path, _) in current {
             values.clear();
@@ -98,8 +122,9 @@ impl Rolling {
                     .filter_map(|ls| ls.iter().find(|(p, _)| p == path).map(|(_, v)| *v)),
             );
             // Array elements share a path (`a[]`): one run per path.
-            if values.len() == n && !runs.iter().any(|(p, _)| p == path) {
-                runs.push((path.clone(), values[n - n.min(MAX_RUN)..].to_vec()));
+            if values.len() == n && !runs.fields.iter().any(|(p, _)| p == path) {
+                runs.fields
+                    .push((path.clone(), values[n - n.min(MAX_RUN)..].to_vec()));
             }
             let mid = median(&mut values);
             for v in values.iter_mut() {
@@ -233,8 +258,17 @@ mod tests {
         let (_, runs) = r.derive_with_runs(3, 1, leaves(1.0));
         assert!(runs.is_empty(), "one value is not a run of 3");
         r.derive(3, 1, leaves(2.0));
+        // Another series in between has its own steps.
+        r.derive(3, 2, leaves(9.0));
         let (_, runs) = r.derive_with_runs(3, 1, leaves(3.0));
-        assert_eq!(runs, vec![("value".to_string(), vec![1.0, 2.0, 3.0])]);
+        assert_eq!(
+            runs,
+            Runs {
+                series: 1,
+                step: 2,
+                fields: vec![("value".to_string(), vec![1.0, 2.0, 3.0])]
+            }
+        );
         // A long context keeps its median and MAD; its runs are the newest
         // MAX_RUN values.
         let mut long = Rolling::default();
@@ -244,7 +278,7 @@ mod tests {
         }
         let (derived, runs) = long.derive_with_runs(n, 1, leaves((n - 1) as f64));
         assert_eq!(derived[0].1, (n / 2) as f64, "the median of all {n}");
-        let run = &runs[0].1;
+        let run = &runs.fields[0].1;
         assert_eq!(run.len(), MAX_RUN);
         assert_eq!(run[0], (n - MAX_RUN) as f64);
         assert_eq!(run[MAX_RUN - 1], (n - 1) as f64);
