@@ -10,8 +10,10 @@
 //! newest `metric_context` values of its series. The baseline's runs are the
 //! reference, KNN-CAD style: a run's nonconformity is its distance to the
 //! nearest baseline run, and the scale is the largest such distance among
-//! the baseline's own runs, each measured against runs at least a window
-//! apart (so that overlapping runs do not explain each other). A run more
+//! the baseline's own runs, each measured against the other series' runs
+//! and its own series' runs at least a window (and a run's length) of that
+//! series' events away, so that overlapping runs do not explain each other.
+//! Series interleaved in one stream (hosts) share the pool. A run more
 //! than [`SHAPE_FACTOR`] times that far is a shape no baseline run came close
 //! to, and counts as a numeric excursion of the event (see
 //! [`crate::model::rank`]): by construction no baseline run is that far from
