@@ -204,6 +204,21 @@ fn evidence(config: &DetectorConfig, a: &Anomaly, events_seen: u64) -> Value {
 /// none, never the reporting event's); `event` is the reporting event, the one
 /// the response's `index` points at, and the evidence's `reported_at` names its
 /// stream position, so it is not mistaken for the event at `position`.
+/// The stored timestamp of `a` (and its milliseconds) as the API and the
+/// backfill store it: the anomaly's own, else, for an event anomaly, its
+/// event's; a change point never borrows the reporting event's. The
+/// detection time (`now`) when none parses.
+pub(crate) fn record_timestamp(a: &Anomaly, event: &Event, now: &str) -> (String, i64) {
+    let given = match a.kind {
+        AnomalyKind::Event => a.timestamp.as_deref().or(event.timestamp.as_deref()),
+        AnomalyKind::ChangePoint => a.timestamp.as_deref(),
+    };
+    match given.and_then(time::parse_ms) {
+        Some(ms) => (time::format_ms(ms), ms),
+        None => (now.to_string(), time::now_ms()),
+    }
+}
+
 fn record(
     stream_id: &str,
     config: &DetectorConfig,
@@ -213,14 +228,7 @@ fn record(
     events_seen: u64,
 ) -> AnomalyRecord {
     let now = time::now_rfc3339();
-    let given = match a.kind {
-        AnomalyKind::Event => a.timestamp.as_deref().or(event.timestamp.as_deref()),
-        AnomalyKind::ChangePoint => a.timestamp.as_deref(),
-    };
-    let (timestamp, ts_ms) = match given.and_then(time::parse_ms) {
-        Some(ms) => (time::format_ms(ms), ms),
-        None => (now.clone(), time::now_ms()),
-    };
+    let (timestamp, ts_ms) = record_timestamp(a, event, &now);
     AnomalyRecord {
         seq: 0,
         id: format!("anom_{}", random_hex(10)),

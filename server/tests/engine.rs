@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::TestApp;
+use common::{Reply, TestApp};
 use driftlock_server::scoring::EngineDetectors;
 use serde_json::{Value, json};
 
@@ -34,6 +34,11 @@ fn log_events(n: usize) -> Vec<Value> {
         .collect()
 }
 
+/// `POST /v1/detect` with the admin key.
+async fn detect(t: &TestApp, body: Value) -> Reply {
+    t.post("/v1/detect", &t.admin.clone(), body).await
+}
+
 async fn run(t: &TestApp, stream: &str, all: &[Value], chunk: usize) -> Vec<(u64, String)> {
     let mut out = Vec::new();
     for (i, c) in all.chunks(chunk).enumerate() {
@@ -41,7 +46,7 @@ async fn run(t: &TestApp, stream: &str, all: &[Value], chunk: usize) -> Vec<(u64
         if i == 0 {
             body["config_override"] = config();
         }
-        let r = t.post("/v1/detect", &t.admin.clone(), body).await;
+        let r = detect(t, body).await;
         assert_eq!(r.status, 200, "{}", r.body);
         for a in r.body["anomalies"].as_array().unwrap() {
             out.push((
@@ -57,23 +62,19 @@ async fn run(t: &TestApp, stream: &str, all: &[Value], chunk: usize) -> Vec<(u64
 async fn engine_calibrates_then_detects() {
     let t = engine_app().await;
     let evs = log_events(40);
-    let r = t
-        .post(
-            "/v1/detect",
-            &t.admin.clone(),
-            json!({ "stream_id": "c", "events": evs, "config_override": config() }),
-        )
-        .await;
+    let r = detect(
+        &t,
+        json!({ "stream_id": "c", "events": evs, "config_override": config() }),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["status"], "calibrating");
     assert_eq!(r.body["events_needed"], 20);
-    let r = t
-        .post(
-            "/v1/detect",
-            &t.admin.clone(),
-            json!({ "stream_id": "c", "events": log_events(200)[40..].to_vec() }),
-        )
-        .await;
+    let r = detect(
+        &t,
+        json!({ "stream_id": "c", "events": log_events(200)[40..].to_vec() }),
+    )
+    .await;
     assert_eq!(r.body["status"], "ready", "{}", r.body);
     assert!(r.body["anomaly_count"].as_u64().unwrap() >= 1, "{}", r.body);
     let id = r.body["anomalies"][0]["id"].as_str().unwrap();
@@ -103,13 +104,7 @@ async fn chunked_calls_and_a_restart_match_one_batch() {
     let t = t.restart().await;
     let mut rest = Vec::new();
     for c in all[120..].chunks(40) {
-        let r = t
-            .post(
-                "/v1/detect",
-                &t.admin.clone(),
-                json!({ "stream_id": "restarted", "events": c }),
-            )
-            .await;
+        let r = detect(&t, json!({ "stream_id": "restarted", "events": c })).await;
         for a in r.body["anomalies"].as_array().unwrap() {
             rest.push((
                 a["stream_index"].as_u64().unwrap(),
@@ -199,8 +194,7 @@ fn first_request(all: &[Value]) -> Value {
 /// second's response and the second's events.
 async fn change_point_calls(t: &TestApp) -> (Value, Value, Vec<Value>) {
     let all = change_events();
-    let admin = t.admin.clone();
-    let r = t.post("/v1/detect", &admin, first_request(&all)).await;
+    let r = detect(t, first_request(&all)).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let first = r.body;
     assert!(
@@ -213,13 +207,7 @@ async fn change_point_calls(t: &TestApp) -> (Value, Value, Vec<Value>) {
         first
     );
     let second = second_request(&all);
-    let r = t
-        .post(
-            "/v1/detect",
-            &admin,
-            json!({ "stream_id": "cp", "events": second }),
-        )
-        .await;
+    let r = detect(t, json!({ "stream_id": "cp", "events": second })).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["scored_events"], 200 - FIRST, "{}", r.body);
     assert_eq!(r.body["duplicate_events"], 2, "{}", r.body);
@@ -329,13 +317,7 @@ async fn re_sending_the_request_that_reported_a_change_point_returns_its_origina
         1,
         "{original}"
     );
-    let r = t
-        .post(
-            "/v1/detect",
-            &t.admin.clone(),
-            json!({ "stream_id": "cp", "events": second }),
-        )
-        .await;
+    let r = detect(&t, json!({ "stream_id": "cp", "events": second })).await;
     assert_eq!(r.status, 200, "{}", r.body);
     // Nothing is scored again...
     assert_eq!(r.body["scored_events"], 0, "{}", r.body);
@@ -364,13 +346,7 @@ async fn re_sending_the_request_where_a_change_point_began_does_not_return_it() 
         .find(|a| a["kind"] == "change_point")
         .unwrap_or_else(|| panic!("no change point: {second_response}"));
     assert!(cp["stream_index"].as_u64().unwrap() < FIRST as u64, "{cp}");
-    let r = t
-        .post(
-            "/v1/detect",
-            &t.admin.clone(),
-            first_request(&change_events()),
-        )
-        .await;
+    let r = detect(&t, first_request(&change_events())).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["scored_events"], 0, "{}", r.body);
     assert_eq!(r.body["duplicate_events"], FIRST, "{}", r.body);

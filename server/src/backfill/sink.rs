@@ -22,6 +22,7 @@ use super::checkpoint::{sync_dir, tmp_path};
 use super::detectors::Found;
 use crate::config::SyncMode;
 use crate::output::{AnomalySink, ParquetSink};
+use crate::pipeline::record_timestamp;
 use crate::store::Store;
 use crate::store::anomalies::AnomalyRecord;
 use crate::time;
@@ -175,16 +176,7 @@ fn anomaly_id(config_hash: &str, stream_id: &str, position: u64, kind: &str) -> 
 /// The store row for an anomaly, shaped like the API's (`pipeline::record`).
 fn record(config_hash: &str, config: &DetectorConfig, (a, event): &Found) -> AnomalyRecord {
     let now = time::now_rfc3339();
-    // As the API's: a change point keeps its own timestamp (where it began),
-    // never the reporting event's.
-    let given = match a.kind {
-        AnomalyKind::Event => a.timestamp.as_deref().or(event.timestamp.as_deref()),
-        AnomalyKind::ChangePoint => a.timestamp.as_deref(),
-    };
-    let (timestamp, ts_ms) = match given.and_then(time::parse_ms) {
-        Some(ms) => (time::format_ms(ms), ms),
-        None => (now.clone(), time::now_ms()),
-    };
+    let (timestamp, ts_ms) = record_timestamp(a, event, &now);
     let kind = kind_str(a.kind);
     AnomalyRecord {
         seq: 0,

@@ -56,6 +56,17 @@ mod tests {
     use super::*;
     use crate::store::{Store, anomalies};
 
+    /// Applies the first `version` migrations, as a database of that version.
+    fn migrate_to(tx: &rusqlite::Transaction<'_>, version: usize) {
+        for statements in &migrations()[..version] {
+            for sql in statements {
+                tx.execute_batch(sql).unwrap();
+            }
+        }
+        tx.pragma_update(None, "user_version", version as i64)
+            .unwrap();
+    }
+
     #[test]
     fn migration_3_moves_evidence_values_to_columns_losslessly() {
         let dir = tempfile::tempdir().unwrap();
@@ -71,12 +82,7 @@ mod tests {
         {
             let mut conn = Connection::open(&path).unwrap();
             let tx = conn.transaction().unwrap();
-            for statements in &migrations()[..2] {
-                for sql in statements {
-                    tx.execute_batch(sql).unwrap();
-                }
-            }
-            tx.pragma_update(None, "user_version", 2).unwrap();
+            migrate_to(&tx, 2);
             for (id, ev) in [("a1", Some(evidence.to_string())), ("a2", None)] {
                 tx.execute(
                     "INSERT INTO anomalies (id, stream_id, position, kind, timestamp, ts_ms,
@@ -127,12 +133,7 @@ mod tests {
         {
             let mut conn = Connection::open(&path).unwrap();
             let tx = conn.transaction().unwrap();
-            for statements in &migrations()[..3] {
-                for sql in statements {
-                    tx.execute_batch(sql).unwrap();
-                }
-            }
-            tx.pragma_update(None, "user_version", 3).unwrap();
+            migrate_to(&tx, 3);
             // An event anomaly; a change point begun at 100 and reported by
             // event 114 (its evidence says so); one from before the evidence
             // named the reporting event; one without evidence.
