@@ -42,7 +42,9 @@ pub struct Recurrence {
     /// Stream position of the earlier anomaly.
     pub index: u64,
     /// The largest difference over their shared numeric fields, each over
-    /// the width of that field's baseline range (0: the same numbers).
+    /// the width of that field's baseline range stretched to cover both
+    /// values (0: the same numbers; two spikes far above the range are
+    /// compared by their height).
     pub distance: f64,
 }
 

@@ -93,7 +93,8 @@
 //!   reversed cycle) is found.
 //! - **Recurrence**: each event anomaly with numbers names the nearest of the
 //!   stream's 64 most recent anomalies (`Anomaly::recurs`: the largest
-//!   difference of their numbers over each field's baseline range), and its
+//!   difference of their numbers over each field's baseline range stretched
+//!   to cover both, so two spikes far above it compare by height), and its
 //!   `why` says "it resembles anomaly #N" when that is within 5%: a rare but
 //!   regular pattern never enters the baseline and is flagged each time it
 //!   returns, but it is told apart from a new incident.

@@ -323,6 +323,7 @@ fn a_recurring_anomaly_names_the_one_it_repeats() {
     }
     let big = spike(2100);
     let r = big.recurs.expect("compared");
-    assert!(r.distance > 1.0, "{}", r.distance);
+    // 4,500 more than the earlier spikes, over a range stretched to 5,000.
+    assert!(r.distance > 0.8, "{}", r.distance);
     assert!(!big.why.contains("resembles anomaly"), "{}", big.why);
 }

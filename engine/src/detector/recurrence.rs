@@ -39,7 +39,8 @@ impl PastAnomalies {
     /// The remembered anomaly nearest to `ev`: same template and key set, and
     /// distance the largest difference over their shared numeric fields
     /// (derived ones included), each over the width of that field's range in
-    /// `profile`. `None` when no remembered anomaly shares a number with it.
+    /// `profile` stretched to cover both values. `None` when no remembered
+    /// anomaly shares a number with it.
     pub fn nearest(&self, ev: &Stored, profile: &NumericProfile) -> Option<Recurrence> {
         let mut candidates = self
             .recent
@@ -48,22 +49,25 @@ impl PastAnomalies {
             .peekable();
         candidates.peek()?;
         let ctx = (ev.context, ev.keyset);
-        let widths: Vec<f64> = ev
+        let ranges: Vec<Option<(f64, f64)>> = ev
             .leaves
             .iter()
-            .map(|(path, _)| profile.range(ctx, path).map_or(0.0, |(lo, hi)| hi - lo))
+            .map(|(path, _)| profile.range(ctx, path))
             .collect();
         let mut best: Option<Recurrence> = None;
         for past in candidates {
             let mut distance: Option<f64> = None;
-            for (k, ((path, v), width)) in ev.leaves.iter().zip(&widths).enumerate() {
+            for (k, ((path, v), range)) in ev.leaves.iter().zip(&ranges).enumerate() {
                 // Events of one template list their numbers in the same order.
                 let same = past.leaves.get(k).filter(|(p, _)| p == path);
                 let Some((_, w)) = same.or_else(|| past.leaves.iter().find(|(p, _)| p == path))
                 else {
                     continue;
                 };
-                let d = if *width > 0.0 {
+                // Two spikes far above a range are compared by their height,
+                // not by the width of the range they both left.
+                let width = range.map_or(0.0, |(lo, hi)| hi.max(*v).max(*w) - lo.min(*v).min(*w));
+                let d = if width > 0.0 {
                     (v - w).abs() / width
                 } else if v == w {
                     0.0
@@ -143,15 +147,31 @@ mod tests {
             )
             .expect("comparable");
         // #10 differs by 3 in value and 0.5 in mad, #20 by 2 and 6.5: over
-        // ranges about 100 and 10 wide, #10 is nearer, at about 0.05.
+        // the value range stretched to 303 and the mad range about 10 wide,
+        // #10 is nearer, at about 0.05.
         assert_eq!(r.index, 10);
-        let width = |path| {
-            let (lo, hi) = profile().range((1, 7), path).unwrap();
-            hi - lo
-        };
-        let expected = (3.0 / width("value")).max(0.5 / width("mad"));
+        let (lo, _) = profile().range((1, 7), "value").unwrap();
+        let (mad_lo, mad_hi) = profile().range((1, 7), "mad").unwrap();
+        let expected = (3.0 / (303.0 - lo)).max(0.5 / (mad_hi - mad_lo));
         assert!((r.distance - expected).abs() < 1e-12, "{}", r.distance);
         assert!((0.04..0.06).contains(&r.distance), "{}", r.distance);
+    }
+
+    #[test]
+    fn spikes_far_outside_the_range_are_compared_by_their_height() {
+        // A nightly spike to about 1,000 over a range of 0..100: 970 and
+        // 1,000 are the same spike to a person, although they differ by a
+        // third of the range; 400 is a different one.
+        let mut past = PastAnomalies::default();
+        past.remember(&stored(10, 1, &[("value", 1000.0)]));
+        let near = past
+            .nearest(&stored(30, 1, &[("value", 970.0)]), &profile())
+            .expect("comparable");
+        assert!(near.distance <= CLOSE, "{}", near.distance);
+        let far = past
+            .nearest(&stored(30, 1, &[("value", 400.0)]), &profile())
+            .expect("comparable");
+        assert!(far.distance > 0.5, "{}", far.distance);
     }
 
     #[test]

@@ -30,7 +30,7 @@ impl StreamDetector {
         if let Some(r) = recurs.filter(|r| r.distance <= recurrence::CLOSE) {
             let _ = write!(
                 why,
-                "; it resembles anomaly #{}: no number differs by more than {:.0}% of its baseline range",
+                "; it resembles anomaly #{}: no number differs by more than {:.0}% of its baseline range stretched to both values",
                 r.index,
                 (r.distance * 100.0).ceil().max(1.0)
             );

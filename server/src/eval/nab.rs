@@ -42,8 +42,8 @@ pub const DETECTOR: &str = "driftlock";
 /// first baseline 200 growing to 800: 52.6 (low-FP 38.8, low-FN 59.2;
 /// first baselines of 100, 150, 250, 300, 400: 52.8, 52.7, 52.5, 52.1, 51.0);
 /// the context's runs as shape evidence in the detector: 55.6; first flags
-/// ranked by recurrence ([`ScoreRule::First`]): **58.6** (low-FP 48.8,
-/// low-FN 63.9).
+/// ranked by recurrence ([`ScoreRule::First`]): 58.6; recurrence over ranges
+/// stretched to both values: **59.4** (low-FP 50.5, low-FN 64.5).
 /// Reproduce: `driftlock eval nab ../shared/datasets/nab` (add
 /// `--min-baseline-size N` for the others).
 pub fn default_config() -> DetectorConfig {
@@ -69,7 +69,8 @@ pub enum ScoreRule {
     /// in the previous [`SUPPRESS_ROWS`] rows scores `0.5 + c/2`, where `c` grows
     /// with how unlike the stream's earlier anomalies it is (the detector's
     /// [`Recurrence`](driftlock_engine::Recurrence) distance `d`, the largest
-    /// difference of value, rolling median and MAD over their baseline ranges):
+    /// difference of value, rolling median and MAD over their baseline ranges
+    /// stretched to cover both values):
     /// `c = 1 − e^(−d/RECURRENCE_SCALE)`, and 1 for a stream's first anomaly.
     /// A regular pattern the baseline never kept (a daily step, a nightly
     /// spike) is flagged each time it comes back; ranked this way, the
