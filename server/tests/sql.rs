@@ -128,6 +128,17 @@ async fn api_runs_read_only_queries_with_a_limit() {
     assert_eq!(r.body["row_count"], 2);
     assert_eq!(r.body["truncated"], true);
 
+    // Each event anomaly was reported by its own event.
+    let r = t
+        .post(
+            "/v1/sql",
+            &admin,
+            json!({"query": "SELECT count(*) AS n FROM anomalies WHERE reported_at = position"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["rows"], json!([{"n": 5}]));
+
     let r = t
         .post(
             "/v1/sql",

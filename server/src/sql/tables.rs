@@ -93,7 +93,7 @@ const TEXT: [&str; 10] = [
     "event",
     "batch_id",
 ];
-const INTS: [&str; 2] = ["position", "ts_ms"];
+const INTS: [&str; 3] = ["position", "reported_at", "ts_ms"];
 const REALS: [&str; 6] = [
     "ncd",
     "p_value",
@@ -107,7 +107,19 @@ const REALS: [&str; 6] = [
 /// `evidence`, which is large and nested).
 fn store_batch(store: &Store) -> Result<RecordBatch, StoreError> {
     store.with_conn(|conn| {
-        let columns: Vec<&str> = TEXT.iter().chain(&INTS).chain(&REALS).copied().collect();
+        // `reported_at` is the stream position of the event whose arrival
+        // reported the anomaly: its own for an event anomaly, a later one for a
+        // change point. Rows stored before the column existed have NULL there;
+        // for those the event's own position is the best answer there is.
+        let columns: Vec<String> = TEXT
+            .iter()
+            .chain(&INTS)
+            .chain(&REALS)
+            .map(|&c| match c {
+                "reported_at" => "COALESCE(reported_at, position)".to_owned(),
+                c => c.to_owned(),
+            })
+            .collect();
         let mut stmt = conn.prepare(&format!(
             "SELECT {} FROM anomalies ORDER BY seq",
             columns.join(", ")
