@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub enum EvalCommand {
     /// Score the Numenta Anomaly Benchmark with NAB's rules.
     ///
-    /// Every file of PATH (NAB layout: data/<category>/<name>.csv,
+    /// Every file of PATH (NAB layout: `data/<category>/<name>.csv`,
     /// labels/combined_windows.json, config/profiles.json) is one stream of metric
     /// events in time order (body {"value": v}) through a fresh detector, with one
     /// configuration for the whole corpus (a first baseline of 200 events that
@@ -39,7 +39,7 @@ pub enum EvalCommand {
 pub struct NabArgs {
     /// The NAB corpus folder, e.g. ../shared/datasets/nab.
     pub path: PathBuf,
-    /// Also write NAB's results layout: DIR/driftlock/<category>/driftlock_<file>.csv
+    /// Also write NAB's results layout: `DIR/driftlock/<category>/driftlock_<file>.csv`
     /// with columns timestamp,value,anomaly_score,label.
     #[arg(long, value_name = "DIR")]
     pub results_out: Option<PathBuf>,

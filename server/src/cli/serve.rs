@@ -16,7 +16,7 @@ use driftlock_server::{AppState, ServeConfig, app, auth};
 pub struct ConfigArgs {
     /// TOML configuration file (keys as in `ServeConfig`: listen, data_dir,
     /// max_body_bytes, max_events_per_request, worker_batch_size, default_plan,
-    /// sync, trusted_proxies, archive_roots, max_concurrent_jobs, [rate_limits], [demo]).
+    /// sync, trusted_proxies, archive_roots, max_concurrent_jobs, `[rate_limits]`, `[demo]`).
     #[arg(long, env = "DRIFTLOCK_CONFIG")]
     pub config: Option<PathBuf>,
     /// Directory of the SQLite database [default: ./driftlock-data].
