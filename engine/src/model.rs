@@ -38,9 +38,9 @@ pub(crate) struct Stored {
     pub novelty: Novelty,
     pub facts: Facts,
     /// The newest values of each numeric field's series, for metric events
-    /// with a context (see [`crate::shape`]).
+    /// with a context (see [`crate::shape`]); shared with the event's `Raw`.
     #[serde(default, skip_serializing_if = "Runs::is_empty")]
-    pub runs: Runs,
+    pub runs: Arc<Runs>,
     /// `C(encoded)`, once something asked for it.
     #[serde(skip)]
     pub clen: LenCache,

@@ -59,9 +59,10 @@ pub(crate) struct Raw {
     #[serde(default)]
     pub derived: Leaves,
     /// The newest values of each numeric field's series (see
-    /// [`crate::shape`]), empty for other kinds of event.
+    /// [`crate::shape`]), empty for other kinds of event. Shared with the
+    /// scored event: with a metric context they are most of its size.
     #[serde(default, skip_serializing_if = "Runs::is_empty")]
-    pub runs: Runs,
+    pub runs: Arc<Runs>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -267,7 +268,7 @@ impl StreamDetector {
             body: text.map_or_else(|| body_text::of(&e.body), str::to_owned),
             mask: self.mask_for(e.kind),
             derived,
-            runs,
+            runs: runs.shared(),
         };
         self.remember_raw(raw);
     }
@@ -445,6 +446,7 @@ impl StreamDetector {
             .enumerate()
             .map(|(j, (event, (derived, runs)))| {
                 let index = first + j as u64;
+                let runs = runs.shared();
                 let (enc, score) = score_event(
                     prepared,
                     &model.profile,

@@ -16,6 +16,7 @@
 //! holds it.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, LazyLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -39,6 +40,18 @@ pub struct Runs {
 impl Runs {
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()
+    }
+
+    /// Shared between an event's raw and scored forms. Events without runs
+    /// (every event when `metric_context` is off) share one empty value
+    /// instead of allocating one each.
+    pub fn shared(self) -> Arc<Runs> {
+        static EMPTY: LazyLock<Arc<Runs>> = LazyLock::new(Arc::default);
+        if self.is_empty() && self.series == 0 && self.step == 0 {
+            Arc::clone(&EMPTY)
+        } else {
+            Arc::new(self)
+        }
     }
 }
 
