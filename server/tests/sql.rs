@@ -6,11 +6,16 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{TestApp, events, small};
+use common::{Reply, TestApp, events, small};
 use driftlock_datasets::{GeneratorConfig, StreamKind};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_driftlock");
+
+/// `POST /v1/sql` of one query as `key`.
+async fn api_sql(t: &TestApp, key: &str, query: &str) -> Reply {
+    t.post("/v1/sql", key, json!({ "query": query })).await
+}
 
 /// 2 date partitions of 300 events each, 2 streams.
 fn archive(dir: &Path) -> std::path::PathBuf {
@@ -106,13 +111,12 @@ async fn api_runs_read_only_queries_with_a_limit() {
         5
     );
 
-    let r = t
-        .post(
-            "/v1/sql",
-            &admin,
-            json!({"query": "SELECT stream_id, count(*) AS n FROM anomalies GROUP BY stream_id"}),
-        )
-        .await;
+    let r = api_sql(
+        &t,
+        &admin,
+        "SELECT stream_id, count(*) AS n FROM anomalies GROUP BY stream_id",
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["rows"], json!([{"stream_id": "s", "n": 5}]));
     assert_eq!(r.body["columns"][1]["name"], "n");
@@ -129,23 +133,16 @@ async fn api_runs_read_only_queries_with_a_limit() {
     assert_eq!(r.body["truncated"], true);
 
     // Each event anomaly was reported by its own event.
-    let r = t
-        .post(
-            "/v1/sql",
-            &admin,
-            json!({"query": "SELECT count(*) AS n FROM anomalies WHERE reported_at = position"}),
-        )
-        .await;
+    let r = api_sql(
+        &t,
+        &admin,
+        "SELECT count(*) AS n FROM anomalies WHERE reported_at = position",
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["rows"], json!([{"n": 5}]));
 
-    let r = t
-        .post(
-            "/v1/sql",
-            &admin,
-            json!({"query": "SELECT * FROM anomalies WHERE false"}),
-        )
-        .await;
+    let r = api_sql(&t, &admin, "SELECT * FROM anomalies WHERE false").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["rows"], json!([]));
     assert!(r.body["columns"].as_array().unwrap().len() > 5);
@@ -159,7 +156,7 @@ async fn api_runs_read_only_queries_with_a_limit() {
         "SET datafusion.execution.batch_size = 1",
         "DROP TABLE anomalies",
     ] {
-        let r = t.post("/v1/sql", &admin, json!({"query": bad})).await;
+        let r = api_sql(&t, &admin, bad).await;
         assert_eq!(r.status, 400, "{bad}: {}", r.body);
         assert_eq!(r.code(), "invalid_argument", "{bad}");
         // The spec's error object: a message and the request's id.
@@ -171,9 +168,7 @@ async fn api_runs_read_only_queries_with_a_limit() {
             "{bad}"
         );
     }
-    let r = t
-        .post("/v1/sql", &admin, json!({"query": "SELECT * FROM missing"}))
-        .await;
+    let r = api_sql(&t, &admin, "SELECT * FROM missing").await;
     assert!(
         r.body["error"]["message"]
             .as_str()
@@ -185,8 +180,6 @@ async fn api_runs_read_only_queries_with_a_limit() {
     assert!(!Path::new("/tmp/driftlock-sql-test.csv").exists());
 
     let reader = t.key("stream", Some("s")).await;
-    let r = t
-        .post("/v1/sql", &reader, json!({"query": "SELECT 1"}))
-        .await;
+    let r = api_sql(&t, &reader, "SELECT 1").await;
     assert_eq!(r.status, 403);
 }
