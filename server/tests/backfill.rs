@@ -102,8 +102,11 @@ fn kill_midway(mut c: Command, checkpoint: &Path) {
     }
 }
 
-/// (stream_id, index, kind, ncd bits, p_value bits) of every row of every part, in file order.
-fn parts(dir: &Path) -> Vec<(String, u64, String, u64, u64)> {
+/// (stream_id, index, kind, ncd bits, p_value bits, reported_at) of an anomaly.
+type Row = (String, u64, String, u64, u64, u64);
+
+/// Every row of every part, in file order.
+fn parts(dir: &Path) -> Vec<Row> {
     let mut names: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -120,18 +123,20 @@ fn parts(dir: &Path) -> Vec<(String, u64, String, u64, u64)> {
         {
             let b = batch.unwrap();
             let col = |n: &str| b.column(b.schema().index_of(n).unwrap()).clone();
-            let (s, i, k, n, p) = (
+            let (s, i, k, n, p, at) = (
                 col("stream_id"),
                 col("index"),
                 col("kind"),
                 col("ncd"),
                 col("p_value"),
+                col("reported_at"),
             );
             let s = s.as_any().downcast_ref::<StringArray>().unwrap();
             let i = i.as_any().downcast_ref::<UInt64Array>().unwrap();
             let k = k.as_any().downcast_ref::<StringArray>().unwrap();
             let n = n.as_any().downcast_ref::<Float64Array>().unwrap();
             let p = p.as_any().downcast_ref::<Float64Array>().unwrap();
+            let at = at.as_any().downcast_ref::<UInt64Array>().unwrap();
             for r in 0..b.num_rows() {
                 rows.push((
                     s.value(r).into(),
@@ -139,6 +144,7 @@ fn parts(dir: &Path) -> Vec<(String, u64, String, u64, u64)> {
                     k.value(r).into(),
                     n.value(r).to_bits(),
                     p.value(r).to_bits(),
+                    at.value(r),
                 ));
             }
         }
@@ -146,11 +152,11 @@ fn parts(dir: &Path) -> Vec<(String, u64, String, u64, u64)> {
     rows
 }
 
-/// The store's anomalies as (stream_id, position, kind, ncd bits, p_value bits), sorted.
-fn stored(data_dir: &Path) -> Vec<(String, u64, String, u64, u64)> {
+/// The store's anomalies as [`Row`]s, sorted.
+fn stored(data_dir: &Path) -> Vec<Row> {
     let conn = rusqlite::Connection::open(data_dir.join("driftlock.db")).unwrap();
     let mut stmt = conn
-        .prepare("SELECT stream_id, position, kind, ncd, p_value FROM anomalies ORDER BY stream_id, position, kind")
+        .prepare("SELECT stream_id, position, kind, ncd, p_value, reported_at FROM anomalies ORDER BY stream_id, position, kind")
         .unwrap();
     stmt.query_map([], |r| {
         Ok((
@@ -159,6 +165,7 @@ fn stored(data_dir: &Path) -> Vec<(String, u64, String, u64, u64)> {
             r.get(2)?,
             r.get::<_, f64>(3)?.to_bits(),
             r.get::<_, f64>(4)?.to_bits(),
+            r.get::<_, i64>(5)? as u64,
         ))
     })
     .unwrap()
@@ -171,8 +178,8 @@ fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
     v
 }
 
-fn assert_no_duplicates(rows: &[(String, u64, String, u64, u64)]) {
-    let keys: BTreeSet<_> = rows.iter().map(|(s, i, k, _, _)| (s, i, k)).collect();
+fn assert_no_duplicates(rows: &[Row]) {
+    let keys: BTreeSet<_> = rows.iter().map(|(s, i, k, ..)| (s, i, k)).collect();
     assert_eq!(keys.len(), rows.len(), "an anomaly was written twice");
 }
 
@@ -190,6 +197,18 @@ fn killed_backfill_resumes_to_the_same_anomalies_into_parquet_and_the_store() {
         expected.len()
     );
     assert_no_duplicates(&expected);
+    // An event anomaly is reported by its own event, a change point by the
+    // later one that completed its window.
+    for (_, index, kind, .., at) in &expected {
+        match kind.as_str() {
+            "event" => assert_eq!(at, index),
+            _ => assert!(at >= index, "{kind} at {index} reported at {at}"),
+        }
+    }
+    assert!(
+        expected.iter().any(|(_, index, .., at)| at > index),
+        "no change point reported after its first event"
+    );
 
     // Scored in pushes of one read batch rather than one checkpoint interval:
     // the same anomalies in the same order.

@@ -26,7 +26,7 @@ pub fn anomaly_schema() -> SchemaRef {
         .get_or_init(|| {
             let fields = COLUMNS.iter().map(|&name| {
                 let (ty, nullable) = match name {
-                    "index" => (DataType::UInt64, false),
+                    "index" | "reported_at" => (DataType::UInt64, false),
                     "timestamp" => (DataType::Utf8, true),
                     "window_p_value" => (DataType::Float64, true),
                     "ncd" | "compression_ratio" | "entropy_change" | "p_value" | "confidence" => {
@@ -62,6 +62,7 @@ pub struct FlatColumns {
     encoded: StringBuilder,
     nearest: StringBuilder,
     baseline_digest: StringBuilder,
+    reported_at: UInt64Builder,
 }
 
 impl FlatColumns {
@@ -82,6 +83,7 @@ impl FlatColumns {
         self.encoded.append_value(r.encoded);
         self.nearest.append_value(r.nearest);
         self.baseline_digest.append_value(r.baseline_digest);
+        self.reported_at.append_value(r.reported_at);
     }
 
     pub fn len(&self) -> usize {
@@ -111,6 +113,7 @@ impl FlatColumns {
             Arc::new(self.encoded.finish()),
             Arc::new(self.nearest.finish()),
             Arc::new(self.baseline_digest.finish()),
+            Arc::new(self.reported_at.finish()),
         ];
         Ok(RecordBatch::try_new(anomaly_schema(), columns)?)
     }
@@ -131,6 +134,7 @@ pub fn for_each_row(
     let float = |i: usize| batch.column(i).as_primitive::<Float64Type>();
     let (stream_id, timestamp, kind) = (text(0), text(2), text(3));
     let index = batch.column(1).as_primitive::<UInt64Type>();
+    let reported_at = batch.column(15).as_primitive::<UInt64Type>();
     let (ncd, ratio, entropy, p, confidence, window) =
         (float(4), float(5), float(6), float(7), float(8), float(9));
     let (why, compressor, encoded, nearest, digest) =
@@ -152,6 +156,7 @@ pub fn for_each_row(
             encoded: encoded.value(r),
             nearest: nearest.value(r),
             baseline_digest: digest.value(r),
+            reported_at: reported_at.value(r),
         })?;
     }
     Ok(())
@@ -325,6 +330,7 @@ mod tests {
         let text = |i: usize| batch.column(i).as_string::<i32>().clone();
         let float = |i: usize| batch.column(i).as_primitive::<Float64Type>().clone();
         let index = batch.column(1).as_primitive::<UInt64Type>();
+        let reported_at = batch.column(15).as_primitive::<UInt64Type>();
         for (r, a) in anomalies.iter().enumerate() {
             assert_eq!(text(0).value(r), a.stream_id);
             assert_eq!(index.value(r), a.index);
@@ -349,6 +355,7 @@ mod tests {
             let nearest: Vec<Neighbour> = serde_json::from_str(text(13).value(r)).unwrap();
             assert_eq!(nearest, a.nearest);
             assert_eq!(text(14).value(r), a.baseline_digest);
+            assert_eq!(reported_at.value(r), a.reported_at);
         }
     }
 

@@ -53,7 +53,7 @@ impl<W: Write> CsvSink<W> {
         field(out, r.nearest)?;
         out.write_all(b",")?;
         field(out, r.baseline_digest)?;
-        out.write_all(b"\n")
+        writeln!(out, ",{}", r.reported_at)
     }
 
     /// Writes the header if needed, flushes and returns the writer.
@@ -157,6 +157,7 @@ mod tests {
             let nearest: Vec<driftlock_engine::Neighbour> = serde_json::from_str(&row[13]).unwrap();
             assert_eq!(nearest, a.nearest);
             assert_eq!(row[14], a.baseline_digest);
+            assert_eq!(row[15].parse::<u64>().unwrap(), a.reported_at);
         }
     }
 

@@ -7,7 +7,10 @@
 //! Columnar and CSV outputs are flat, one column per field in this order:
 //! `stream_id, index, timestamp, kind, ncd, compression_ratio, entropy_change,
 //! p_value, confidence, window_p_value, why, compressor, encoded, nearest,
-//! baseline_digest`; `nearest` holds the neighbours as a JSON array.
+//! baseline_digest, reported_at`; `nearest` holds the neighbours as a JSON
+//! array, and `reported_at` is the stream position of the event whose arrival
+//! reported the anomaly (its own `index` for an event anomaly, a later one for
+//! a change point), so a backfill's output can be joined with its input.
 
 mod columnar;
 mod csv;
@@ -30,7 +33,7 @@ pub use ndjson::NdjsonSink;
 pub const BATCH_ROWS: usize = 8192;
 
 /// The column names of flat outputs, in order.
-pub const COLUMNS: [&str; 15] = [
+pub const COLUMNS: [&str; 16] = [
     "stream_id",
     "index",
     "timestamp",
@@ -46,6 +49,7 @@ pub const COLUMNS: [&str; 15] = [
     "encoded",
     "nearest",
     "baseline_digest",
+    "reported_at",
 ];
 
 /// One row of the flat formats, borrowed: the bulk export fills it straight
@@ -69,6 +73,7 @@ pub struct FlatRow<'a> {
     /// The neighbours as a JSON array (see `nearest_json`).
     pub nearest: &'a str,
     pub baseline_digest: &'a str,
+    pub reported_at: u64,
 }
 
 impl<'a> FlatRow<'a> {
@@ -91,6 +96,7 @@ impl<'a> FlatRow<'a> {
             encoded: &anomaly.encoded,
             nearest,
             baseline_digest: &anomaly.baseline_digest,
+            reported_at: anomaly.reported_at,
         }
     }
 }
@@ -257,8 +263,8 @@ pub(crate) mod tests {
                     encoded: "level=info".to_owned(),
                 }],
                 baseline_digest: "ab".repeat(32),
-                // Not serialised: what any format's round trip gives back.
-                reported_at: 0,
+                // A change point is reported by a later event.
+                reported_at: 100 + i + 2 * u64::from(i == 3),
                 recurs: None,
             })
             .collect()

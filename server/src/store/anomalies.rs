@@ -398,7 +398,7 @@ fn list_columns(
 /// row's event or evidence JSON.
 const FLAT_COLUMNS: &str = "stream_id, position, timestamp, kind, ncd, compression_ratio,
     entropy_change, p_value, confidence, window_p_value, why, compressor, encoded, nearest,
-    baseline_digest";
+    baseline_digest, COALESCE(reported_at, position)";
 
 /// A text column's value without a copy; `None` for NULL (or a non-text value).
 fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<&'r str>> {
@@ -466,6 +466,8 @@ pub fn for_each_flat<E: From<StoreError>>(
                 encoded: text(r, 12)?.unwrap_or(""),
                 nearest: text(r, 13)?.unwrap_or("[]"),
                 baseline_digest: text(r, 14)?.unwrap_or(""),
+                // Rows stored before the column existed: the event's own position.
+                reported_at: r.get::<_, i64>(15)?.max(0) as u64,
             })
         })()
         .map_err(StoreError::from)?;
