@@ -12,7 +12,8 @@ pub struct Metrics {
     /// Compressed bits per byte of the event given the baseline, minus the
     /// baseline's typical value: how much more information it carries.
     pub entropy_change: f64,
-    /// Conformal p-value of the event against the baseline's scores (never 0).
+    /// Conformal p-value of the event against the baseline's scores (never 0);
+    /// for a [`Record`], the smaller of that and the record's own p-value.
     pub p_value: f64,
     /// `1 - p_value`.
     pub confidence: f64,
@@ -48,6 +49,30 @@ pub struct Recurrence {
     pub distance: f64,
 }
 
+/// A metric value beyond every value its series had before (see the
+/// detector's `record_margin`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// The field's path.
+    pub path: String,
+    pub value: f64,
+    /// The series' range of the field before this value.
+    pub min: f64,
+    pub max: f64,
+    /// Values of the field the series had before this one.
+    pub count: u64,
+    /// Numeric fields of the event tested for a record.
+    pub fields: usize,
+}
+
+impl Record {
+    /// The newest of `count + 1` exchangeable values is the highest or the
+    /// lowest with probability `2 / (count + 1)`; times the fields tested.
+    pub fn p_value(&self) -> f64 {
+        (2.0 * self.fields.max(1) as f64 / (self.count + 1) as f64).min(1.0)
+    }
+}
+
 /// One reported anomaly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Anomaly {
@@ -80,4 +105,8 @@ pub struct Anomaly {
     /// names it when it is close.
     #[serde(skip)]
     pub recurs: Option<Recurrence>,
+    /// Set when the event was a record of its series. Not serialised: `why`
+    /// says so first.
+    #[serde(skip)]
+    pub record: Option<Record>,
 }

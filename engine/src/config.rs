@@ -44,6 +44,15 @@ pub struct DetectorConfig {
     /// median absolute deviation over this many newest events, so level and
     /// volatility changes inside the baseline's range show. 0 or 1: off.
     pub metric_context: usize,
+    /// Metric events: a numeric field beyond everything its series has had
+    /// (its all-time range, kept from the stream's first event) by more than
+    /// this share of that range's width is flagged as a record, whatever its
+    /// compression score, once the series has had `calibration_size` values
+    /// and when the record's own p-value passes (see the crate docs). `None`:
+    /// off. Left out of the serialised form when off, so that configurations
+    /// written before it existed read and hash the same.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_margin: Option<f64>,
 }
 
 impl Default for DetectorConfig {
@@ -60,6 +69,7 @@ impl Default for DetectorConfig {
             seed: 0,
             mask_volatile: None,
             metric_context: 0,
+            record_margin: None,
         }
     }
 }
@@ -113,6 +123,11 @@ impl DetectorConfig {
         if self.metric_context > 1_000 {
             return Err(bad("metric_context", "must be between 0 and 1000"));
         }
+        if let Some(m) = self.record_margin
+            && !(0.0..=10.0).contains(&m)
+        {
+            return Err(bad("record_margin", "must be between 0 and 10"));
+        }
         if !(1..=100_000).contains(&self.permutation_count) {
             return Err(bad("permutation_count", "must be between 1 and 100000"));
         }
@@ -148,6 +163,25 @@ mod tests {
             .validate()
             .unwrap_err();
             assert!(err.to_string().contains("min_baseline_size"), "{err}");
+        }
+    }
+
+    #[test]
+    fn records_are_off_unless_asked_and_their_margin_is_bounded() {
+        let c = DetectorConfig::default();
+        let json = serde_json::to_value(&c).unwrap();
+        assert!(json.get("record_margin").is_none(), "{json}");
+        let on: DetectorConfig = serde_json::from_str(r#"{"record_margin": 0.03}"#).unwrap();
+        assert_eq!(on.record_margin, Some(0.03));
+        on.validate().unwrap();
+        for bad in [-0.1, 11.0, f64::NAN] {
+            let err = DetectorConfig {
+                record_margin: Some(bad),
+                ..c.clone()
+            }
+            .validate()
+            .unwrap_err();
+            assert!(err.to_string().contains("record_margin"), "{err}");
         }
     }
 }

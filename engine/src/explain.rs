@@ -1,15 +1,16 @@
 //! `why`: a sentence built from the evidence of one decision, so a person can
-//! check it — the fields and tokens the baseline never had, the numeric fields
+//! check it — a value beyond everything its series had (a record), the fields
+//! and tokens the baseline never had, the numeric fields
 //! that left the baseline's range, how much more information the event carries
 //! than a typical baseline event, and its nearest baseline event.
 
 use std::fmt::Write;
 
-use crate::Neighbour;
 use crate::encode::{NumSymbol, context};
 use crate::model::{Model, Stored};
 use crate::novelty::{Memory, scan};
 use crate::shape::SHAPE_FACTOR;
+use crate::{Neighbour, Record};
 
 const MAX_LISTED: usize = 4;
 
@@ -19,6 +20,8 @@ pub(crate) struct Evidence<'a> {
     pub model: &'a Model,
     pub memory: &'a Memory,
     pub nearest: &'a [Neighbour],
+    /// The event was a record of its series.
+    pub record: Option<&'a Record>,
 }
 
 fn type_name(ty: u8) -> &'static str {
@@ -35,6 +38,18 @@ fn type_name(ty: u8) -> &'static str {
 
 pub(crate) fn why(ev: &Evidence<'_>) -> String {
     let mut parts: Vec<String> = Vec::new();
+    if let Some(r) = ev.record {
+        parts.push(format!(
+            "`{}` = {} is {} every earlier value of its series ({}–{} over {} events; record p = {:.2e})",
+            r.path,
+            num(r.value),
+            if r.value > r.max { "above" } else { "below" },
+            num(r.min),
+            num(r.max),
+            r.count,
+            r.p_value()
+        ));
+    }
     let (vocab, mem) = (&ev.model.vocab, &ev.memory.vocab);
     let n_base = ev.model.baseline().len();
     let mut new_keys: Vec<&str> = Vec::new();

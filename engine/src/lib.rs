@@ -98,6 +98,13 @@
 //!   `why` says "it resembles anomaly #N" when that is within 5%: a rare but
 //!   regular pattern never enters the baseline and is flagged each time it
 //!   returns, but it is told apart from a new incident.
+//! - **Records** (`record_margin`, off by default): each metric series keeps
+//!   the all-time range of its numbers, and a value beyond it by more than
+//!   that share of its width is flagged whatever its compression score, with
+//!   its own exact p-value (the newest of n + 1 exchangeable values is the
+//!   highest or lowest with probability 2/(n + 1)) and `Anomaly::record`; it
+//!   catches a new high inside the baseline range's margin, which is wide on
+//!   spiky series.
 //! - **Memory**: events leaving the baseline leave their tokens, members, the
 //!   exact values of few-valued numeric fields (status codes) and one exemplar
 //!   per template in a bounded memory, merged at the next model rebuild. A rare
@@ -139,7 +146,7 @@ pub mod read;
 mod shape;
 mod streams;
 
-pub use anomaly::{Anomaly, AnomalyKind, Metrics, Neighbour, Recurrence};
+pub use anomaly::{Anomaly, AnomalyKind, Metrics, Neighbour, Record, Recurrence};
 pub use compress::CompressorKind;
 pub use config::DetectorConfig;
 pub use detector::{Diagnostics, StreamDetector, StreamStatus};

@@ -327,3 +327,62 @@ fn a_recurring_anomaly_names_the_one_it_repeats() {
     assert!(r.distance > 0.8, "{}", r.distance);
     assert!(!big.why.contains("resembles anomaly"), "{}", big.why);
 }
+
+#[test]
+fn a_new_all_time_high_is_a_record_only_when_asked() {
+    // A calm metric (10–49) with a spike to 300 every 50 events: 340 at
+    // #2000 is the highest value the stream has had, but on the baseline's
+    // log scale it is no farther out than the spikes it already knows.
+    let value = |i: u64| match i {
+        2000 => 340.0,
+        2300 => 330.0,
+        i if i % 50 == 0 => 300.0,
+        i => 10.0 + ((i * 7919) % 40) as f64,
+    };
+    let events: Vec<Event> = (0..2400u64)
+        .map(|i| Event {
+            kind: driftlock_engine::EventKind::Metric,
+            body: json!({ "value": value(i) }),
+            ..Default::default()
+        })
+        .collect();
+    let plain = StreamDetector::new("m", DetectorConfig::default())
+        .unwrap()
+        .push(&events)
+        .unwrap();
+    assert!(plain.iter().all(|a| a.index != 2000 && a.record.is_none()));
+
+    let config = DetectorConfig {
+        record_margin: Some(0.05),
+        ..Default::default()
+    };
+    let found = StreamDetector::new("m", config.clone())
+        .unwrap()
+        .push(&events)
+        .unwrap();
+    let records: Vec<_> = found.iter().filter(|a| a.record.is_some()).collect();
+    assert_eq!(records.len(), 1, "only #2000 is a record: {records:?}");
+    let a = records[0];
+    assert_eq!(a.index, 2000);
+    let r = a.record.as_ref().unwrap();
+    assert_eq!((r.min, r.max, r.count), (10.0, 300.0, 2000));
+    assert!(a.metrics.p_value <= 2.0 / 2001.0, "{}", a.metrics.p_value);
+    assert!(
+        a.why.starts_with(
+            "`value` = 340 is above every earlier value of its series (10–300 over 2000 events"
+        ),
+        "{}",
+        a.why
+    );
+
+    // Records are kept in order, whatever the batching, and in saved state.
+    let mut split = StreamDetector::new("m", config.clone()).unwrap();
+    let mut b = Vec::new();
+    for chunk in events[..1500].chunks(7) {
+        b.extend(split.push(chunk).unwrap());
+    }
+    let json = serde_json::to_string(&split).unwrap();
+    let mut restored: StreamDetector = serde_json::from_str(&json).unwrap();
+    b.extend(restored.push(&events[1500..]).unwrap());
+    assert_eq!(found, b);
+}

@@ -93,6 +93,7 @@ pub fn to_engine(a: &AnomalyRecord) -> Anomaly {
         baseline_digest: text("baseline_digest"),
         reported_at: a.reported_at,
         recurs: None,
+        record: None,
     }
 }
 

@@ -121,6 +121,7 @@ impl Detector for Scripted {
                     baseline_digest: format!("{:064x}", position),
                     reported_at: position,
                     recurs: None,
+                    record: None,
                 });
             }
         }

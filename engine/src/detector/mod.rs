@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub(crate) mod body_text;
+mod records;
 mod recurrence;
 mod report;
 mod windows;
@@ -22,6 +23,7 @@ use crate::novelty::{Facts, Memory};
 use crate::pairwise::ncd_with_lens;
 use crate::shape;
 use crate::{Anomaly, DetectorConfig, Event, EventKind, Neighbour};
+use records::Records;
 use recurrence::PastAnomalies;
 
 /// Besag–Clifford stopping: a window test stops at its 16th exceedance. The
@@ -100,6 +102,10 @@ pub struct StreamDetector {
     /// The newest anomalies, for telling a recurrence from a new incident.
     #[serde(default)]
     past: PastAnomalies,
+    /// The all-time range of each metric series' numbers (kept only when
+    /// `record_margin` is set).
+    #[serde(default)]
+    records: Records,
     #[serde(skip)]
     diagnostics: Option<Diagnostics>,
 }
@@ -123,6 +129,9 @@ struct Scored {
     nearest: Option<(f64, Vec<Neighbour>)>,
     /// Never-seen tokens or shapes, or a far numeric excursion.
     structural: bool,
+    /// A metric event's series and how many of `stored.leaves` are its own
+    /// fields (the derived ones follow), when records are kept.
+    series: Option<(u64, usize)>,
 }
 
 impl StreamDetector {
@@ -142,6 +151,7 @@ impl StreamDetector {
             last_window_p: None,
             windows_tested: 0,
             past: PastAnomalies::default(),
+            records: Records::default(),
             diagnostics: None,
         })
     }
@@ -248,6 +258,10 @@ impl StreamDetector {
         Ok(out)
     }
 
+    fn keeps_records(&self, kind: EventKind) -> bool {
+        kind == EventKind::Metric && self.config.record_margin.is_some()
+    }
+
     fn mask_for(&self, kind: EventKind) -> bool {
         self.config
             .mask_volatile
@@ -256,6 +270,11 @@ impl StreamDetector {
 
     /// Keeps `e` for calibration; `text` is its body's JSON text, if known.
     fn remember(&mut self, e: &Event, text: Option<&str>) {
+        if self.keeps_records(e.kind) {
+            let ((_, keyset), leaves) = numeric_leaves(&e.body, self.mask_for(e.kind));
+            let series = series_key(keyset, &e.body);
+            self.records.observe(series, &leaves, None, 0);
+        }
         let mut rolling = std::mem::take(&mut self.rolling);
         let (derived, runs) = self
             .derive_context(&mut rolling, std::slice::from_ref(e))
@@ -369,7 +388,19 @@ impl StreamDetector {
             self.remember_raw(s.raw.take().expect("each scored event is remembered once"));
             self.seen += 1;
             self.since_origin += 1;
-            let flagged = self.is_flagged(&s);
+            let record = s.series.and_then(|(series, own)| {
+                self.records.observe(
+                    series,
+                    &s.stored.leaves[..own],
+                    self.config.record_margin,
+                    self.config.calibration_size() as u64,
+                )
+            });
+            let record = record.filter(|r| r.p_value() <= self.config.p_value_threshold);
+            if record.is_some() && s.nearest.is_none() {
+                s.nearest = Some(self.nearest(&s.stored)?);
+            }
+            let flagged = self.is_flagged(&s) || record.is_some();
             let window_test = (self.since_origin >= w && self.since_origin.is_multiple_of(hop))
                 .then(|| tests.next())
                 .flatten();
@@ -385,7 +416,7 @@ impl StreamDetector {
             }
             if flagged {
                 let recurs = self.past.nearest(&s.stored, &self.model().profile);
-                out.push(self.anomaly(&s, recurs)?);
+                out.push(self.anomaly(&s, recurs, record)?);
                 self.past.remember(&s.stored);
             }
             self.window.push_back(WindowEntry {
@@ -453,6 +484,9 @@ impl StreamDetector {
                     &event.body,
                     self.mask_for(event.kind),
                 )?;
+                let series = self
+                    .keeps_records(event.kind)
+                    .then(|| (series_key(enc.keyset, &event.body), enc.leaves.len()));
                 let mut enc = enc.with_derived(&derived, &model.profile);
                 enc.excursion = enc.excursion.max(shape::excursion(
                     model.shape(),
@@ -504,6 +538,7 @@ impl StreamDetector {
                     p,
                     nearest,
                     structural,
+                    series,
                 })
             })
             .collect()

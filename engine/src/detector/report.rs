@@ -9,10 +9,15 @@ use crate::error::Result;
 use crate::explain::{Evidence, why};
 use crate::model::join;
 use crate::pairwise::ncd;
-use crate::{Anomaly, AnomalyKind, Metrics, Recurrence};
+use crate::{Anomaly, AnomalyKind, Metrics, Record, Recurrence};
 
 impl StreamDetector {
-    pub(super) fn anomaly(&self, s: &Scored, recurs: Option<Recurrence>) -> Result<Anomaly> {
+    pub(super) fn anomaly(
+        &self,
+        s: &Scored,
+        recurs: Option<Recurrence>,
+        record: Option<Record>,
+    ) -> Result<Anomaly> {
         let model = self.model();
         let (ncd, nearest) = s.nearest.clone().expect("flagged events have neighbours");
         let bytes = s.stored.encoded.as_bytes();
@@ -26,6 +31,7 @@ impl StreamDetector {
             model,
             memory: &self.memory,
             nearest: &nearest,
+            record: record.as_ref(),
         });
         if let Some(r) = recurs.filter(|r| r.distance <= recurrence::CLOSE) {
             let _ = write!(
@@ -35,6 +41,7 @@ impl StreamDetector {
                 (r.distance * 100.0).ceil().max(1.0)
             );
         }
+        let p = record.as_ref().map_or(s.p, |r| r.p_value().min(s.p));
         Ok(Anomaly {
             stream_id: self.stream_id.clone(),
             index: s.stored.index,
@@ -44,8 +51,8 @@ impl StreamDetector {
                 ncd,
                 compression_ratio: bytes.len() as f64 / c as f64,
                 entropy_change: (s.stored.score - model.typical_score()) as f64,
-                p_value: s.p,
-                confidence: 1.0 - s.p,
+                p_value: p,
+                confidence: 1.0 - p,
             },
             window_p_value: self.last_window_p,
             why,
@@ -55,6 +62,7 @@ impl StreamDetector {
             baseline_digest: model.digest().to_string(),
             reported_at: s.stored.index,
             recurs,
+            record,
         })
     }
 
@@ -105,6 +113,7 @@ impl StreamDetector {
             baseline_digest: model.digest().to_string(),
             reported_at: self.window.back().map_or(first.ev.index, |e| e.ev.index),
             recurs: None,
+            record: None,
         })
     }
 }

@@ -33,7 +33,7 @@ pub struct DetectRequest {
     pub events: Vec<Event>,
     /// DetectorConfig fields (`baseline_size`, `min_baseline_size`, `window_size`, `hop_size`,
     /// `ncd_threshold`, `p_value_threshold`, `compressor`, `permutation_count`,
-    /// `seed`, `mask_volatile`, `metric_context`). Creates the stream with this config; on an
+    /// `seed`, `mask_volatile`, `metric_context`, `record_margin`). Creates the stream with this config; on an
     /// existing stream, values that differ from its config are a 409.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]

@@ -90,6 +90,12 @@ pub struct DetectorArgs {
     /// range); 0 is off (the default: it can add false alarms, see the README).
     #[arg(long, default_value_t = 0, value_name = "EVENTS")]
     pub metric_context: usize,
+    /// Metric events: flag a number beyond everything its series has had (a new
+    /// all-time high or low) by more than this share of that range's width,
+    /// e.g. 0.03; off by default. Such records are flagged even where the
+    /// compression score is unremarkable, with their own p-value (see the README).
+    #[arg(long, value_name = "SHARE")]
+    pub record_margin: Option<f64>,
 }
 
 impl DetectorArgs {
@@ -112,6 +118,7 @@ impl DetectorArgs {
             seed: self.seed,
             mask_volatile,
             metric_context: self.metric_context,
+            record_margin: self.record_margin,
         };
         config.validate()?;
         Ok(config)

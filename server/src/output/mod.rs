@@ -266,6 +266,7 @@ pub(crate) mod tests {
                 // A change point is reported by a later event.
                 reported_at: 100 + i + 2 * u64::from(i == 3),
                 recurs: None,
+                record: None,
             })
             .collect()
     }
