@@ -67,6 +67,13 @@ pub struct NabArgs {
     /// Rolling median/MAD context of each metric value, in events (default 10; 0 is off).
     #[arg(long, value_name = "EVENTS")]
     pub metric_context: Option<usize>,
+    /// Flag metric values beyond their series' all-time range by more than this
+    /// share of its width (default 0.05).
+    #[arg(long, value_name = "SHARE", conflicts_with = "no_records")]
+    pub record_margin: Option<f64>,
+    /// Do not flag records (values beyond their series' all-time range).
+    #[arg(long)]
+    pub no_records: bool,
     /// Maximum p-value to flag an event (default 0.05, as the API's).
     #[arg(long, value_name = "P")]
     pub p_value_threshold: Option<f64>,
@@ -124,6 +131,11 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<()> {
             c.window_size = args.window_size.unwrap_or(c.window_size);
             c.hop_size = args.hop_size.unwrap_or(c.hop_size);
             c.metric_context = args.metric_context.unwrap_or(c.metric_context);
+            if args.no_records {
+                c.record_margin = None;
+            } else if args.record_margin.is_some() {
+                c.record_margin = args.record_margin;
+            }
             c.p_value_threshold = args.p_value_threshold.unwrap_or(c.p_value_threshold);
             c.validate()?;
             // Total rows, for the bar: count data lines without parsing.
