@@ -46,8 +46,10 @@ pub const DETECTOR: &str = "driftlock";
 /// the context's runs as shape evidence in the detector: 55.6; first flags
 /// ranked by recurrence ([`ScoreRule::First`]): 58.6; recurrence over ranges
 /// stretched to both values: 59.4 (low-FP 50.5, low-FN 64.5); records
-/// beyond 5% of the all-time range: **67.3** (low-FP 58.0, low-FN 72.4;
-/// margins 0.03, 0.04, 0.07, 0.1: 66.0, 66.1, 65.5, 65.5).
+/// beyond 5% of the all-time range: 67.3 (margins 0.03, 0.04, 0.07, 0.1:
+/// 66.0, 66.1, 65.5, 65.5); a record starting a burst wherever it falls:
+/// **69.8** (low-FP 60.2, low-FN 75.1; margins 0.02, 0.03, 0.04, 0.07, 0.1:
+/// 69.4, 69.6, 69.6, 68.1, 68.2).
 /// Reproduce: `driftlock eval nab ../shared/datasets/nab` (add
 /// `--min-baseline-size N` for the others).
 pub fn default_config() -> DetectorConfig {
@@ -71,7 +73,9 @@ pub enum ScoreRule {
     /// `0.5 + (1 − p)/2` when flagged, `(1 − p)/2` otherwise.
     Flagged,
     /// The first flagged event of a burst: a flagged event with no flagged event
-    /// in the previous [`SUPPRESS_ROWS`] rows scores `0.5 + c/2`, where `c` grows
+    /// in the previous [`SUPPRESS_ROWS`] rows, or a record (the detector's
+    /// `record_margin`: a value beyond everything its series had, which starts
+    /// a new burst wherever it falls), scores `0.5 + c/2`, where `c` grows
     /// with how unlike the stream's earlier anomalies it is (the detector's
     /// [`Recurrence`](driftlock_engine::Recurrence) distance `d`, the largest
     /// difference of value, rolling median and MAD over their baseline ranges
@@ -282,7 +286,9 @@ pub fn score_file(
         .collect();
     events_sorted.sort_by_key(|a| a.index);
     for a in events_sorted {
-        if last_flag.is_none_or(|l| a.index - l > SUPPRESS_ROWS) {
+        // A record (beyond everything its series had) is news even inside a
+        // burst: an incident that climbs past every earlier value has changed.
+        if a.record.is_some() || last_flag.is_none_or(|l| a.index - l > SUPPRESS_ROWS) {
             // A record (beyond everything the series had) repeats nothing.
             let c = match (&a.record, a.recurs) {
                 (Some(_), _) | (None, None) => 1.0,
