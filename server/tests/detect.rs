@@ -193,6 +193,10 @@ async fn validation_errors_are_spec_json() {
             "config_override",
         ),
         (
+            json!({ "events": events(1, &[]), "config_override": {"record_margin": -1} }),
+            "config_override.record_margin",
+        ),
+        (
             json!({ "stream_id": "bad stream!", "events": events(1, &[]) }),
             "stream_id",
         ),

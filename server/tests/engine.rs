@@ -1,5 +1,6 @@
 //! The service with the real engine detector: state carried across calls and
-//! across a restart gives the same anomalies as one batch.
+//! across a restart gives the same anomalies as one batch; change points and
+//! records (`record_margin`) reach the API as the engine reports them.
 
 mod common;
 
@@ -363,5 +364,64 @@ async fn re_sending_the_request_where_a_change_point_began_does_not_return_it() 
         "re-sent: {}\noriginal: {first}",
         r.body
     );
+    t.state.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_record_is_flagged_when_the_override_asks_for_records() {
+    let t = engine_app().await;
+    // 11–39 with a spike to 100 every 10 events, then 130: the highest value
+    // yet, but no farther out on the baseline's scale than the spikes.
+    let metric = |i: usize, v: f64| json!({ "type": "metric", "timestamp": format!("2025-01-01T10:{:02}:{:02}Z", i / 60, i % 60), "body": { "value": v } });
+    let mut evs: Vec<Value> = (0..60)
+        .map(|i| {
+            metric(
+                i,
+                if i % 10 == 0 {
+                    100.0
+                } else {
+                    10.0 + (i * 7 % 30) as f64
+                },
+            )
+        })
+        .collect();
+    evs.push(metric(60, 130.0));
+    let config = json!({ "baseline_size": 20, "window_size": 10, "hop_size": 5 });
+    let mut with_records = config.clone();
+    with_records["record_margin"] = json!(0.05);
+    let mut found = Vec::new();
+    for (stream, config) in [("plain", config), ("records", with_records)] {
+        let r = detect(
+            &t,
+            json!({ "stream_id": stream, "events": evs, "config_override": config }),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        found.push(
+            r.body["anomalies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["index"] == 60)
+                .cloned(),
+        );
+    }
+    assert!(
+        found[0].is_none(),
+        "flagged without records: {:?}",
+        found[0]
+    );
+    let a = found[1].as_ref().expect("the record is flagged");
+    let why = a["why"].as_str().unwrap();
+    assert!(
+        why.starts_with(
+            "`value` = 130 is above every earlier value of its series (11–100 over 60 events"
+        ),
+        "{why}"
+    );
+    // The record's own p-value: 2 / (60 + 1).
+    assert!(a["metrics"]["p_value"].as_f64().unwrap() <= 2.0 / 61.0 + 1e-12);
+    let s = t.get("/v1/streams/records", &t.admin.clone()).await;
+    assert_eq!(s.body["config"]["record_margin"], 0.05);
     t.state.shutdown().await;
 }
