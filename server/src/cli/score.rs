@@ -92,7 +92,7 @@ pub struct DetectorArgs {
     pub metric_context: usize,
     /// Metric events: flag a number beyond everything its series has had (a new
     /// all-time high or low) by more than this share of that range's width,
-    /// e.g. 0.03; off by default. Such records are flagged even where the
+    /// e.g. 0.05; off by default. Such records are flagged even where the
     /// compression score is unremarkable, with their own p-value (see the README).
     #[arg(long, value_name = "SHARE")]
     pub record_margin: Option<f64>,
