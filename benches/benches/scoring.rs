@@ -4,7 +4,8 @@
 //! - `stream_batch`: one stream, 10,000 events per push, the defaults (zstd,
 //!   1000 permutations, window 50, hop 10).
 //! - `metric_context`: a clean metric stream, 10,000 events per push, without
-//!   and with `metric_context = 10` (its cost).
+//!   and with `metric_context = 10` (its cost), and with `record_margin = 0.05`
+//!   (the cost of records).
 //! - `window_test`: one window test (400 + 50 scores, 1000 permutations) with and
 //!   without early stopping; events/s = windows × hop.
 //! - `archive`: reading and scoring a generated Parquet archive of 8 streams.
@@ -66,7 +67,8 @@ fn stream_batch(c: &mut Criterion) {
 
 /// The cost of the metric context (rolling median and MAD, and each run
 /// compared with the baseline's runs): one clean metric stream, 10,000 events
-/// per push, without and with `metric_context = 10`.
+/// per push, without and with `metric_context = 10`; and the cost of records
+/// (`record_margin = 0.05`, no context).
 fn metric_context(c: &mut Criterion) {
     let events: Vec<_> = GeneratorConfig::clean(StreamKind::Metrics, 11_000, 2)
         .build()
@@ -76,9 +78,14 @@ fn metric_context(c: &mut Criterion) {
     let mut g = c.benchmark_group("metric_context");
     g.throughput(Throughput::Elements(10_000));
     g.sample_size(10);
-    for (name, n) in [("metrics_off_10k", 0), ("metrics_context_10_10k", 10)] {
+    for (name, n, records) in [
+        ("metrics_off_10k", 0, None),
+        ("metrics_context_10_10k", 10, None),
+        ("metrics_records_10k", 0, Some(0.05)),
+    ] {
         let config = DetectorConfig {
             metric_context: n,
+            record_margin: records,
             ..Default::default()
         };
         g.bench_function(name, |b| {
