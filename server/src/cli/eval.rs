@@ -16,8 +16,8 @@ pub enum EvalCommand {
     /// labels/combined_windows.json, config/profiles.json) is one stream of metric
     /// events in time order (body {"value": v}) through a fresh detector, with one
     /// configuration for the whole corpus (a first baseline of 200 events that
-    /// grows to 800, window 20, hop 5, metric context 10, the engine's default
-    /// thresholds). Each row gets an anomaly score in [0, 1] from
+    /// grows to 800, window 20, hop 5, metric context 10, records beyond 5% of
+    /// each series' all-time range, the engine's default thresholds). Each row gets an anomaly score in [0, 1] from
     /// the detector's outputs (see --score; 0 while calibrating). Prints the
     /// normalised scores of the standard,
     /// reward_low_FP_rate and reward_low_FN_rate profiles (threshold swept per
@@ -44,8 +44,8 @@ pub struct NabArgs {
     #[arg(long, value_name = "DIR")]
     pub results_out: Option<PathBuf>,
     /// How the row score is built: `first` (the first flagged event of a burst,
-    /// ranked by how unlike the stream's earlier anomalies it is; other rows
-    /// (1 − p)/4), `flagged`
+    /// ranked by how unlike the stream's earlier anomalies it is; a record
+    /// starts a burst and ranks first; other rows (1 − p)/4), `flagged`
     /// (flagged events rank first, then 1 − p) or `pvalue` (1 − p only).
     #[arg(long, default_value = "first")]
     pub score: ScoreRule,
