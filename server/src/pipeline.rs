@@ -176,8 +176,14 @@ pub struct BatchOutcome {
     pub compressor: String,
 }
 
-fn evidence(config: &DetectorConfig, a: &Anomaly, events_seen: u64) -> Value {
-    json!({
+/// The evidence of `a` as the store keeps it (API and backfill alike), then
+/// `extra` (what only one of them knows). A record's facts are under `record`.
+pub fn evidence(
+    config: &DetectorConfig,
+    a: &Anomaly,
+    extra: impl IntoIterator<Item = (&'static str, Value)>,
+) -> Value {
+    let mut e = json!({
         "config": config,
         "seed": config.seed,
         "permutation_count": config.permutation_count,
@@ -188,10 +194,28 @@ fn evidence(config: &DetectorConfig, a: &Anomaly, events_seen: u64) -> Value {
         "nearest": a.nearest,
         "window_p_value": a.window_p_value,
         "stream_position": a.index,
-        // The stream position of the record's `event` (see `record`).
+        // The stream position of the stored row's `event` (see `record`).
         "reported_at": a.reported_at,
-        "events_seen_after_batch": events_seen,
-    })
+    });
+    let map = e.as_object_mut().expect("an object");
+    if let Some(r) = &a.record {
+        map.insert(
+            "record".into(),
+            json!({
+                "field": r.path,
+                "value": r.value,
+                "min": r.min,
+                "max": r.max,
+                "count": r.count,
+                "fields_tested": r.fields,
+                "p_value": r.p_value(),
+            }),
+        );
+    }
+    for (k, v) in extra {
+        map.insert(k.into(), v);
+    }
+    e
 }
 
 /// The store row for `a`; `event` is the request event that reported it.
@@ -249,7 +273,11 @@ fn record(
         status: "new".to_string(),
         event: serde_json::to_value(event).unwrap_or(Value::Null),
         has_evidence: !a.nearest.is_empty(),
-        evidence: Some(evidence(config, a, events_seen)),
+        evidence: Some(evidence(
+            config,
+            a,
+            [("events_seen_after_batch", json!(events_seen))],
+        )),
         batch_id: batch_id.to_string(),
         reported_at: a.reported_at,
     }

@@ -421,6 +421,25 @@ async fn a_record_is_flagged_when_the_override_asks_for_records() {
     );
     // The record's own p-value: 2 / (60 + 1).
     assert!(a["metrics"]["p_value"].as_f64().unwrap() <= 2.0 / 61.0 + 1e-12);
+    // The anomaly's evidence has the record's facts, machine-readable.
+    let detail = t
+        .get(
+            &format!("/v1/anomalies/{}", a["id"].as_str().unwrap()),
+            &t.admin.clone(),
+        )
+        .await;
+    assert_eq!(detail.status, 200, "{}", detail.body);
+    let r = &detail.body["evidence"]["record"];
+    assert_eq!(r["field"], "value");
+    assert_eq!(
+        (r["value"].as_f64(), r["min"].as_f64(), r["max"].as_f64()),
+        (Some(130.0), Some(11.0), Some(100.0))
+    );
+    assert_eq!(
+        (r["count"].as_u64(), r["fields_tested"].as_u64()),
+        (Some(60), Some(1))
+    );
+    assert!((r["p_value"].as_f64().unwrap() - 2.0 / 61.0).abs() < 1e-12);
     let s = t.get("/v1/streams/records", &t.admin.clone()).await;
     assert_eq!(s.body["config"]["record_margin"], 0.05);
     t.state.shutdown().await;

@@ -22,7 +22,7 @@ use super::checkpoint::{sync_dir, tmp_path};
 use super::detectors::Found;
 use crate::config::SyncMode;
 use crate::output::{AnomalySink, ParquetSink};
-use crate::pipeline::record_timestamp;
+use crate::pipeline::{evidence, record_timestamp};
 use crate::store::Store;
 use crate::store::anomalies::AnomalyRecord;
 use crate::time;
@@ -194,21 +194,7 @@ fn record(config_hash: &str, config: &DetectorConfig, (a, event): &Found) -> Ano
         status: "new".to_owned(),
         event: serde_json::to_value(event).unwrap_or(Value::Null),
         has_evidence: !a.nearest.is_empty(),
-        evidence: Some(json!({
-            "config": config,
-            "seed": config.seed,
-            "permutation_count": config.permutation_count,
-            "compressor_requested": config.compressor,
-            "compressor": a.compressor,
-            "baseline_digest": a.baseline_digest,
-            "encoded": a.encoded,
-            "nearest": a.nearest,
-            "window_p_value": a.window_p_value,
-            "stream_position": a.index,
-            // The stream position of the record's `event` (as the API's).
-            "reported_at": a.reported_at,
-            "backfill": config_hash,
-        })),
+        evidence: Some(evidence(config, a, [("backfill", json!(config_hash))])),
         batch_id: format!("backfill_{}", &config_hash[..16.min(config_hash.len())]),
         // `event` is the reporting event (see `detectors`).
         reported_at: a.reported_at,
