@@ -1,0 +1,195 @@
+//! Scoring a chunk of events against the frozen model, in parallel: encode,
+//! code length, rank and conformal p-value of each event, and the nearest
+//! known events of those whose p-value passes.
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::{Raw, StreamDetector, body_text};
+use crate::compress::compressed_len;
+use crate::encode::context::{Leaves, Runs, series_key};
+use crate::error::Result;
+use crate::model::{Stored, rank, score_event};
+use crate::novelty::Facts;
+use crate::pairwise::ncd_with_lens;
+use crate::shape;
+use crate::{Event, Neighbour};
+
+/// Baseline events compressed against a candidate to find its nearest neighbour,
+/// chosen by sketch distance.
+const NEIGHBOUR_CANDIDATES: usize = 4;
+/// A numeric excursion (a value more than half a baseline spread outside the
+/// baseline's 1st–99th percentile range) makes an event different enough to
+/// matter whatever its NCD: one number changes a long event's NCD by little.
+const FAR_EXCURSION: u32 = 1;
+const NEIGHBOURS_REPORTED: usize = 3;
+
+/// One event scored in a chunk, before the sequential pass.
+pub(super) struct Scored {
+    /// The event as `recent` keeps it, copied in the parallel stage.
+    pub raw: Option<Raw>,
+    pub stored: Arc<Stored>,
+    pub p: f64,
+    /// (ncd, neighbours) for events whose p-value passed.
+    pub nearest: Option<(f64, Vec<Neighbour>)>,
+    /// Never-seen tokens or shapes, or a far numeric excursion.
+    pub structural: bool,
+    /// A metric event's series and how many of `stored.leaves` are its own
+    /// fields (the derived ones follow), when records are kept.
+    pub series: Option<(u64, usize)>,
+}
+
+impl StreamDetector {
+    /// Encodes, scores and p-values every event of the chunk in parallel against
+    /// the frozen model, and finds nearest baseline events for the candidates.
+    pub(super) fn score_chunk(
+        &self,
+        chunk: &[Event],
+        bodies: &[Option<String>],
+        derived: Vec<(Leaves, Runs)>,
+    ) -> Result<Vec<Scored>> {
+        let model = self.model();
+        let prepared = model.prepared()?;
+        let alpha = self.config.p_value_threshold;
+        let first = self.seen;
+        chunk
+            .par_iter()
+            .zip(derived)
+            .enumerate()
+            .map(|(j, (event, (derived, runs)))| {
+                let index = first + j as u64;
+                let runs = runs.shared();
+                let (enc, score) = score_event(
+                    prepared,
+                    &model.profile,
+                    &event.body,
+                    self.mask_for(event.kind),
+                )?;
+                let series = self
+                    .keeps_records(event.kind)
+                    .then(|| (series_key(enc.keyset, &event.body), enc.leaves.len()));
+                let mut enc = enc.with_derived(&derived, &model.profile);
+                enc.excursion = enc.excursion.max(shape::excursion(
+                    model.shape(),
+                    enc.context,
+                    enc.keyset,
+                    &runs,
+                ));
+                let facts = Facts::of(&enc.bytes);
+                let novelty = model.vocab.novelty(&self.memory.vocab, &facts);
+                let rank = rank(score, enc.excursion, novelty);
+                let p = model.p_value(rank, unit_interval(self.config.seed, index));
+                let stored = Arc::new(Stored {
+                    index,
+                    timestamp: event.timestamp.clone(),
+                    encoded: enc.bytes,
+                    leaves: enc.leaves,
+                    context: enc.context,
+                    keyset: enc.keyset,
+                    score,
+                    rank,
+                    excursion: enc.excursion,
+                    novelty,
+                    facts,
+                    runs: runs.clone(),
+                    clen: Default::default(),
+                });
+                // The randomised p-value is the calibrated one; the flag also
+                // needs the conservative one, so that an event tied with
+                // baseline events is not flagged by its tie-breaker's draw.
+                let nearest = if p <= alpha && model.p_upper(rank) <= alpha {
+                    Some(self.nearest(&stored)?)
+                } else {
+                    None
+                };
+                let structural = novelty.any() || stored.excursion >= FAR_EXCURSION;
+                Ok(Scored {
+                    raw: Some(Raw {
+                        index,
+                        timestamp: event.timestamp.clone(),
+                        body: match bodies.get(j) {
+                            Some(Some(text)) => text.clone(),
+                            _ => body_text::of(&event.body),
+                        },
+                        mask: self.mask_for(event.kind),
+                        derived,
+                        runs,
+                    }),
+                    stored,
+                    p,
+                    nearest,
+                    structural,
+                    series,
+                })
+            })
+            .collect()
+    }
+
+    /// The baseline (or memory) events nearest to `ev` by NCD (spec formula,
+    /// event vs event). Only the few most similar by shared tokens and shapes
+    /// are compressed.
+    pub(super) fn nearest(&self, ev: &Stored) -> Result<(f64, Vec<Neighbour>)> {
+        let model = self.model();
+        // Events of the same template are the natural neighbours; only when
+        // there are none is every pool event ranked by shared tokens.
+        let mut by_overlap: Vec<(u32, u64, usize)> = model
+            .pool
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.context == ev.context)
+            .map(|(i, b)| {
+                (
+                    u32::MAX - b.index.min(u32::MAX as u64 - 1) as u32,
+                    b.index,
+                    i,
+                )
+            })
+            .collect();
+        if by_overlap.is_empty() {
+            by_overlap = model
+                .pool
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (u32::MAX - ev.facts.overlap(&b.facts), b.index, i))
+                .collect();
+        }
+        let k = NEIGHBOUR_CANDIDATES.min(by_overlap.len());
+        if k == 0 {
+            return Ok((1.0, Vec::new()));
+        }
+        by_overlap.select_nth_unstable(k - 1);
+        let kind = self.config.compressor;
+        let x = ev.encoded.as_bytes();
+        let cx = ev.clen.get_or(|| compressed_len(kind, x))?;
+        let mut found = by_overlap[..k]
+            .iter()
+            .map(|&(_, index, i)| {
+                let b = &model.pool[i];
+                Ok(Neighbour {
+                    index,
+                    ncd: ncd_with_lens(kind, x, cx, b.encoded.as_bytes(), model.pool_len(i)?)?,
+                    encoded: b.encoded.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        found.sort_by(|a, b| a.ncd.total_cmp(&b.ncd).then(a.index.cmp(&b.index)));
+        found.truncate(NEIGHBOURS_REPORTED);
+        Ok((found[0].ncd, found))
+    }
+
+    pub(super) fn is_flagged(&self, s: &Scored) -> bool {
+        s.nearest
+            .as_ref()
+            .is_some_and(|(d, _)| *d >= self.config.ncd_threshold || s.structural)
+    }
+}
+
+/// A number in (0, 1] derived from (seed, index): the conformal tie-breaker.
+fn unit_interval(seed: u64, index: u64) -> f64 {
+    let mut z = seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+}
