@@ -13,7 +13,8 @@ use super::extract::{ApiJson, ApiQuery};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::anomalies::{self, AnomalyFilter, AnomalyRecord, FeedbackRecord};
+use crate::store::anomalies::{self, AnomalyFilter, AnomalyRecord};
+use crate::store::feedback::{self, FeedbackRecord};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -279,7 +280,7 @@ pub async fn load_visible(
             let Some(a) = anomalies::get(c, &key)? else {
                 return Ok::<_, ApiError>(None);
             };
-            let fb = anomalies::feedback_for(c, &key)?;
+            let fb = feedback::for_anomaly(c, &key)?;
             Ok(Some((a, fb)))
         })
         .await?;
@@ -370,10 +371,7 @@ pub async fn feedback(
         created_at: crate::time::now_rfc3339(),
     };
     let r = record.clone();
-    state
-        .store
-        .call(move |c| anomalies::insert_feedback(c, &r))
-        .await?;
+    state.store.call(move |c| feedback::insert(c, &r)).await?;
     Ok((StatusCode::CREATED, Json(record)))
 }
 

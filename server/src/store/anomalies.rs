@@ -1,4 +1,5 @@
-//! `anomalies` (one row per reported anomaly, with its evidence) and `feedback`.
+//! `anomalies` (one row per reported anomaly, with its evidence); the schema
+//! also creates `feedback` (see [`super::feedback`]).
 //! `seq` is monotonic: listings are keyset-paginated on it, newest first.
 
 use driftlock_engine::Metrics;
@@ -540,56 +541,6 @@ pub fn set_status(conn: &Connection, id: &str, status: &str) -> Result<bool, Sto
         "UPDATE anomalies SET status = ?2 WHERE id = ?1",
         params![id, status],
     )? == 1)
-}
-
-/// One piece of feedback on an anomaly.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct FeedbackRecord {
-    pub id: String,
-    pub anomaly_id: String,
-    /// `confirmed`, `false_positive` or `dismissed`.
-    pub feedback_type: String,
-    pub reason: Option<String>,
-    /// The key that gave it.
-    pub key_id: Option<String>,
-    pub created_at: String,
-}
-
-pub fn insert_feedback(conn: &Connection, f: &FeedbackRecord) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO feedback (id, anomaly_id, feedback_type, reason, key_id, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            f.id,
-            f.anomaly_id,
-            f.feedback_type,
-            f.reason,
-            f.key_id,
-            f.created_at
-        ],
-    )?;
-    Ok(())
-}
-
-pub fn feedback_for(
-    conn: &Connection,
-    anomaly_id: &str,
-) -> Result<Vec<FeedbackRecord>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, anomaly_id, feedback_type, reason, key_id, created_at FROM feedback
-         WHERE anomaly_id = ?1 ORDER BY created_at, rowid",
-    )?;
-    let rows = stmt.query_map([anomaly_id], |r| {
-        Ok(FeedbackRecord {
-            id: r.get(0)?,
-            anomaly_id: r.get(1)?,
-            feedback_type: r.get(2)?,
-            reason: r.get(3)?,
-            key_id: r.get(4)?,
-            created_at: r.get(5)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! One file per table family; [`schema`] applies migrations.
 
 pub mod anomalies;
+pub mod feedback;
 pub mod jobs;
 pub mod keys;
 pub mod queue;
