@@ -131,6 +131,7 @@
 //!   anomalies, whatever the thread count or batch split.
 
 pub mod anomaly;
+mod bounded;
 mod calibrate;
 pub mod compress;
 pub mod config;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use foldhash::fast::FixedState;
 use serde::{Deserialize, Serialize};
 
+use crate::bounded::make_room;
 use crate::encode::numeric::path_key;
 use crate::model::Stored;
 
@@ -277,15 +278,9 @@ impl Memory {
                 }
             }
             if !self.exemplars.contains_key(&ev.context) {
-                if self.exemplars.len() >= MEMORY_EXEMPLARS {
-                    let oldest = self
-                        .exemplars
-                        .iter()
-                        .min_by_key(|(_, e)| e.index)
-                        .map(|(k, _)| *k)
-                        .expect("memory is full");
-                    self.exemplars.remove(&oldest);
-                }
+                make_room(&mut self.exemplars, ev.context, MEMORY_EXEMPLARS, |e| {
+                    e.index
+                });
                 self.exemplars.insert(ev.context, ev);
             }
         }

@@ -18,6 +18,17 @@ fn clean(kind: StreamKind, n: u64, seed: u64) -> Vec<Event> {
         .collect()
 }
 
+/// `n` metric events `{"value": value(i)}`.
+fn metric_stream(n: u64, value: impl Fn(u64) -> f64) -> Vec<Event> {
+    (0..n)
+        .map(|i| Event {
+            kind: driftlock_engine::EventKind::Metric,
+            body: json!({ "value": value(i) }),
+            ..Default::default()
+        })
+        .collect()
+}
+
 fn share_at_most(ps: &[(u64, f64)], alpha: f64) -> f64 {
     ps.iter().filter(|(_, p)| *p <= alpha).count() as f64 / ps.len() as f64
 }
@@ -300,13 +311,7 @@ fn a_recurring_anomaly_names_the_one_it_repeats() {
         i if i >= 600 && i % 300 == 0 => 500.0,
         i => 50.0 + ((i * 7919) % 17) as f64 * 0.5,
     };
-    let events: Vec<Event> = (0..2400u64)
-        .map(|i| Event {
-            kind: driftlock_engine::EventKind::Metric,
-            body: json!({ "value": value(i) }),
-            ..Default::default()
-        })
-        .collect();
+    let events = metric_stream(2400, value);
     let mut d = StreamDetector::new("m", DetectorConfig::default()).unwrap();
     let found = d.push(&events).unwrap();
     let spike = |i| found.iter().find(|a| a.index == i).expect("spike flagged");
@@ -339,13 +344,7 @@ fn a_new_all_time_high_is_a_record_only_when_asked() {
         i if i % 50 == 0 => 300.0,
         i => 10.0 + ((i * 7919) % 40) as f64,
     };
-    let events: Vec<Event> = (0..2400u64)
-        .map(|i| Event {
-            kind: driftlock_engine::EventKind::Metric,
-            body: json!({ "value": value(i) }),
-            ..Default::default()
-        })
-        .collect();
+    let events = metric_stream(2400, value);
     let plain = StreamDetector::new("m", DetectorConfig::default())
         .unwrap()
         .push(&events)

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::anomaly::Record;
+use crate::bounded::make_room;
 
 /// (series, field) ranges remembered per stream; beyond this the least
 /// recently updated one is forgotten, so a stream with ever-new label values
@@ -107,15 +108,7 @@ impl Records {
     }
 
     fn update(&mut self, key: u64, v: f64) {
-        if !self.ranges.contains_key(&key) && self.ranges.len() >= MAX_RANGES {
-            let stale = self
-                .ranges
-                .iter()
-                .min_by_key(|(_, r)| r.last)
-                .map(|(k, _)| *k)
-                .expect("the map is full");
-            self.ranges.remove(&stale);
-        }
+        make_room(&mut self.ranges, key, MAX_RANGES, |r| r.last);
         let clock = self.clock;
         let r = self.ranges.entry(key).or_insert(Range {
             min: v,

@@ -21,6 +21,8 @@ use std::sync::{Arc, LazyLock};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::bounded::make_room;
+
 /// The numeric leaves (field path, value) of one event's own fields.
 pub type Leaves = Vec<(String, f64)>;
 
@@ -101,15 +103,7 @@ impl Rolling {
             return (Vec::new(), Runs::default());
         }
         self.clock += 1;
-        if !self.series.contains_key(&key) && self.series.len() >= MAX_SERIES {
-            let stale = self
-                .series
-                .iter()
-                .min_by_key(|(_, s)| s.last)
-                .map(|(k, _)| *k)
-                .expect("the map is full");
-            self.series.remove(&stale);
-        }
+        make_room(&mut self.series, key, MAX_SERIES, |s| s.last);
         let series = self.series.entry(key).or_default();
         series.last = self.clock;
         let step = series.steps;
