@@ -44,8 +44,10 @@ pub struct NabArgs {
     #[arg(long, value_name = "DIR")]
     pub results_out: Option<PathBuf>,
     /// How the row score is built: `first` (the first flagged event of a burst,
-    /// ranked by how unlike the stream's earlier anomalies it is; a record
-    /// starts a burst and ranks first; other rows (1 − p)/4), `flagged`
+    /// ranked by how unlike the stream's earlier anomalies it is; a burst stays
+    /// open 150 rows past its last flag that is not a repeat, see
+    /// --repeat-distance; a record starts a burst and ranks first; other rows
+    /// (1 − p)/4), `flagged`
     /// (flagged events rank first, then 1 − p) or `pvalue` (1 − p only).
     #[arg(long, default_value = "first")]
     pub score: ScoreRule,
@@ -77,6 +79,11 @@ pub struct NabArgs {
     /// Maximum p-value to flag an event (default 0.05, as the API's).
     #[arg(long, value_name = "P")]
     pub p_value_threshold: Option<f64>,
+    /// With --score first: a flag within this recurrence distance of an
+    /// earlier anomaly (a repeat of a known pattern) does not hold its burst
+    /// open; 0 lets every flag hold it open.
+    #[arg(long, value_name = "D", default_value_t = eval::bursts::REPEAT_DISTANCE)]
+    pub repeat_distance: f64,
     /// Hide the progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -121,6 +128,7 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<()> {
         EvalCommand::Nab(args) => {
             let mut opts = NabOptions {
                 rule: args.score,
+                repeat_distance: args.repeat_distance,
                 results_out: args.results_out,
                 ..Default::default()
             };

@@ -7,7 +7,7 @@
 //! corpus is scored with `driftlock_datasets::nab::score_corpus` (threshold swept
 //! per profile, normalised against the null and perfect detectors).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,10 +15,11 @@ use std::str::FromStr;
 
 use anyhow::Context;
 use driftlock_datasets::nab::{self, NabFile, Profile, ProfileResult};
-use driftlock_engine::{AnomalyKind, DetectorConfig, Event, EventKind, StreamDetector};
+use driftlock_engine::{DetectorConfig, Event, EventKind, StreamDetector};
 use rayon::prelude::*;
 use serde_json::json;
 
+use super::bursts::{self, Flag};
 use super::{Progress, require_dir};
 
 /// Detector name in NAB's results layout.
@@ -48,10 +49,13 @@ pub const DETECTOR: &str = "driftlock";
 /// stretched to both values: 59.4 (low-FP 50.5, low-FN 64.5); records
 /// beyond 5% of the all-time range: 67.3 (margins 0.03, 0.04, 0.07, 0.1:
 /// 66.0, 66.1, 65.5, 65.5); a record starting a burst wherever it falls:
-/// **69.8** (low-FP 60.2, low-FN 75.1; margins 0.02, 0.03, 0.04, 0.07, 0.1:
-/// 69.4, 69.6, 69.6, 68.1, 68.2).
+/// 69.8 (low-FP 60.2, low-FN 75.1; margins 0.02, 0.03, 0.04, 0.07, 0.1:
+/// 69.4, 69.6, 69.6, 68.1, 68.2); repeats of earlier anomalies not holding
+/// a burst open ([`bursts::REPEAT_DISTANCE`]): **70.5** (low-FP 61.1, low-FN
+/// 75.6; repeat distances 0.001, 0.1, 0.3: 70.5, 70.4, 69.8).
 /// Reproduce: `driftlock eval nab ../shared/datasets/nab` (add
-/// `--min-baseline-size N` for the others).
+/// `--min-baseline-size N` for the others, `--repeat-distance 0` for the
+/// rule before).
 pub fn default_config() -> DetectorConfig {
     DetectorConfig {
         baseline_size: 800,
@@ -72,16 +76,17 @@ pub enum ScoreRule {
     /// Flagged events (the detector's own decision) rank above all others:
     /// `0.5 + (1 − p)/2` when flagged, `(1 − p)/2` otherwise.
     Flagged,
-    /// The first flagged event of a burst: a flagged event with no flagged event
-    /// in the previous [`SUPPRESS_ROWS`] rows, or a record (the detector's
-    /// `record_margin`: a value beyond everything its series had, which starts
-    /// a new burst wherever it falls), scores `0.5 + c/2`, where `c` grows
-    /// with how unlike the stream's earlier anomalies it is (the detector's
+    /// The first flagged event of a burst (see [`bursts`]: a flag with no
+    /// burst open, the burst staying open [`SUPPRESS_ROWS`](bursts::SUPPRESS_ROWS)
+    /// rows past its last flag that was not a repeat of an earlier anomaly,
+    /// or a record, the detector's `record_margin`: a value beyond everything
+    /// its series had, which opens a new burst wherever it falls) scores
+    /// `0.5 + c/2`, where `c` ([`Flag::novelty`]) grows with how unlike the
+    /// stream's earlier anomalies it is (the detector's
     /// [`Recurrence`](driftlock_engine::Recurrence) distance `d`, the largest
     /// difference of value, rolling median and MAD over their baseline ranges
-    /// stretched to cover both values):
-    /// `c = 1 − e^(−d/RECURRENCE_SCALE)`, and 1 for a stream's first anomaly
-    /// and for a record (beyond everything its series had, it repeats nothing).
+    /// stretched to cover both values): `c = 1 − e^(−d/0.1)`, and 1 for a
+    /// stream's first anomaly and for a record.
     /// A regular pattern the baseline never kept (a daily step, a nightly
     /// spike) is flagged each time it comes back; ranked this way, the
     /// threshold sweep can leave its repeats out. Every other row scores
@@ -89,14 +94,6 @@ pub enum ScoreRule {
     #[default]
     First,
 }
-
-/// Scale of the recurrence distance in [`ScoreRule::First`]'s ranking (only
-/// the order matters to NAB's threshold sweep: a first flag nearer an
-/// earlier anomaly ranks lower).
-pub const RECURRENCE_SCALE: f64 = 0.1;
-
-/// Rows after a flagged event during which further flags are the same incident.
-pub const SUPPRESS_ROWS: u64 = 150;
 
 impl ScoreRule {
     pub const ALL: [ScoreRule; 3] = [ScoreRule::PValue, ScoreRule::Flagged, ScoreRule::First];
@@ -130,6 +127,9 @@ impl std::fmt::Display for ScoreRule {
 pub struct NabOptions {
     pub config: DetectorConfig,
     pub rule: ScoreRule,
+    /// A flag this close to an earlier anomaly does not hold a burst open
+    /// ([`bursts::REPEAT_DISTANCE`]; 0: every flag does).
+    pub repeat_distance: f64,
     /// Write NAB's results layout under this folder.
     pub results_out: Option<PathBuf>,
 }
@@ -139,6 +139,7 @@ impl Default for NabOptions {
         NabOptions {
             config: default_config(),
             rule: ScoreRule::default(),
+            repeat_distance: bursts::REPEAT_DISTANCE,
             results_out: None,
         }
     }
@@ -162,6 +163,7 @@ pub struct FileReport {
 pub struct NabReport {
     pub config: DetectorConfig,
     pub rule: ScoreRule,
+    pub repeat_distance: f64,
     pub files: Vec<FileReport>,
     /// One per profile, in `config/profiles.json` order (NAB's defaults when absent).
     pub profiles: Vec<ProfileResult>,
@@ -186,7 +188,7 @@ impl NabReport {
         let _ = writeln!(
             s,
             "NAB: {} files, {} rows; detector config baseline_size={} min_baseline_size={} window_size={} hop_size={} \
-             metric_context={} record_margin={} p_value_threshold={} ncd_threshold={} compressor={} seed={}; score rule: {}",
+             metric_context={} record_margin={} p_value_threshold={} ncd_threshold={} compressor={} seed={}; score rule: {} (repeat distance {})",
             self.files.len(),
             self.rows,
             c.baseline_size,
@@ -200,7 +202,8 @@ impl NabReport {
             c.ncd_threshold,
             c.compressor.as_str(),
             c.seed,
-            self.rule
+            self.rule,
+            self.repeat_distance
         );
         let _ = writeln!(s);
         let width = self
@@ -249,12 +252,8 @@ impl NabReport {
 }
 
 /// Per-row scores of one file and the number of rows the detector flagged.
-pub fn score_file(
-    file: &NabFile,
-    config: &DetectorConfig,
-    rule: ScoreRule,
-) -> anyhow::Result<(Vec<f64>, usize)> {
-    let mut detector = StreamDetector::new(file.key.clone(), config.clone())
+pub fn score_file(file: &NabFile, opts: &NabOptions) -> anyhow::Result<(Vec<f64>, usize)> {
+    let mut detector = StreamDetector::new(file.key.clone(), opts.config.clone())
         .with_context(|| format!("{}: detector configuration", file.key))?;
     detector.enable_diagnostics();
     let events: Vec<Event> = file
@@ -272,32 +271,9 @@ pub fn score_file(
     let anomalies = detector
         .push(&events)
         .with_context(|| format!("{}: scoring", file.key))?;
-    let flagged: HashSet<u64> = anomalies
-        .iter()
-        .filter(|a| a.kind == AnomalyKind::Event)
-        .map(|a| a.index)
-        .collect();
-    // First flags of bursts, with their deterministic magnitude.
-    let mut first: HashMap<u64, f64> = HashMap::new();
-    let mut last_flag: Option<u64> = None;
-    let mut events_sorted: Vec<_> = anomalies
-        .iter()
-        .filter(|a| a.kind == AnomalyKind::Event)
-        .collect();
-    events_sorted.sort_by_key(|a| a.index);
-    for a in events_sorted {
-        // A record (beyond everything its series had) is news even inside a
-        // burst: an incident that climbs past every earlier value has changed.
-        if a.record.is_some() || last_flag.is_none_or(|l| a.index - l > SUPPRESS_ROWS) {
-            // A record (beyond everything the series had) repeats nothing.
-            let c = match (&a.record, a.recurs) {
-                (Some(_), _) | (None, None) => 1.0,
-                (None, Some(r)) => 1.0 - (-r.distance / RECURRENCE_SCALE).exp(),
-            };
-            first.insert(a.index, c.clamp(0.0, 1.0));
-        }
-        last_flag = Some(a.index);
-    }
+    let flags = Flag::from_anomalies(&anomalies);
+    let flagged: HashSet<u64> = flags.iter().map(|f| f.index).collect();
+    let first = bursts::first_flags(&flags, opts.repeat_distance);
     let diagnostics = detector.take_diagnostics();
     let mut scores = vec![0.0; file.len()];
     for (index, p) in diagnostics.event_p {
@@ -305,7 +281,7 @@ pub fn score_file(
             continue;
         };
         let q = (1.0 - p).clamp(0.0, 1.0);
-        *slot = match rule {
+        *slot = match opts.rule {
             ScoreRule::PValue => q,
             ScoreRule::Flagged if flagged.contains(&index) => 0.5 + 0.5 * q,
             ScoreRule::Flagged => 0.5 * q,
@@ -360,11 +336,16 @@ pub fn run(root: &Path, opts: &NabOptions, progress: Progress<'_>) -> anyhow::Re
         Profile::nab_defaults()
     };
     opts.config.validate().context("detector configuration")?;
+    anyhow::ensure!(
+        opts.repeat_distance.is_finite() && opts.repeat_distance >= 0.0,
+        "repeat distance must be a number >= 0, got {}",
+        opts.repeat_distance
+    );
 
     let scored: Vec<(Vec<f64>, usize)> = files
         .par_iter()
         .map(|f| {
-            let r = score_file(f, &opts.config, opts.rule);
+            let r = score_file(f, opts);
             progress(f.len() as u64);
             r
         })
@@ -412,6 +393,7 @@ pub fn run(root: &Path, opts: &NabOptions, progress: Progress<'_>) -> anyhow::Re
     Ok(NabReport {
         config: opts.config.clone(),
         rule: opts.rule,
+        repeat_distance: opts.repeat_distance,
         rows: files.iter().map(NabFile::len).sum(),
         files: reports,
         profiles: results,
