@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::output::{self, OutputFormat};
 use crate::store::anomalies::{self, AnomalyFilter, AnomalyRecord};
+use crate::store::flat_rows;
 use crate::store::{Store, StoreError};
 
 /// Rows read from SQLite per query for NDJSON (whose rows are large).
@@ -236,7 +237,7 @@ fn read_ranges(
     for k in (r..ranges).step_by(READERS as usize) {
         let end = before - k * RANGE;
         let n = store.with_conn(|c| {
-            anomalies::for_each_flat(c, filter, end - RANGE..end, |row| {
+            flat_rows::for_each_flat(c, filter, end - RANGE..end, |row| {
                 columns.push(row);
                 Ok::<_, StoreError>(())
             })

@@ -4,6 +4,7 @@
 
 pub mod anomalies;
 pub mod feedback;
+pub mod flat_rows;
 pub mod jobs;
 pub mod keys;
 pub mod queue;
