@@ -385,3 +385,58 @@ fn a_new_all_time_high_is_a_record_only_when_asked() {
     b.extend(restored.push(&events[1500..]).unwrap());
     assert_eq!(found, b);
 }
+
+#[test]
+fn a_saved_detector_writes_its_baseline_once_and_reads_the_older_form() {
+    let events: Vec<Event> = GeneratorConfig::new(StreamKind::Logs, 2000, 5)
+        .build()
+        .unwrap()
+        .map(|e| to_event(&e))
+        .collect();
+    let config = DetectorConfig::default();
+    let mut whole = StreamDetector::new("s", config.clone()).unwrap();
+    let all = whole.push(&events).unwrap();
+    // Mid-way between two model builds, so the baseline has moved on from the
+    // model's: it shares part of it and has events of its own.
+    let mut first = StreamDetector::new("s", config.clone()).unwrap();
+    let mut found = first.push(&events[..1250]).unwrap();
+    let json = serde_json::to_string(&first).unwrap();
+    let saved: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let from = saved["baseline_pool_from"]
+        .as_u64()
+        .expect("the baseline shares the model's") as usize;
+    let tail = saved["baseline"].as_array().unwrap().clone();
+    let model_len = saved["model"]["baseline_len"].as_u64().unwrap() as usize;
+    let pool = saved["model"]["pool"].as_array().unwrap();
+    assert!(
+        from > 0 && !tail.is_empty(),
+        "from {from}, tail {}",
+        tail.len()
+    );
+    assert_eq!(model_len - from + tail.len(), config.baseline_size);
+
+    // The older form: every baseline event written out, no `baseline_pool_from`.
+    let mut older = saved.clone();
+    let full: Vec<serde_json::Value> = pool[from..model_len].iter().chain(&tail).cloned().collect();
+    older["baseline"] = serde_json::Value::Array(full);
+    older.as_object_mut().unwrap().remove("baseline_pool_from");
+    let older_json = serde_json::to_string(&older).unwrap();
+    assert!(
+        (json.len() as f64) < 0.8 * older_json.len() as f64,
+        "{} bytes against {} in the older form",
+        json.len(),
+        older_json.len()
+    );
+
+    let mut restored: StreamDetector = serde_json::from_str(&json).unwrap();
+    let mut from_older: StreamDetector = serde_json::from_str(&older_json).unwrap();
+    let rest = restored.push(&events[1250..]).unwrap();
+    assert_eq!(rest, from_older.push(&events[1250..]).unwrap());
+    found.extend(rest);
+    assert_eq!(all, found, "a restored detector gives the same answers");
+
+    let mut corrupt = saved;
+    corrupt["baseline_pool_from"] = json!(model_len + 1);
+    let err = serde_json::from_value::<StreamDetector>(corrupt).unwrap_err();
+    assert!(err.to_string().contains("baseline_pool_from"), "{err}");
+}

@@ -11,6 +11,7 @@ mod records;
 mod recurrence;
 mod report;
 mod scoring;
+mod state;
 mod windows;
 
 use crate::calibrate::cross_fit;
@@ -64,8 +65,10 @@ struct WindowEntry {
 }
 
 /// The state of one stream. Serialisable so that a server can persist it and
-/// resume after a restart with identical answers.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// resume after a restart with identical answers. The baseline is saved as
+/// the part of the model's neighbour pool it shares plus the events added
+/// since, not as a second copy (states saved before that still load).
+#[derive(Debug, Clone)]
 pub struct StreamDetector {
     stream_id: String,
     config: DetectorConfig,
@@ -76,10 +79,8 @@ pub struct StreamDetector {
     baseline: VecDeque<Arc<Stored>>,
     window: VecDeque<WindowEntry>,
     /// Tokens, shapes and template exemplars of events that left the baseline.
-    #[serde(default)]
     memory: Memory,
     /// Recent values of each metric series (see [`crate::encode::context`]).
-    #[serde(default)]
     rolling: Rolling,
     model: Option<Model>,
     /// Events scored since the model's origin (calibration or change point); the
@@ -90,13 +91,11 @@ pub struct StreamDetector {
     /// so they do not depend on how events were batched.
     windows_tested: u64,
     /// The newest anomalies, for telling a recurrence from a new incident.
-    #[serde(default)]
     past: PastAnomalies,
     /// The all-time range of each metric series' numbers (kept only when
     /// `record_margin` is set).
-    #[serde(default)]
     records: Records,
-    #[serde(skip)]
+    /// Not saved.
     diagnostics: Option<Diagnostics>,
 }
 
