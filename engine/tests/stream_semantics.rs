@@ -10,12 +10,17 @@ fn to_event(e: &LabelledEvent) -> Event {
     Event::from_json(e.to_json()).expect("generated events are valid events")
 }
 
+fn events_of(config: GeneratorConfig) -> Vec<Event> {
+    config.build().unwrap().map(|e| to_event(&e)).collect()
+}
+
 fn clean(kind: StreamKind, n: u64, seed: u64) -> Vec<Event> {
-    GeneratorConfig::clean(kind, n, seed)
-        .build()
-        .unwrap()
-        .map(|e| to_event(&e))
-        .collect()
+    events_of(GeneratorConfig::clean(kind, n, seed))
+}
+
+/// `n` events of the generator's kind `kind`, with its default anomalies.
+fn generated(kind: StreamKind, n: u64, seed: u64) -> Vec<Event> {
+    events_of(GeneratorConfig::new(kind, n, seed))
 }
 
 /// `n` metric events `{"value": value(i)}`.
@@ -132,11 +137,7 @@ fn a_short_first_baseline_scores_early_then_matches_a_full_one() {
 
 #[test]
 fn batch_split_and_reruns_give_identical_anomalies() {
-    let events: Vec<Event> = GeneratorConfig::new(StreamKind::Logs, 2500, 9)
-        .build()
-        .unwrap()
-        .map(|e| to_event(&e))
-        .collect();
+    let events = generated(StreamKind::Logs, 2500, 9);
     let config = DetectorConfig {
         seed: 42,
         ..Default::default()
@@ -164,11 +165,7 @@ fn batch_split_and_reruns_give_identical_anomalies() {
 
 #[test]
 fn each_event_is_reported_at_most_once() {
-    let events: Vec<Event> = GeneratorConfig::new(StreamKind::Llm, 3000, 4)
-        .build()
-        .unwrap()
-        .map(|e| to_event(&e))
-        .collect();
+    let events = generated(StreamKind::Llm, 3000, 4);
     let mut d = StreamDetector::new("s", DetectorConfig::default()).unwrap();
     let found = d.push(&events).unwrap();
     let events_only: Vec<u64> = found
@@ -388,11 +385,7 @@ fn a_new_all_time_high_is_a_record_only_when_asked() {
 
 #[test]
 fn a_saved_detector_writes_its_baseline_once_and_reads_the_older_form() {
-    let events: Vec<Event> = GeneratorConfig::new(StreamKind::Logs, 2000, 5)
-        .build()
-        .unwrap()
-        .map(|e| to_event(&e))
-        .collect();
+    let events = generated(StreamKind::Logs, 2000, 5);
     let config = DetectorConfig::default();
     let mut whole = StreamDetector::new("s", config.clone()).unwrap();
     let all = whole.push(&events).unwrap();
