@@ -384,7 +384,7 @@ fn a_new_all_time_high_is_a_record_only_when_asked() {
 }
 
 #[test]
-fn a_saved_detector_writes_its_baseline_once_and_reads_the_older_form() {
+fn a_saved_detector_writes_its_baseline_once() {
     let events = generated(StreamKind::Logs, 2000, 5);
     let config = DetectorConfig::default();
     let mut whole = StreamDetector::new("s", config.clone()).unwrap();
@@ -398,9 +398,8 @@ fn a_saved_detector_writes_its_baseline_once_and_reads_the_older_form() {
     let from = saved["baseline_pool_from"]
         .as_u64()
         .expect("the baseline shares the model's") as usize;
-    let tail = saved["baseline"].as_array().unwrap().clone();
+    let tail = saved["baseline"].as_array().unwrap();
     let model_len = saved["model"]["baseline_len"].as_u64().unwrap() as usize;
-    let pool = saved["model"]["pool"].as_array().unwrap();
     assert!(
         from > 0 && !tail.is_empty(),
         "from {from}, tail {}",
@@ -408,24 +407,8 @@ fn a_saved_detector_writes_its_baseline_once_and_reads_the_older_form() {
     );
     assert_eq!(model_len - from + tail.len(), config.baseline_size);
 
-    // The older form: every baseline event written out, no `baseline_pool_from`.
-    let mut older = saved.clone();
-    let full: Vec<serde_json::Value> = pool[from..model_len].iter().chain(&tail).cloned().collect();
-    older["baseline"] = serde_json::Value::Array(full);
-    older.as_object_mut().unwrap().remove("baseline_pool_from");
-    let older_json = serde_json::to_string(&older).unwrap();
-    assert!(
-        (json.len() as f64) < 0.8 * older_json.len() as f64,
-        "{} bytes against {} in the older form",
-        json.len(),
-        older_json.len()
-    );
-
     let mut restored: StreamDetector = serde_json::from_str(&json).unwrap();
-    let mut from_older: StreamDetector = serde_json::from_str(&older_json).unwrap();
-    let rest = restored.push(&events[1250..]).unwrap();
-    assert_eq!(rest, from_older.push(&events[1250..]).unwrap());
-    found.extend(rest);
+    found.extend(restored.push(&events[1250..]).unwrap());
     assert_eq!(all, found, "a restored detector gives the same answers");
 
     let mut corrupt = saved;

@@ -65,9 +65,10 @@ struct WindowEntry {
 }
 
 /// The state of one stream. Serialisable so that a server can persist it and
-/// resume after a restart with identical answers. The baseline is saved as
-/// the part of the model's neighbour pool it shares plus the events added
-/// since, not as a second copy (states saved before that still load).
+/// resume after a restart with identical answers. What the live detector
+/// shares is saved once: the baseline as the part of the model's neighbour
+/// pool it shares plus the events added since, a raw event's metric runs
+/// only where no kept event has them (states saved before still load).
 #[derive(Debug, Clone)]
 pub struct StreamDetector {
     stream_id: String,

@@ -1,15 +1,18 @@
-//! The saved form of a [`StreamDetector`]: its fields as they are, except the
-//! baseline, which is written as a part of the model's pool when it shares it.
+//! The saved form of a [`StreamDetector`]: its fields as they are, except
+//! that what the live detector shares is written once.
 //!
 //! The model's nearest-neighbour pool starts with the baseline as of the
 //! model's build, and between builds the baseline only loses events at its
 //! front and gains them at its back. Written out in full, both copies made up
-//! about 40% of a saved detector (the API saves one after every batch). Now
+//! about 40% of a saved detector (the API saves one after every batch). So
 //! `baseline_pool_from` says where the baseline starts in that part, and
-//! `baseline` lists only the events added since. States written before (no
-//! `baseline_pool_from`) are read as they were.
+//! `baseline` lists only the events added since. Likewise a raw event of
+//! `recent` leaves out its metric runs when a kept event of the same position
+//! (window, baseline or pool) carries the same ones: they were shared in
+//! memory and are shared again on reading. States written before (no
+//! `baseline_pool_from`, runs in every raw event) are read as they were.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde::de::Error as _;
@@ -18,9 +21,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::records::Records;
 use super::recurrence::PastAnomalies;
-use super::{Raw, StreamDetector, WindowEntry};
+use super::{Raw, StreamDetector, WindowEntry, body_text};
 use crate::DetectorConfig;
-use crate::encode::context::Rolling;
+use crate::encode::context::{Rolling, Runs};
 use crate::model::{Model, Stored};
 use crate::novelty::Memory;
 
@@ -50,7 +53,8 @@ impl Serialize for StreamDetector {
         st.serialize_field("stream_id", &self.stream_id)?;
         st.serialize_field("config", &self.config)?;
         st.serialize_field("seen", &self.seen)?;
-        st.serialize_field("recent", &self.recent)?;
+        let kept = kept_runs(&self.window, &self.baseline, self.model.as_ref());
+        st.serialize_field("recent", &Recent(&self.recent, &kept))?;
         st.serialize_field("baseline_pool_from", &pool_from)?;
         st.serialize_field("baseline", &Tail(&self.baseline, shared))?;
         st.serialize_field("window", &self.window)?;
@@ -72,6 +76,66 @@ struct Tail<'a>(&'a VecDeque<Arc<Stored>>, usize);
 impl Serialize for Tail<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(self.0.iter().skip(self.1))
+    }
+}
+
+/// The runs of the kept events (window, baseline, the model's pool) by
+/// stream position.
+fn kept_runs<'a>(
+    window: &'a VecDeque<WindowEntry>,
+    baseline: &'a VecDeque<Arc<Stored>>,
+    model: Option<&'a Model>,
+) -> HashMap<u64, &'a Arc<Runs>> {
+    let pool = model.map(|m| m.pool.as_slice()).unwrap_or(&[]);
+    window
+        .iter()
+        .map(|e| &e.ev)
+        .chain(baseline)
+        .chain(pool)
+        .filter(|s| !s.runs.is_empty())
+        .map(|s| (s.index, &s.runs))
+        .collect()
+}
+
+/// `recent`, each raw event without its runs when a kept event has them.
+struct Recent<'a>(&'a VecDeque<Raw>, &'a HashMap<u64, &'a Arc<Runs>>);
+
+impl Serialize for Recent<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|raw| {
+            let kept = self.1.get(&raw.index);
+            let shared = kept.is_some_and(|k| Arc::ptr_eq(k, &raw.runs) || **k == raw.runs);
+            RawOut { raw, shared }
+        }))
+    }
+}
+
+/// A raw event as `Raw`'s own form writes it, less its runs when `shared`.
+struct RawOut<'a> {
+    raw: &'a Raw,
+    shared: bool,
+}
+
+impl Serialize for RawOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Body<'a>(&'a str);
+        impl Serialize for Body<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                body_text::serialize(self.0, s)
+            }
+        }
+        let r = self.raw;
+        let runs = !self.shared && !r.runs.is_empty();
+        let mut st = s.serialize_struct("Raw", 5 + usize::from(runs))?;
+        st.serialize_field("index", &r.index)?;
+        st.serialize_field("timestamp", &r.timestamp)?;
+        st.serialize_field("body", &Body(&r.body))?;
+        st.serialize_field("mask", &r.mask)?;
+        st.serialize_field("derived", &r.derived)?;
+        if runs {
+            st.serialize_field("runs", &r.runs)?;
+        }
+        st.end()
     }
 }
 
@@ -118,11 +182,20 @@ impl<'de> Deserialize<'de> for StreamDetector {
                 shared.iter().cloned().chain(saved.baseline).collect()
             }
         };
+        let mut recent = saved.recent;
+        {
+            let kept = kept_runs(&saved.window, &baseline, saved.model.as_ref());
+            for raw in recent.iter_mut().filter(|r| r.runs.is_empty()) {
+                if let Some(runs) = kept.get(&raw.index) {
+                    raw.runs = Arc::clone(runs);
+                }
+            }
+        }
         Ok(StreamDetector {
             stream_id: saved.stream_id,
             config: saved.config,
             seen: saved.seen,
-            recent: saved.recent,
+            recent,
             baseline,
             window: saved.window,
             memory: saved.memory,
@@ -135,5 +208,83 @@ impl<'de> Deserialize<'de> for StreamDetector {
             records: saved.records,
             diagnostics: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::{Event, EventKind};
+
+    /// A regular series with a spike at 1300.
+    fn metric_events(range: std::ops::Range<u64>) -> Vec<Event> {
+        range
+            .map(|i| {
+                let v = 50.0 + 10.0 * (i as f64 * 0.1).sin() + (i % 7) as f64;
+                Event {
+                    kind: EventKind::Metric,
+                    body: json!({ "value": if i == 1300 { 500.0 } else { v } }),
+                    ..Default::default()
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn metric_runs_and_the_baseline_are_written_once_and_the_older_form_still_reads() {
+        let config = DetectorConfig {
+            metric_context: 10,
+            ..Default::default()
+        };
+        let mut whole = StreamDetector::new("s", config.clone()).unwrap();
+        let all = whole.push(&metric_events(0..1500)).unwrap();
+        let mut d = StreamDetector::new("s", config).unwrap();
+        let mut found = d.push(&metric_events(0..1250)).unwrap();
+
+        let json = serde_json::to_string(&d).unwrap();
+        let saved: Value = serde_json::from_str(&json).unwrap();
+        let recent = saved["recent"].as_array().unwrap();
+        let with_runs = recent.iter().filter(|r| r.get("runs").is_some()).count();
+        // Only raw events with no kept twin (flagged ones, never in the
+        // baseline) still carry their runs.
+        assert!(
+            with_runs * 10 < recent.len(),
+            "{with_runs} of {}",
+            recent.len()
+        );
+        assert!(saved["baseline_pool_from"].is_u64());
+
+        // The form written before: every raw event's runs, the whole baseline.
+        let mut older = saved.clone();
+        older["recent"] = serde_json::to_value(&d.recent).unwrap();
+        older["baseline"] = serde_json::to_value(&d.baseline).unwrap();
+        older.as_object_mut().unwrap().remove("baseline_pool_from");
+        let older_json = serde_json::to_string(&older).unwrap();
+        assert!(
+            (json.len() as f64) < 0.75 * older_json.len() as f64,
+            "{} bytes against {} in the older form",
+            json.len(),
+            older_json.len()
+        );
+
+        let mut restored: StreamDetector = serde_json::from_str(&json).unwrap();
+        let from_older: StreamDetector = serde_json::from_str(&older_json).unwrap();
+        // Both read back to the detector that was saved, runs shared again.
+        assert_eq!(serde_json::to_string(&restored).unwrap(), json);
+        assert_eq!(serde_json::to_string(&from_older).unwrap(), json);
+        let twin = |d: &StreamDetector, i: u64| {
+            let raw = d.recent.iter().find(|r| r.index == i).unwrap();
+            let kept = d.baseline.iter().find(|s| s.index == i).unwrap();
+            Arc::ptr_eq(&raw.runs, &kept.runs)
+        };
+        let i = restored.baseline.back().unwrap().index;
+        assert!(twin(&d, i) && twin(&restored, i));
+
+        let rest = restored.push(&metric_events(1250..1500)).unwrap();
+        assert!(rest.iter().any(|a| a.index == 1300), "{rest:?}");
+        found.extend(rest);
+        assert_eq!(all, found, "a restored detector gives the same answers");
     }
 }
