@@ -37,7 +37,8 @@ pub enum StreamStatus {
     Ready,
 }
 
-/// A raw event kept for (re)calibration.
+/// A raw event kept for (re)calibration. A saved detector writes it through
+/// `state::RawOut`, which must write any new field too.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Raw {
     pub index: u64,
@@ -68,7 +69,9 @@ struct WindowEntry {
 /// resume after a restart with identical answers. What the live detector
 /// shares is saved once: the baseline as the part of the model's neighbour
 /// pool it shares plus the events added since, a raw event's metric runs
-/// only where no kept event has them (states saved before still load).
+/// only where no kept event has them (states saved before still load). Its
+/// `Serialize` and `Deserialize` are written by hand in `state.rs`: a new
+/// field must be added there.
 #[derive(Debug, Clone)]
 pub struct StreamDetector {
     stream_id: String,

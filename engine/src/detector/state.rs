@@ -256,6 +256,13 @@ mod tests {
         );
         assert!(saved["baseline_pool_from"].is_u64());
 
+        // `RawOut` writes what `Raw`'s own form does, runs included.
+        for raw in &d.recent {
+            let own = serde_json::to_value(raw).unwrap();
+            let out = serde_json::to_value(RawOut { raw, shared: false }).unwrap();
+            assert_eq!(own, out);
+        }
+
         // The form written before: every raw event's runs, the whole baseline.
         let mut older = saved.clone();
         older["recent"] = serde_json::to_value(&d.recent).unwrap();
