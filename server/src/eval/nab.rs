@@ -85,8 +85,9 @@ pub enum ScoreRule {
     /// stream's earlier anomalies it is (the detector's
     /// [`Recurrence`](driftlock_engine::Recurrence) distance `d`, the largest
     /// difference of value, rolling median and MAD over their baseline ranges
-    /// stretched to cover both values): `c = 1 − e^(−d/0.1)`, and 1 for a
-    /// stream's first anomaly and for a record.
+    /// stretched to cover both values): `c = 1 − e^(−d/s)` with `s` =
+    /// [`bursts::RECURRENCE_SCALE`], and 1 for a stream's first anomaly and
+    /// for a record.
     /// A regular pattern the baseline never kept (a daily step, a nightly
     /// spike) is flagged each time it comes back; ranked this way, the
     /// threshold sweep can leave its repeats out. Every other row scores
@@ -188,7 +189,7 @@ impl NabReport {
         let _ = writeln!(
             s,
             "NAB: {} files, {} rows; detector config baseline_size={} min_baseline_size={} window_size={} hop_size={} \
-             metric_context={} record_margin={} p_value_threshold={} ncd_threshold={} compressor={} seed={}; score rule: {} (repeat distance {})",
+             metric_context={} record_margin={} p_value_threshold={} ncd_threshold={} compressor={} seed={}; score rule: {}{}",
             self.files.len(),
             self.rows,
             c.baseline_size,
@@ -203,7 +204,10 @@ impl NabReport {
             c.compressor.as_str(),
             c.seed,
             self.rule,
-            self.repeat_distance
+            match self.rule {
+                ScoreRule::First => format!(" (repeat distance {})", self.repeat_distance),
+                _ => String::new(),
+            }
         );
         let _ = writeln!(s);
         let width = self
