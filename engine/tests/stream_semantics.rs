@@ -228,6 +228,16 @@ fn a_sustained_change_is_reported_once_and_becomes_the_new_baseline() {
             .filter(|a| a.kind == AnomalyKind::Event)
             .all(|a| a.index >= 600)
     );
+    // Saved just after the rebuild and just before the next model refresh,
+    // a detector reads back to the same answers.
+    for cut in [cp.reported_at as usize + 1, cp.reported_at as usize + 99] {
+        let mut d = StreamDetector::new("s", DetectorConfig::default()).unwrap();
+        let mut again = d.push(&events[..cut]).unwrap();
+        let json = serde_json::to_string(&d).unwrap();
+        let mut restored: StreamDetector = serde_json::from_str(&json).unwrap();
+        again.extend(restored.push(&events[cut..]).unwrap());
+        assert_eq!(again, found, "restored at {cut}");
+    }
 }
 
 #[test]
