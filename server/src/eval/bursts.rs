@@ -104,10 +104,14 @@ mod tests {
         }
     }
 
-    fn opened(flags: &[Flag]) -> Vec<u64> {
-        let mut v: Vec<u64> = first_flags(flags, REPEAT_DISTANCE).into_keys().collect();
+    fn opened_with(flags: &[Flag], repeat_distance: f64) -> Vec<u64> {
+        let mut v: Vec<u64> = first_flags(flags, repeat_distance).into_keys().collect();
         v.sort_unstable();
         v
+    }
+
+    fn opened(flags: &[Flag]) -> Vec<u64> {
+        opened_with(flags, REPEAT_DISTANCE)
     }
 
     #[test]
@@ -137,9 +141,7 @@ mod tests {
         let kept = [flag(100, None), flag(200, Some(0.02)), flag(251, Some(0.4))];
         assert_eq!(opened(&kept), vec![100]);
         // And with no repeat distance every flag does (the earlier rule).
-        let mut v: Vec<u64> = first_flags(&flags, 0.0).into_keys().collect();
-        v.sort_unstable();
-        assert_eq!(v, vec![100]);
+        assert_eq!(opened_with(&flags, 0.0), vec![100]);
     }
 
     #[test]
