@@ -27,6 +27,29 @@ pub enum AnomalyKind {
     ChangePoint,
 }
 
+impl AnomalyKind {
+    /// The name serde gives it: `event` or `change_point`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnomalyKind::Event => "event",
+            AnomalyKind::ChangePoint => "change_point",
+        }
+    }
+}
+
+impl std::str::FromStr for AnomalyKind {
+    type Err = crate::EngineError;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s {
+            "event" => Ok(AnomalyKind::Event),
+            "change_point" => Ok(AnomalyKind::ChangePoint),
+            other => Err(crate::EngineError::State(format!(
+                "unknown anomaly kind `{other}` (expected event or change_point)"
+            ))),
+        }
+    }
+}
+
 /// A baseline event close to the anomaly, as evidence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Neighbour {

@@ -7,9 +7,11 @@
 use std::fmt::Write;
 
 use crate::encode::{NumSymbol, context};
-use crate::model::{Model, Stored};
-use crate::novelty::{Memory, scan};
+use crate::memory::Memory;
+use crate::model::Model;
+use crate::novelty::scan;
 use crate::shape::SHAPE_FACTOR;
+use crate::stored::Stored;
 use crate::{Neighbour, Record};
 
 const MAX_LISTED: usize = 4;

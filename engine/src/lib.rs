@@ -132,7 +132,6 @@
 
 pub mod anomaly;
 mod bounded;
-mod calibrate;
 pub mod compress;
 pub mod config;
 pub mod detector;
@@ -140,11 +139,13 @@ pub mod encode;
 pub mod error;
 pub mod event;
 mod explain;
+mod memory;
 mod model;
 mod novelty;
 pub mod pairwise;
 pub mod read;
 mod shape;
+mod stored;
 mod streams;
 
 pub use anomaly::{Anomaly, AnomalyKind, Metrics, Neighbour, Record, Recurrence};

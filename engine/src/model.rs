@@ -3,86 +3,18 @@
 //! events searched for nearest neighbours. Rebuilt on the refresh grid, never
 //! per event.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::compress::{CompressorKind, Prepared, compressed_len};
-use crate::encode::context::Runs;
 use crate::encode::{self, Encoded, NumericProfile};
 use crate::error::Result;
-use crate::novelty::{Facts, HashSet64, Memory, Novelty, Vocabulary};
+use crate::memory::Memory;
+use crate::novelty::{HashSet64, Novelty, Vocabulary};
 use crate::shape::{RunsOf, ShapeModel};
-
-/// A baseline (or window) event as the detector keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Stored {
-    pub index: u64,
-    pub timestamp: Option<String>,
-    pub encoded: String,
-    pub leaves: Vec<(String, f64)>,
-    /// Template context of the event (see [`crate::encode::Encoded::context`]).
-    pub context: u64,
-    /// Key-set context (see [`crate::encode::Encoded::keyset`]).
-    #[serde(default)]
-    pub keyset: u64,
-    /// Bits per byte of the event not explained by the baseline.
-    pub score: f32,
-    /// The event's nonconformity: `score` with structural evidence ranked
-    /// above it (see [`rank`]).
-    pub rank: f32,
-    /// Largest numeric excursion level (0 when every number is in range).
-    pub excursion: u32,
-    pub novelty: Novelty,
-    pub facts: Facts,
-    /// The newest values of each numeric field's series, for metric events
-    /// with a context (see [`crate::shape`]); shared with the event's `Raw`.
-    #[serde(default, skip_serializing_if = "Runs::is_empty")]
-    pub runs: Arc<Runs>,
-    /// `C(encoded)`, once something asked for it.
-    #[serde(skip)]
-    pub clen: LenCache,
-}
-
-/// A compressed length computed when first needed and kept with its event, so
-/// that a nearest-neighbour candidate is compressed alone once, not once per
-/// model (every 100 events) that offers it. A cache, not part of the event:
-/// it is not persisted and never makes two events unequal.
-#[derive(Default)]
-pub(crate) struct LenCache(AtomicU32);
-
-impl LenCache {
-    /// The cached length, or `f()`'s (0 means not computed yet).
-    pub fn get_or(&self, f: impl FnOnce() -> Result<usize>) -> Result<usize> {
-        let cached = self.0.load(Ordering::Relaxed);
-        if cached > 0 {
-            return Ok(cached as usize);
-        }
-        let n = f()?;
-        self.0.store(n as u32, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
-impl Clone for LenCache {
-    fn clone(&self) -> Self {
-        LenCache(AtomicU32::new(self.0.load(Ordering::Relaxed)))
-    }
-}
-
-impl PartialEq for LenCache {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl std::fmt::Debug for LenCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LenCache")
-    }
-}
+use crate::stored::Stored;
 
 /// Nonconformity of an event, lexicographic in (new shapes, new tokens,
 /// numeric excursion, code length): each kind of structural evidence outranks

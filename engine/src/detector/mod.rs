@@ -7,6 +7,7 @@ use driftlock_kernels::{CpuBackend, PermutationBackend};
 use serde::{Deserialize, Serialize};
 
 pub(crate) mod body_text;
+mod calibrate;
 mod records;
 mod recurrence;
 mod report;
@@ -14,13 +15,14 @@ mod scoring;
 mod state;
 mod windows;
 
-use crate::calibrate::cross_fit;
 use crate::encode::context::{Leaves, Rolling, Runs, series_key};
 use crate::encode::numeric_leaves;
 use crate::error::Result;
-use crate::model::{Model, Stored};
-use crate::novelty::Memory;
+use crate::memory::Memory;
+use crate::model::Model;
+use crate::stored::Stored;
 use crate::{Anomaly, DetectorConfig, Event, EventKind};
+use calibrate::cross_fit;
 use records::Records;
 use recurrence::PastAnomalies;
 use scoring::Scored;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::anomaly::Recurrence;
 use crate::encode::NumericProfile;
-use crate::model::Stored;
+use crate::stored::Stored;
 
 /// Anomalies remembered per stream; older ones are forgotten.
 pub(crate) const REMEMBERED: usize = 64;

@@ -10,10 +10,11 @@ use super::{Raw, StreamDetector, body_text};
 use crate::compress::compressed_len;
 use crate::encode::context::{Leaves, Runs, series_key};
 use crate::error::Result;
-use crate::model::{Stored, rank, score_event};
+use crate::model::{rank, score_event};
 use crate::novelty::Facts;
 use crate::pairwise::ncd_with_lens;
 use crate::shape;
+use crate::stored::Stored;
 use crate::{Event, Neighbour};
 
 /// Baseline events compressed against a candidate to find its nearest neighbour,

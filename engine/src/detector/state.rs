@@ -24,8 +24,9 @@ use super::recurrence::PastAnomalies;
 use super::{Raw, StreamDetector, WindowEntry, body_text};
 use crate::DetectorConfig;
 use crate::encode::context::{Rolling, Runs};
-use crate::model::{Model, Stored};
-use crate::novelty::Memory;
+use crate::memory::Memory;
+use crate::model::Model;
+use crate::stored::Stored;
 
 /// `(from, shared)` when `baseline` is `pool[from..]` (`shared` events)
 /// followed by others. Events are compared by identity, or by value for a

@@ -1,0 +1,137 @@
+//! Cross-fitting: out-of-sample scores for a fresh baseline.
+//!
+//! A baseline event scored against a dictionary that contains itself looks
+//! perfectly normal, so its score could never be compared with a new event's.
+//! The baseline is split into [`FOLDS`] interleaved folds; each fold is encoded
+//! with a numeric profile of the other folds and scored against a dictionary of
+//! the other folds — the same size of dictionary that new events meet later.
+
+use rayon::prelude::*;
+use serde_json::Value;
+
+use super::{Raw, body_text};
+use crate::compress::{CompressorKind, Prepared};
+use crate::encode::numeric::Ctx;
+use crate::encode::{NumericProfile, encode, numeric_leaves};
+use crate::error::{EngineError, Result};
+use crate::memory::Memory;
+use crate::model::{FOLDS, join, rank, score_event};
+use crate::novelty::{Facts, Novelty, Vocabulary};
+use crate::shape::{self, RunsOf, ShapeModel};
+use crate::stored::Stored;
+
+/// Scores every event of `raws` out-of-sample and returns them as baseline
+/// events, encoded with the profile of the whole set. Novelty is judged
+/// against the other folds and the stream's `memory`, as a new event's is
+/// judged against the baseline and the memory.
+pub(crate) fn cross_fit(
+    kind: CompressorKind,
+    raws: &[Raw],
+    memory: &Memory,
+    shape_gap: u64,
+) -> Result<Vec<Stored>> {
+    let bodies: Vec<Value> = raws
+        .par_iter()
+        .map(|r| body_text::parse(&r.body).map_err(|e| EngineError::State(e.to_string())))
+        .collect::<Result<_>>()?;
+    let leaves: Vec<(Ctx, Vec<(String, f64)>)> = raws
+        .par_iter()
+        .zip(&bodies)
+        .map(|(r, body)| {
+            let (ctx, mut ls) = numeric_leaves(body, r.mask);
+            ls.extend(r.derived.iter().cloned());
+            (ctx, ls)
+        })
+        .collect();
+    let full = NumericProfile::build(
+        leaves
+            .iter()
+            .flat_map(|(ctx, ls)| ls.iter().map(move |(p, v)| (*ctx, p.as_str(), *v))),
+    )
+    .with_known(memory.known_values());
+    // Tokens and shapes do not depend on the numeric profile.
+    let encoded: Vec<String> = raws
+        .par_iter()
+        .zip(&bodies)
+        .map(|(r, body)| encode(body, &full, r.mask).bytes)
+        .collect();
+    let facts: Vec<Facts> = encoded.par_iter().map(|e| Facts::of(e)).collect();
+    // Interleaved folds, so that a drifting baseline is spread evenly; but
+    // contiguous ones once events carry a rolling context: a neighbour's
+    // context is nearly the event's own, and with interleaved folds it would
+    // sit in the other folds and make every baseline event look in range.
+    let blocked = raws.iter().any(|r| !r.derived.is_empty());
+    let n = raws.len().max(1);
+    let fold_of = |i: usize| if blocked { i * FOLDS / n } else { i % FOLDS };
+    type Out = (usize, f32, u32, Novelty);
+    let scores: Vec<Vec<Out>> = (0..FOLDS)
+        .into_par_iter()
+        .map(|k| {
+            let others = || (0..raws.len()).filter(move |&i| fold_of(i) != k);
+            let profile = NumericProfile::build(others().flat_map(|i| {
+                let (ctx, ls) = &leaves[i];
+                ls.iter().map(move |(p, v)| (*ctx, p.as_str(), *v))
+            }))
+            .with_known(memory.known_values());
+            let vocab = Vocabulary::of(others().map(|i| &facts[i]));
+            let shapes = ShapeModel::build(
+                others().map(|i| RunsOf {
+                    context: leaves[i].0.0,
+                    keyset: leaves[i].0.1,
+                    runs: &raws[i].runs,
+                }),
+                shape_gap,
+            );
+            let fold_encoded: Vec<String> = others()
+                .map(|i| encode(&bodies[i], &profile, raws[i].mask).bytes)
+                .collect();
+            let prepared = Prepared::new(
+                kind,
+                join(fold_encoded.iter().map(String::as_str)).as_bytes(),
+            )?;
+            (0..raws.len())
+                .filter(|&i| fold_of(i) == k)
+                .map(|i| {
+                    let (enc, score) = score_event(&prepared, &profile, &bodies[i], raws[i].mask)?;
+                    let enc = enc.with_derived(&raws[i].derived, &profile);
+                    let excursion = enc.excursion.max(shape::excursion(
+                        &shapes,
+                        enc.context,
+                        enc.keyset,
+                        &raws[i].runs,
+                    ));
+                    Ok((i, score, excursion, vocab.novelty(&memory.vocab, &facts[i])))
+                })
+                .collect()
+        })
+        .collect::<Result<_>>()?;
+    let mut out: Vec<Option<Out>> = vec![None; raws.len()];
+    for o in scores.into_iter().flatten() {
+        out[o.0] = Some(o);
+    }
+    Ok(raws
+        .iter()
+        .zip(leaves)
+        .zip(encoded)
+        .zip(facts)
+        .zip(out)
+        .map(|((((r, (context, leaves)), encoded), facts), o)| {
+            let (_, score, excursion, novelty) = o.expect("every event is in one fold");
+            Stored {
+                index: r.index,
+                timestamp: r.timestamp.clone(),
+                encoded,
+                leaves,
+                context: context.0,
+                keyset: context.1,
+                score,
+                rank: rank(score, excursion, novelty),
+                excursion,
+                novelty,
+                facts,
+                runs: r.runs.clone(),
+                clen: Default::default(),
+            }
+        })
+        .collect())
+}

@@ -1,0 +1,92 @@
+//! A stream's memory beyond its rolling baseline (tokens, shapes, few-valued
+//! fields and template exemplars of events that left it).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bounded::make_room;
+use crate::encode::numeric::path_key;
+use crate::novelty::{HashSet64, Vocabulary};
+use crate::stored::Stored;
+
+const MEMORY_TOKENS: usize = 1 << 16;
+/// A numeric field with more distinct values than this is continuous: its
+/// exact values are not remembered.
+const MEMORY_VALUES_PER_FIELD: usize = 16;
+const MEMORY_SHAPES: usize = 1 << 12;
+/// Template exemplars kept for nearest-neighbour evidence.
+const MEMORY_EXEMPLARS: usize = 256;
+
+/// What a stream has seen beyond its rolling baseline: the tokens and shapes
+/// of every event that left the baseline, and one exemplar per template.
+///
+/// A normal but rare message (a WARN seen once an hour) drops out of a
+/// 400-event baseline; without memory it would be flagged on its next
+/// occurrence, never re-enter the baseline, and be flagged forever. Events that
+/// leave the baseline are queued and merged at the next model refresh, so the
+/// memory a chunk is scored with never depends on how events were batched.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Memory {
+    pub vocab: Vocabulary,
+    exemplars: BTreeMap<u64, Arc<Stored>>,
+    /// Exact values of few-valued numeric fields, by path key (`None` once a
+    /// field proved continuous).
+    #[serde(default)]
+    values: BTreeMap<u64, Option<Vec<u64>>>,
+    pending: Vec<Arc<Stored>>,
+}
+
+impl Memory {
+    /// Queues an event that left the baseline.
+    pub fn remember(&mut self, ev: Arc<Stored>) {
+        self.pending.push(ev);
+    }
+
+    /// Merges the queue (called at model refreshes and rebuilds).
+    pub fn absorb(&mut self) {
+        for ev in std::mem::take(&mut self.pending) {
+            self.vocab.add(&ev.facts, MEMORY_TOKENS.max(MEMORY_SHAPES));
+            for (path, v) in &ev.leaves {
+                let slot = self
+                    .values
+                    .entry(path_key(path))
+                    .or_insert_with(|| Some(Vec::new()));
+                if let Some(vals) = slot {
+                    let bits = v.to_bits();
+                    if !vals.contains(&bits) {
+                        vals.push(bits);
+                        if vals.len() > MEMORY_VALUES_PER_FIELD {
+                            *slot = None;
+                        }
+                    }
+                }
+            }
+            if !self.exemplars.contains_key(&ev.context) {
+                make_room(&mut self.exemplars, ev.context, MEMORY_EXEMPLARS, |e| {
+                    e.index
+                });
+                self.exemplars.insert(ev.context, ev);
+            }
+        }
+    }
+
+    /// Exact values of the few-valued fields, for [`NumericProfile::with_known`].
+    pub fn known_values(&self) -> impl Iterator<Item = (u64, &[u64])> {
+        self.values
+            .iter()
+            .filter_map(|(k, v)| v.as_deref().map(|v| (*k, v)))
+    }
+
+    /// Exemplars of templates that `skip` (the baseline's contexts) lacks.
+    pub fn exemplars_beyond<'a>(
+        &'a self,
+        skip: &'a HashSet64,
+    ) -> impl Iterator<Item = &'a Arc<Stored>> + 'a {
+        self.exemplars
+            .iter()
+            .filter(|(ctx, _)| !skip.contains(ctx))
+            .map(|(_, e)| e)
+    }
+}

@@ -1,0 +1,15 @@
+//! Driftlock's offline work over archives and the store.
+//!
+//! - [`output`]: the anomaly writers (NDJSON, CSV, Parquet, Arrow IPC), streaming.
+//! - [`backfill`]: scoring an archive with checkpoints, into Parquet parts or the
+//!   store; resumable and deterministic.
+//! - [`sql`]: DataFusion over archives and the store's tables (`driftlock sql`,
+//!   `/v1/sql`).
+//! - [`export`]: bulk export of stored anomalies into any writer, and [`report`]
+//!   a Markdown summary of them.
+
+pub mod backfill;
+pub mod export;
+pub mod output;
+pub mod report;
+pub mod sql;

@@ -1,0 +1,252 @@
+//! `driftlock score`: offline scoring of event files.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use driftlock_engine::read::{self, ColumnMapping, ReadOptions};
+use driftlock_engine::{CompressorKind, DetectorConfig, EventKind, StreamSet};
+use driftlock_kernels::DeviceChoice;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use driftlock_batch::output::create_file_sink;
+
+/// Score event files and write the anomalies.
+///
+/// Events are read in batches (memory is bounded by the batch size and the
+/// per-stream state, not by file size), routed to one detector per stream, and
+/// scored in parallel across streams. The output format follows the extension of
+/// --out (.parquet, .arrow, .csv, .ndjson); without --out, NDJSON goes to stdout.
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:\n  \
+    driftlock score logs/*.parquet --out anomalies.parquet\n  \
+    driftlock score metrics.csv --default-type metric --stream-column host\n  \
+    driftlock score traces.ndjson --p-value-threshold 0.01 --seed 7 > anomalies.ndjson")]
+pub struct ScoreArgs {
+    /// Input files: Parquet (.parquet), Arrow IPC (.arrow), CSV (.csv) or NDJSON (.ndjson/.jsonl).
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Output file; the format follows the extension. Default: NDJSON on stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+    #[command(flatten)]
+    pub mapping: MappingArgs,
+
+    /// Permutation backend: auto uses a GPU when one is present and the batch is large.
+    #[arg(long, default_value = "auto", value_name = "auto|cpu|gpu")]
+    pub device: DeviceChoice,
+    /// Skip rows that cannot become events (counted in the summary) instead of stopping.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+    /// Rows per read batch.
+    #[arg(long, default_value_t = 8192)]
+    pub batch_rows: usize,
+    /// Never draw a progress bar (it is only drawn on a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Detector parameters (defaults are the API's).
+#[derive(Debug, Args, Clone)]
+pub struct DetectorArgs {
+    /// Events in the rolling baseline; a stream is calibrating until it is full.
+    #[arg(long, default_value_t = 400)]
+    pub baseline_size: usize,
+    /// Start scoring after this many events, with a baseline that then grows to
+    /// --baseline-size (0: wait for the full baseline).
+    #[arg(long, default_value_t = 0, value_name = "EVENTS")]
+    pub min_baseline_size: usize,
+    /// Events in the window tested against the baseline.
+    #[arg(long, default_value_t = 50)]
+    pub window_size: usize,
+    /// Events between two window tests.
+    #[arg(long, default_value_t = 10)]
+    pub hop_size: usize,
+    /// Minimum NCD between an event and its nearest baseline event to flag it.
+    #[arg(long, default_value_t = 0.30)]
+    pub ncd_threshold: f64,
+    /// Maximum p-value to flag an event.
+    #[arg(long, default_value_t = 0.05)]
+    pub p_value_threshold: f64,
+    /// Compressor: zstd, lz4, gzip (openzl runs as zstd).
+    #[arg(long, default_value = "zstd")]
+    pub compressor: CompressorKind,
+    /// Permutations per window test.
+    #[arg(long = "permutations", default_value_t = 1000)]
+    pub permutation_count: u32,
+    /// Seed: the same input and seed give the same output, byte for byte.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Mask volatile tokens (ids, hashes, IPs, timestamps): on, off, or auto (on except for metrics).
+    #[arg(long, default_value = "auto", value_name = "auto|on|off")]
+    pub mask: String,
+    /// Metric events: judge each number with its rolling median and MAD over this
+    /// many newest events of its series (level and volatility changes inside the
+    /// range); 0 is off (the default: it can add false alarms, see the README).
+    #[arg(long, default_value_t = 0, value_name = "EVENTS")]
+    pub metric_context: usize,
+    /// Metric events: flag a number beyond everything its series has had (a new
+    /// all-time high or low) by more than this share of that range's width,
+    /// e.g. 0.05; off by default. Such records are flagged even where the
+    /// compression score is unremarkable, with their own p-value (see the README).
+    #[arg(long, value_name = "SHARE")]
+    pub record_margin: Option<f64>,
+}
+
+impl DetectorArgs {
+    pub fn config(&self) -> anyhow::Result<DetectorConfig> {
+        let mask_volatile = match self.mask.as_str() {
+            "auto" => None,
+            "on" | "true" => Some(true),
+            "off" | "false" => Some(false),
+            other => bail!("--mask: expected auto, on or off, got `{other}`"),
+        };
+        let config = DetectorConfig {
+            baseline_size: self.baseline_size,
+            min_baseline_size: self.min_baseline_size,
+            window_size: self.window_size,
+            hop_size: self.hop_size,
+            ncd_threshold: self.ncd_threshold,
+            p_value_threshold: self.p_value_threshold,
+            compressor: self.compressor,
+            permutation_count: self.permutation_count,
+            seed: self.seed,
+            mask_volatile,
+            metric_context: self.metric_context,
+            record_margin: self.record_margin,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Which input columns hold what. Unmapped, unignored columns go into the body.
+#[derive(Debug, Args, Clone)]
+pub struct MappingArgs {
+    /// Column with the stream id (default: stream_id; absent → one stream per file).
+    #[arg(long, value_name = "COLUMN")]
+    pub stream_column: Option<String>,
+    /// Column with the event time (default: timestamp).
+    #[arg(long, value_name = "COLUMN")]
+    pub time_column: Option<String>,
+    /// Column with the event type (default: type).
+    #[arg(long, value_name = "COLUMN")]
+    pub type_column: Option<String>,
+    /// Column holding the body as a JSON object (default: body; absent → other columns).
+    #[arg(long, value_name = "COLUMN")]
+    pub body_column: Option<String>,
+    /// Type of events whose file has no type column: log, metric, trace or llm.
+    #[arg(long, value_name = "TYPE")]
+    pub default_type: Option<String>,
+    /// Columns to leave out of the body (repeatable), e.g. label columns.
+    #[arg(long = "ignore-column", value_name = "COLUMN")]
+    pub ignore: Vec<String>,
+}
+
+impl MappingArgs {
+    pub fn mapping(&self) -> anyhow::Result<ColumnMapping> {
+        let mut m = ColumnMapping::default();
+        if let Some(c) = &self.stream_column {
+            m = m.with_stream(c);
+        }
+        if let Some(c) = &self.time_column {
+            m = m.with_timestamp(c);
+        }
+        if let Some(c) = &self.type_column {
+            m = m.with_kind(c);
+        }
+        if let Some(c) = &self.body_column {
+            m = m.with_body(c);
+        }
+        if let Some(t) = &self.default_type {
+            let kind = EventKind::parse(t).with_context(|| {
+                format!("--default-type: expected log, metric, trace or llm, got `{t}`")
+            })?;
+            m = m.with_default_kind(kind);
+        }
+        for c in &self.ignore {
+            m = m.with_ignored(c);
+        }
+        Ok(m)
+    }
+}
+
+pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
+    crate::logging::init_tracing();
+    let config = args.detector.config()?;
+    let backend = driftlock_kernels::backend(args.device)?;
+    let opts = ReadOptions {
+        mapping: args.mapping.mapping()?,
+        batch_rows: args.batch_rows.max(1),
+        skip_bad_rows: args.skip_bad_rows,
+        format: None,
+        defer_attributes: false,
+        keep_body_text: false,
+    };
+    let mut sink = create_file_sink(args.out.as_deref())?;
+    let mut streams = StreamSet::new(config)?;
+
+    let total_bytes: u64 = args
+        .inputs
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let bar = if !args.no_progress && std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(total_bytes);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {msg}",
+            )
+            .expect("progress template is valid"),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let start = Instant::now();
+    let (mut events, mut anomalies, mut skipped, mut done_bytes) = (0u64, 0u64, 0u64, 0u64);
+    for path in &args.inputs {
+        let mut reader = read::open(path, &opts)?;
+        while let Some(batch) = reader.next() {
+            let batch = batch?;
+            events += batch.events.len() as u64;
+            skipped += batch.skipped_rows;
+            let found = streams.push(batch.events, backend.as_ref())?;
+            anomalies += found.len() as u64;
+            sink.write(&found).with_context(|| {
+                format!(
+                    "writing {}",
+                    args.out
+                        .as_ref()
+                        .map_or("stdout".into(), |p| p.display().to_string())
+                )
+            })?;
+            bar.set_position(done_bytes + reader.bytes_read());
+            bar.set_message(format!("{events} events, {anomalies} anomalies"));
+        }
+        done_bytes += reader.total_bytes();
+    }
+    sink.finish()?;
+    bar.finish_and_clear();
+
+    let secs = start.elapsed().as_secs_f64();
+    let calibrating = streams
+        .detectors()
+        .filter(|d| d.status() != driftlock_engine::StreamStatus::Ready)
+        .count();
+    eprintln!(
+        "scored {events} events in {} streams: {anomalies} anomalies, {skipped} bad rows skipped, \
+         {calibrating} streams still calibrating; {secs:.2}s ({:.0} events/s, {:.1} MB/s) on the {} backend",
+        streams.streams(),
+        events as f64 / secs.max(1e-9),
+        total_bytes as f64 / 1e6 / secs.max(1e-9),
+        backend.name(),
+    );
+    Ok(())
+}

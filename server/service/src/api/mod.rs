@@ -1,0 +1,83 @@
+//! The HTTP API: one router per resource, assembled by [`app`].
+
+pub mod anomalies;
+pub mod demo;
+pub mod detect;
+pub mod export;
+pub mod extract;
+pub mod health;
+pub mod jobs;
+pub mod keys;
+pub mod openapi;
+pub mod sql;
+pub mod streams;
+
+use std::any::Any;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, method_not_allowed, route_not_found};
+use crate::state::AppState;
+use crate::{auth, metrics, request_id};
+
+/// The error body every failure answers with.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// `invalid_argument`, `unauthorized`, `forbidden`, `not_found`,
+    /// `method_not_allowed`, `conflict`, `payload_too_large`,
+    /// `rate_limit_exceeded`, `unavailable` or `internal`.
+    pub code: String,
+    pub message: String,
+    pub request_id: String,
+    /// The offending field, for `invalid_argument`.
+    pub field: Option<String>,
+    /// For `rate_limit_exceeded`.
+    pub retry_after_seconds: Option<u64>,
+}
+
+fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = err
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into());
+    ApiError::internal(format!("handler panicked: {detail}")).into_response()
+}
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    let authed = Router::new()
+        .merge(detect::router())
+        .merge(streams::router())
+        .merge(export::router())
+        .merge(anomalies::router())
+        .merge(keys::router())
+        .merge(sql::router())
+        .merge(jobs::router())
+        .merge(health::authed_router())
+        .route_layer(from_fn_with_state(state.clone(), auth::require_key));
+    Router::new()
+        .merge(authed)
+        .merge(demo::router())
+        .merge(openapi::router())
+        .merge(health::public_router())
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(from_fn(metrics::route_label))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(from_fn_with_state(state.metrics.clone(), metrics::track))
+        .layer(from_fn(request_id::middleware))
+        .with_state(state)
+}

@@ -1,0 +1,99 @@
+//! `POST /v1/sql` (admin): a read-only DataFusion query over the store's
+//! anomalies, answered as JSON rows, with a row limit and a timeout.
+
+use std::time::Duration;
+
+use axum::routing::post;
+use axum::{Extension, Json, Router, extract::State};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::extract::ApiJson;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+use driftlock_batch::sql::tables::{AnomalySource, Tables, session};
+use driftlock_batch::sql::{output, query_limited};
+
+/// Rows returned when the request names no limit, and the most it may name.
+pub const DEFAULT_LIMIT: usize = 1000;
+pub const MAX_LIMIT: usize = 10_000;
+/// A query that runs longer is cancelled (its future is dropped).
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/sql", post(run_sql))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlRequest {
+    pub query: String,
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Column {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SqlResponse {
+    pub columns: Vec<Column>,
+    pub rows: Vec<Map<String, Value>>,
+    pub row_count: usize,
+    /// More rows matched than `limit`.
+    pub truncated: bool,
+}
+
+async fn run_sql(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(req): ApiJson<SqlRequest>,
+) -> Result<Json<SqlResponse>, ApiError> {
+    caller.require_admin()?;
+    let limit = req.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::field(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        ));
+    }
+    if req.query.trim().is_empty() {
+        return Err(ApiError::field("query", "must not be empty"));
+    }
+    let tables = Tables {
+        events: None,
+        anomalies: Some(AnomalySource::Store(state.store.clone())),
+    };
+    let ctx = session(&tables).await?;
+    let (batches, truncated) = query_limited(&ctx, &req.query, limit, TIMEOUT).await?;
+    let schema = match batches.first() {
+        Some(b) => b.schema(),
+        // No rows: plan again for the column names (cheap, nothing runs).
+        None => {
+            let df =
+                driftlock_batch::sql::plan(&ctx, &req.query, driftlock_batch::sql::read_only())
+                    .await?;
+            std::sync::Arc::new(df.schema().as_arrow().clone())
+        }
+    };
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| Column {
+            name: f.name().clone(),
+            data_type: f.data_type().to_string(),
+        })
+        .collect();
+    let rows = output::json_rows(&batches)?;
+    Ok(Json(SqlResponse {
+        row_count: rows.len(),
+        columns,
+        rows,
+        truncated,
+    }))
+}

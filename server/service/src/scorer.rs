@@ -1,0 +1,499 @@
+//! [`Scorer`]: the one place where events meet a stream's detector, for
+//! `/v1/detect` and the queue worker alike: idempotency dedupe, `push`, and a
+//! single transaction that records the anomalies, the new detector state and
+//! (for queued events) removes them from the queue. A batch runs on a blocking
+//! thread with the stream's lock held; failures are [`ScoreError`]s, which the
+//! HTTP edge turns into `ApiError`s.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use driftlock_engine::{DetectorConfig, EngineError, Event, StreamStatus};
+use driftlock_store::anomalies::{self, AnomalyRecord};
+use driftlock_store::queue;
+use driftlock_store::record::Origin;
+use driftlock_store::streams::{self, StreamRow};
+use driftlock_store::{Store, StoreError, time};
+use rusqlite::{Connection, TransactionBehavior};
+use serde_json::{Map, Value};
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+
+use crate::detectors::{Detector, DetectorFactory, SharedFactory};
+use crate::metrics::Metrics;
+
+/// Scoring could not be done; nothing was committed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    /// A `config_override` field is invalid (named `config_override.<field>`).
+    #[error("{field}: {reason}")]
+    InvalidOverride { field: String, reason: String },
+    /// The override contradicts the stream's existing config.
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("detector: {0}")]
+    Engine(EngineError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<rusqlite::Error> for ScoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        ScoreError::Store(e.into())
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ScoreError {
+    ScoreError::Internal(e.to_string())
+}
+
+/// A stream's detector, loaded from the store.
+pub struct LoadedStream {
+    pub config: DetectorConfig,
+    pub detector: Box<dyn Detector>,
+    pub events_seen: u64,
+}
+
+/// A stream's slot; `None` until loaded (or after a failure, to force a reload).
+pub type Slot = Arc<AsyncMutex<Option<LoadedStream>>>;
+
+/// One fair (FIFO) lock per stream: calls on a stream are serialised in
+/// arrival order; different streams proceed in parallel.
+#[derive(Default)]
+pub struct StreamSlots {
+    map: std::sync::Mutex<HashMap<String, Slot>>,
+}
+
+impl StreamSlots {
+    pub fn slot(&self, stream_id: &str) -> Slot {
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(stream_id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Waits for the stream's turn.
+    pub async fn lock(&self, stream_id: &str) -> OwnedMutexGuard<Option<LoadedStream>> {
+        self.slot(stream_id).lock_owned().await
+    }
+}
+
+/// Scores batches on streams and commits the outcome; cheap to share.
+pub struct Scorer {
+    store: Store,
+    factory: SharedFactory,
+    streams: StreamSlots,
+    metrics: Arc<Metrics>,
+}
+
+impl Scorer {
+    pub fn new(store: Store, factory: SharedFactory, metrics: Arc<Metrics>) -> Self {
+        Scorer {
+            store,
+            factory,
+            streams: StreamSlots::default(),
+            metrics,
+        }
+    }
+
+    pub fn factory(&self) -> &dyn DetectorFactory {
+        self.factory.as_ref()
+    }
+
+    /// The factory itself, to open another service on the same detectors.
+    pub fn shared_factory(&self) -> SharedFactory {
+        self.factory.clone()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Scores `events` on `stream_id` (created with `fields`' config if new).
+    pub async fn score(
+        self: &Arc<Self>,
+        stream_id: &str,
+        events: Vec<Event>,
+        fields: Option<Map<String, Value>>,
+        batch_id: String,
+    ) -> Result<BatchOutcome, ScoreError> {
+        let mut slot = self.streams.lock(stream_id).await;
+        let (me, id) = (self.clone(), stream_id.to_string());
+        tokio::task::spawn_blocking(move || {
+            me.store.with_conn(|conn| {
+                let mut loaded = take_loaded(conn, me.factory(), &mut slot, &id, fields.as_ref())?;
+                let outcome = process_batch(
+                    conn,
+                    &mut loaded,
+                    &id,
+                    &events,
+                    &batch_id,
+                    None,
+                    &me.metrics,
+                )?;
+                *slot = Some(loaded);
+                Ok(outcome)
+            })
+        })
+        .await
+        .map_err(|e| internal(format!("detection task: {e}")))?
+    }
+
+    /// Scores up to `limit` of the stream's queued events (oldest first) and
+    /// removes them from the queue in the same transaction; the number taken
+    /// (0 when the queue is empty).
+    pub async fn score_queued(
+        self: &Arc<Self>,
+        stream_id: &str,
+        limit: usize,
+    ) -> Result<usize, ScoreError> {
+        let mut slot = self.streams.lock(stream_id).await;
+        let (me, id) = (self.clone(), stream_id.to_string());
+        tokio::task::spawn_blocking(move || {
+            me.store.with_conn(|conn| {
+                let batch = queue::peek(conn, &id, limit)?;
+                let Some(&(last, _)) = batch.last() else {
+                    return Ok(0);
+                };
+                let events: Vec<_> = batch.into_iter().map(|(_, e)| e).collect();
+                let mut loaded = take_loaded(conn, me.factory(), &mut slot, &id, None)?;
+                let batch_id = format!("batch_{}", driftlock_store::ids::random_hex(8));
+                let outcome = process_batch(
+                    conn,
+                    &mut loaded,
+                    &id,
+                    &events,
+                    &batch_id,
+                    Some(last),
+                    &me.metrics,
+                )?;
+                *slot = Some(loaded);
+                Ok(outcome.scored + outcome.duplicates)
+            })
+        })
+        .await
+        .map_err(|e| internal(format!("batch panicked: {e}")))?
+    }
+}
+
+/// `calibrating`/`ready` and the events still needed.
+pub fn status_parts(s: StreamStatus) -> (&'static str, u64) {
+    match s {
+        StreamStatus::Calibrating { events_needed } => ("calibrating", events_needed as u64),
+        StreamStatus::Ready => ("ready", 0),
+    }
+}
+
+fn engine_error(e: EngineError) -> ScoreError {
+    match e {
+        EngineError::Config { field, reason } => ScoreError::InvalidOverride {
+            field: format!("config_override.{field}"),
+            reason,
+        },
+        other => ScoreError::Engine(other),
+    }
+}
+
+/// A `config_override` object: DetectorConfig fields, unknown ones refused.
+pub fn config_from_override(
+    fields: Option<&Map<String, Value>>,
+) -> Result<DetectorConfig, ScoreError> {
+    let config: DetectorConfig = match fields {
+        None => DetectorConfig::default(),
+        Some(map) => serde_json::from_value(Value::Object(map.clone())).map_err(|e| {
+            ScoreError::InvalidOverride {
+                field: "config_override".into(),
+                reason: e.to_string(),
+            }
+        })?,
+    };
+    config.validate().map_err(engine_error)?;
+    Ok(config)
+}
+
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// `config` (serialised) with `k` set to `v`, if that is a valid config.
+fn with_field(config: &Value, k: &str, v: &Value) -> Option<DetectorConfig> {
+    let mut fields = config.as_object()?.clone();
+    fields.insert(k.to_owned(), v.clone());
+    serde_json::from_value(Value::Object(fields)).ok()
+}
+
+/// 409 when `fields` asks for values that differ from the stream's config.
+pub fn check_override(
+    stream_id: &str,
+    config: &DetectorConfig,
+    fields: Option<&Map<String, Value>>,
+) -> Result<(), ScoreError> {
+    let Some(fields) = fields else { return Ok(()) };
+    let current = serde_json::to_value(config).map_err(internal)?;
+    let mut differ = Vec::new();
+    for (k, v) in fields {
+        match current.get(k) {
+            Some(have) if !same_value(have, v) => {
+                differ.push(format!("{k} is {have} (requested {v})"));
+            }
+            Some(_) => {}
+            // A field the config leaves out of its serialised form (at its
+            // default, so that older configs hash the same) matches when
+            // setting it changes nothing.
+            None if with_field(&current, k, v).is_some_and(|c| c == *config) => {}
+            None => differ.push(format!("{k} is at its default (requested {v})")),
+        }
+    }
+    if differ.is_empty() {
+        Ok(())
+    } else {
+        Err(ScoreError::Conflict(format!(
+            "stream `{stream_id}` already exists with a different config: {}; use a new stream_id for another config",
+            differ.join(", ")
+        )))
+    }
+}
+
+/// The stream's row, created with the override's config if it does not exist.
+/// An override that contradicts an existing stream's config is a 409.
+pub fn ensure_stream(
+    conn: &Connection,
+    factory: &dyn DetectorFactory,
+    stream_id: &str,
+    fields: Option<&Map<String, Value>>,
+) -> Result<StreamRow, ScoreError> {
+    if let Some(row) = streams::get(conn, stream_id)? {
+        check_override(stream_id, &row.config, fields)?;
+        return Ok(row);
+    }
+    let config = config_from_override(fields)?;
+    let detector = factory.create(stream_id, &config).map_err(engine_error)?;
+    let (status, needed) = status_parts(detector.status());
+    let now = time::now_rfc3339();
+    let row = StreamRow {
+        id: stream_id.to_string(),
+        config,
+        state: detector.save().map_err(internal)?,
+        events_seen: 0,
+        status: status.to_string(),
+        events_needed: needed,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    streams::insert_if_absent(conn, &row)?;
+    // Another request may have created it first; the stored row is the truth.
+    let stored = streams::get(conn, stream_id)?.ok_or_else(|| internal("stream vanished"))?;
+    check_override(stream_id, &stored.config, fields)?;
+    Ok(stored)
+}
+
+/// Takes the stream's detector out of its slot, loading it (or creating the
+/// stream) when the slot is empty. The caller puts it back only after a
+/// successful batch, so an error or a panic leaves the slot empty and the next
+/// call reloads the committed state.
+pub fn take_loaded(
+    conn: &Connection,
+    factory: &dyn DetectorFactory,
+    slot: &mut Option<LoadedStream>,
+    stream_id: &str,
+    fields: Option<&Map<String, Value>>,
+) -> Result<LoadedStream, ScoreError> {
+    if let Some(loaded) = slot.take() {
+        if let Err(e) = check_override(stream_id, &loaded.config, fields) {
+            *slot = Some(loaded);
+            return Err(e);
+        }
+        return Ok(loaded);
+    }
+    let row = ensure_stream(conn, factory, stream_id, fields)?;
+    let detector = factory.load(&row.state).map_err(engine_error)?;
+    Ok(LoadedStream {
+        config: row.config,
+        detector,
+        events_seen: row.events_seen,
+    })
+}
+
+/// An anomaly and the position of its event in the request.
+#[derive(Debug, Clone)]
+pub struct ScoredAnomaly {
+    pub request_index: usize,
+    pub record: AnomalyRecord,
+}
+
+/// What a batch did.
+#[derive(Debug, Clone)]
+pub struct BatchOutcome {
+    pub anomalies: Vec<ScoredAnomaly>,
+    pub status: StreamStatus,
+    pub events_seen: u64,
+    /// Events pushed (the rest were idempotent re-sends).
+    pub scored: usize,
+    pub duplicates: usize,
+    pub compressor: String,
+}
+
+/// Scores `events` on a loaded stream and commits the outcome. On error the
+/// caller must drop the slot's detector (it may be ahead of the store).
+pub fn process_batch(
+    conn: &mut Connection,
+    loaded: &mut LoadedStream,
+    stream_id: &str,
+    events: &[Event],
+    batch_id: &str,
+    queue_through: Option<i64>,
+    metrics: &Metrics,
+) -> Result<BatchOutcome, ScoreError> {
+    let base = loaded.events_seen;
+    // Position of every request event; new ones are pushed, the rest are re-sends.
+    let mut positions = Vec::with_capacity(events.len());
+    let mut fresh: Vec<Event> = Vec::new();
+    let mut fresh_index = Vec::new();
+    let mut in_batch: HashMap<&str, u64> = HashMap::new();
+    let mut resent = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        if let Some(k) = e.idempotency_key.as_deref() {
+            if in_batch.contains_key(k) {
+                positions.push(None);
+                continue;
+            }
+            if let Some(p) = streams::idempotent_position(conn, stream_id, k)? {
+                in_batch.insert(k, p);
+                positions.push(Some(p));
+                resent.push((i, p));
+                continue;
+            }
+            in_batch.insert(k, base + fresh.len() as u64);
+        }
+        positions.push(Some(base + fresh.len() as u64));
+        fresh_index.push(i);
+        let mut ev = e.clone();
+        ev.stream_id = stream_id.to_string();
+        fresh.push(ev);
+    }
+    let found = if fresh.is_empty() {
+        Vec::new()
+    } else {
+        loaded.detector.push(&fresh).map_err(engine_error)?
+    };
+    let events_seen = base + fresh.len() as u64;
+    let mut out = Vec::new();
+    for a in &found {
+        // The fresh event whose arrival reported the anomaly: for a change
+        // point `a.index` (where the change began) may be in an earlier request.
+        let j = a.reported_at.saturating_sub(base) as usize;
+        let request_index = fresh_index
+            .get(j)
+            .or(fresh_index.last())
+            .copied()
+            .unwrap_or(0);
+        let origin = Origin::Live {
+            batch_id,
+            events_seen_after_batch: events_seen,
+        };
+        let rec = AnomalyRecord::from_anomaly(&loaded.config, a, &events[request_index], origin);
+        out.push(ScoredAnomaly {
+            request_index,
+            record: rec,
+        });
+    }
+    let status = loaded.detector.status();
+    let (status_name, needed) = status_parts(status);
+    let state = loaded.detector.save().map_err(internal)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for a in &mut out {
+        a.record.seq = anomalies::insert(&tx, &a.record)?;
+    }
+    for (j, &i) in fresh_index.iter().enumerate() {
+        if let Some(k) = events[i].idempotency_key.as_deref() {
+            streams::record_idempotency(&tx, stream_id, k, base + j as u64)?;
+        }
+    }
+    streams::update_state(
+        &tx,
+        stream_id,
+        &state,
+        events_seen,
+        status_name,
+        needed,
+        &time::now_rfc3339(),
+    )?;
+    if let Some(seq) = queue_through {
+        queue::remove_through(&tx, stream_id, seq)?;
+    }
+    tx.commit()?;
+    loaded.events_seen = events_seen;
+    metrics
+        .events_scored
+        .fetch_add(fresh.len() as u64, Ordering::Relaxed);
+    metrics
+        .anomalies_found
+        .fetch_add(out.len() as u64, Ordering::Relaxed);
+    // Re-sent events report the anomalies recorded when they were first scored.
+    for (i, p) in &resent {
+        for rec in anomalies::at_positions(conn, stream_id, &[*p])? {
+            out.push(ScoredAnomaly {
+                request_index: *i,
+                record: rec,
+            });
+        }
+    }
+    out.sort_by_key(|a| (a.request_index, a.record.position, a.record.seq));
+    Ok(BatchOutcome {
+        anomalies: out,
+        status,
+        events_seen,
+        scored: fresh.len(),
+        duplicates: events.len() - fresh.len(),
+        compressor: loaded.config.compressor.effective().as_str().to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_conflict_only_when_they_differ() {
+        let c = DetectorConfig::default();
+        let same: Map<String, Value> = serde_json::from_str(
+            r#"{"ncd_threshold": 0.3, "compressor": "zstd", "baseline_size": 400.0, "min_baseline_size": 0}"#,
+        )
+        .unwrap();
+        check_override("s", &c, Some(&same)).unwrap();
+        let other: Map<String, Value> = serde_json::from_str(r#"{"ncd_threshold": 0.35}"#).unwrap();
+        assert!(matches!(
+            check_override("s", &c, Some(&other)),
+            Err(ScoreError::Conflict(_))
+        ));
+        let grow: Map<String, Value> =
+            serde_json::from_str(r#"{"min_baseline_size": 100}"#).unwrap();
+        assert!(matches!(
+            check_override("s", &c, Some(&grow)),
+            Err(ScoreError::Conflict(_))
+        ));
+    }
+
+    #[test]
+    fn override_errors_name_the_field() {
+        let bad: Map<String, Value> = serde_json::from_str(r#"{"ncd_threshold": 2}"#).unwrap();
+        match config_from_override(Some(&bad)) {
+            Err(ScoreError::InvalidOverride { field, .. }) => {
+                assert_eq!(field, "config_override.ncd_threshold")
+            }
+            other => panic!("{other:?}"),
+        }
+        let unknown: Map<String, Value> = serde_json::from_str(r#"{"nope": 1}"#).unwrap();
+        assert!(matches!(
+            config_from_override(Some(&unknown)),
+            Err(ScoreError::InvalidOverride { .. })
+        ));
+    }
+}
