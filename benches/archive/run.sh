@@ -24,7 +24,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 [[ -x /usr/bin/time ]] || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
 if [[ -z "${BIN:-}" ]]; then
-  cargo build --release -q -p driftlock-server --bin driftlock --manifest-path "$root/Cargo.toml"
+  cargo build --release -q -p driftlock --bin driftlock --manifest-path "$root/Cargo.toml"
 fi
 bin=${BIN:-"${CARGO_TARGET_DIR:-$root/target}/release/driftlock"}
 

@@ -3,9 +3,9 @@
 # p50/p99 latency of POST /v1/detect (256 events per request) and
 # GET /v1/anomalies. Bounded in time: each phase runs $DURATION.
 #
-#   server/benches/load/run.sh            # defaults below
-#   DURATION=30s CONNS=32 STREAMS=16 SYNC=normal server/benches/load/run.sh
-#   BIN=path/to/driftlock server/benches/load/run.sh   # skip the build
+#   benches/load/run.sh            # defaults below
+#   DURATION=30s CONNS=32 STREAMS=16 SYNC=normal benches/load/run.sh
+#   BIN=path/to/driftlock benches/load/run.sh   # skip the build
 #
 # Needs wrk (apt-get install wrk). Builds the release binary first.
 set -euo pipefail
@@ -23,7 +23,7 @@ root=$(cd "$here/../../.." && pwd)
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
 if [[ -z "${BIN:-}" ]]; then
-  cargo build --release -q -p driftlock-server --bin driftlock --manifest-path "$root/Cargo.toml"
+  cargo build --release -q -p driftlock --bin driftlock --manifest-path "$root/Cargo.toml"
 fi
 bin=${BIN:-"$root/target/release/driftlock"}
 data=$(mktemp -d)

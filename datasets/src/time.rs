@@ -1,31 +1,31 @@
-//! Calendar arithmetic without a date crate: RFC 3339 formatting for generated
-//! events and parsing of NAB's `YYYY-MM-DD HH:MM:SS[.ffffff]` timestamps (UTC).
+//! RFC 3339 formatting for generated events and parsing of NAB's
+//! `YYYY-MM-DD HH:MM:SS[.ffffff]` timestamps (UTC); the calendar is chrono's,
+//! the digits are written by hand (the generators write millions of them).
+
+use chrono::{Datelike, NaiveDate};
 
 use crate::rng::push_padded;
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// Days from 0001-01-01 (chrono's day 1) to 1970-01-01.
+const EPOCH_FROM_CE: i64 = 719_163;
+
+/// Days since 1970-01-01 of a date; `None` for a day the month lacks.
+fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i64> {
+    let date = NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d)?;
+    Some(i64::from(date.num_days_from_ce()) - EPOCH_FROM_CE)
 }
 
-/// Inverse of [`days_from_civil`].
-pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    (y, m, d)
+/// (year, month, day) of days since 1970-01-01, years clamped to 0..=9999
+/// (RFC 3339 has no others).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let lo = NaiveDate::from_ymd_opt(0, 1, 1).expect("a date");
+    let hi = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a date");
+    let date = i32::try_from(days + EPOCH_FROM_CE)
+        .ok()
+        .and_then(NaiveDate::from_num_days_from_ce_opt)
+        .unwrap_or(if days < 0 { lo } else { hi })
+        .clamp(lo, hi);
+    (i64::from(date.year()), date.month(), date.day())
 }
 
 /// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ` for a Unix time in milliseconds.
@@ -35,8 +35,7 @@ pub(crate) fn push_rfc3339_ms(buf: &mut String, ms: i64) {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    // Years outside 0..=9999 are not valid RFC 3339; clamp rather than mis-pad.
-    push_padded(buf, y.clamp(0, 9999) as u64, 4);
+    push_padded(buf, y as u64, 4);
     buf.push('-');
     push_padded(buf, m as u64, 2);
     buf.push('-');
@@ -94,7 +93,7 @@ pub fn parse_datetime_micros(s: &str) -> Option<i64> {
         let digits = b.len() - 20;
         micros = num(20..b.len())? * 10i64.pow((6 - digits) as u32);
     }
-    let days = days_from_civil(y, mo as u32, d as u32);
+    let days = days_from_civil(y, mo as u32, d as u32)?;
     Some(((days * 86_400 + h * 3600 + mi * 60 + se) * 1_000_000) + micros)
 }
 
@@ -104,12 +103,15 @@ mod tests {
 
     #[test]
     fn civil_round_trip() {
-        for z in [-800_000i64, -1, 0, 1, 59, 365, 11_016, 19_783, 2_932_896] {
+        for z in [-719_528i64, -1, 0, 1, 59, 365, 11_016, 19_783, 2_932_896] {
             let (y, m, d) = civil_from_days(z);
-            assert_eq!(days_from_civil(y, m, d), z);
+            assert_eq!(days_from_civil(y, m, d), Some(z));
         }
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(days_from_civil(1970, 1, 1), Some(0));
+        assert_eq!(days_from_civil(2000, 3, 1), Some(11_017));
+        assert_eq!(days_from_civil(2023, 2, 30), None);
+        assert_eq!(civil_from_days(-800_000_000), (0, 1, 1));
+        assert_eq!(civil_from_days(i64::MAX / 2), (9999, 12, 31));
     }
 
     #[test]

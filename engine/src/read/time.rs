@@ -124,6 +124,8 @@ pub fn format_float_epoch(value: f64) -> Option<String> {
 }
 
 /// Howard Hinnant's `civil_from_days`: proleptic Gregorian (year, month, day).
+/// Not chrono's calendar: a file's epoch can lie far outside chrono's ±262,143
+/// years, and such dates still render (see `format_wide_year`).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);

@@ -82,6 +82,15 @@ impl StreamSlots {
     }
 }
 
+/// Where a batch's events come from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// A request, with its `config_override` (if any).
+    Request(Option<&'a Map<String, Value>>),
+    /// The stream's queue, up to and including `through` (removed on commit).
+    Queue { through: i64 },
+}
+
 /// Scores batches on streams and commits the outcome; cheap to share.
 pub struct Scorer {
     store: Store,
@@ -121,26 +130,17 @@ impl Scorer {
         fields: Option<Map<String, Value>>,
         batch_id: String,
     ) -> Result<BatchOutcome, ScoreError> {
-        let mut slot = self.streams.lock(stream_id).await;
-        let (me, id) = (self.clone(), stream_id.to_string());
-        tokio::task::spawn_blocking(move || {
-            me.store.with_conn(|conn| {
-                let mut loaded = take_loaded(conn, me.factory(), &mut slot, &id, fields.as_ref())?;
-                let outcome = process_batch(
-                    conn,
-                    &mut loaded,
-                    &id,
-                    &events,
-                    &batch_id,
-                    None,
-                    &me.metrics,
-                )?;
-                *slot = Some(loaded);
-                Ok(outcome)
-            })
+        self.with_stream(stream_id, move |me, conn, slot, id| {
+            me.commit(
+                conn,
+                slot,
+                id,
+                &events,
+                &batch_id,
+                Source::Request(fields.as_ref()),
+            )
         })
         .await
-        .map_err(|e| internal(format!("detection task: {e}")))?
     }
 
     /// Scores up to `limit` of the stream's queued events (oldest first) and
@@ -151,32 +151,67 @@ impl Scorer {
         stream_id: &str,
         limit: usize,
     ) -> Result<usize, ScoreError> {
-        let mut slot = self.streams.lock(stream_id).await;
-        let (me, id) = (self.clone(), stream_id.to_string());
-        tokio::task::spawn_blocking(move || {
-            me.store.with_conn(|conn| {
-                let batch = queue::peek(conn, &id, limit)?;
-                let Some(&(last, _)) = batch.last() else {
-                    return Ok(0);
-                };
-                let events: Vec<_> = batch.into_iter().map(|(_, e)| e).collect();
-                let mut loaded = take_loaded(conn, me.factory(), &mut slot, &id, None)?;
-                let batch_id = format!("batch_{}", driftlock_store::ids::random_hex(8));
-                let outcome = process_batch(
-                    conn,
-                    &mut loaded,
-                    &id,
-                    &events,
-                    &batch_id,
-                    Some(last),
-                    &me.metrics,
-                )?;
-                *slot = Some(loaded);
-                Ok(outcome.scored + outcome.duplicates)
-            })
+        self.with_stream(stream_id, move |me, conn, slot, id| {
+            let batch = queue::peek(conn, id, limit)?;
+            let Some(&(last, _)) = batch.last() else {
+                return Ok(0);
+            };
+            let events: Vec<_> = batch.into_iter().map(|(_, e)| e).collect();
+            let batch_id = format!("batch_{}", driftlock_store::ids::random_hex(8));
+            let source = Source::Queue { through: last };
+            let outcome = me.commit(conn, slot, id, &events, &batch_id, source)?;
+            Ok(outcome.scored + outcome.duplicates)
         })
         .await
-        .map_err(|e| internal(format!("batch panicked: {e}")))?
+    }
+
+    /// Runs `f` on a blocking thread with the stream's turn and a connection.
+    async fn with_stream<T: Send + 'static>(
+        self: &Arc<Self>,
+        stream_id: &str,
+        f: impl FnOnce(
+            &Scorer,
+            &mut Connection,
+            &mut Option<LoadedStream>,
+            &str,
+        ) -> Result<T, ScoreError>
+        + Send
+        + 'static,
+    ) -> Result<T, ScoreError> {
+        let mut slot = self.streams.lock(stream_id).await;
+        let (me, id) = (self.clone(), stream_id.to_string());
+        tokio::task::spawn_blocking(move || me.store.with_conn(|conn| f(&me, conn, &mut slot, &id)))
+            .await
+            .map_err(|e| internal(format!("scoring task failed: {e}")))?
+    }
+
+    /// One batch through the stream's detector, committed; the detector goes
+    /// back in its slot only after a successful commit.
+    fn commit(
+        &self,
+        conn: &mut Connection,
+        slot: &mut Option<LoadedStream>,
+        stream_id: &str,
+        events: &[Event],
+        batch_id: &str,
+        source: Source<'_>,
+    ) -> Result<BatchOutcome, ScoreError> {
+        let (fields, queue_through) = match source {
+            Source::Request(fields) => (fields, None),
+            Source::Queue { through } => (None, Some(through)),
+        };
+        let mut loaded = take_loaded(conn, self.factory(), slot, stream_id, fields)?;
+        let outcome = process_batch(
+            conn,
+            &mut loaded,
+            stream_id,
+            events,
+            batch_id,
+            queue_through,
+            &self.metrics,
+        )?;
+        *slot = Some(loaded);
+        Ok(outcome)
     }
 }
 

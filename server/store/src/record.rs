@@ -84,7 +84,7 @@ pub struct AnomalyRecord {
     /// Stream position of the event that reported the anomaly (`event`): its
     /// `position` for an event anomaly; for a change point, the event whose
     /// arrival completed the window showing the change. Re-sent events are
-    /// matched to their anomalies on it ([`at_positions`]).
+    /// matched to their anomalies on it ([`crate::anomalies::at_positions`]).
     pub reported_at: u64,
 }
 
