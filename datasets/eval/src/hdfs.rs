@@ -17,12 +17,12 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::Context;
 use driftlock_datasets::hdfs::{self, BinaryMetrics};
 use driftlock_engine::{AnomalyKind, DetectorConfig, Event, EventKind, StreamDetector};
 use serde_json::json;
 
 use super::{Progress, require_dir};
+use crate::error::{Context, EvalError, Result};
 
 #[derive(Debug, Clone)]
 pub struct HdfsOptions {
@@ -126,7 +126,7 @@ impl Encoding {
 
 impl std::str::FromStr for Encoding {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
         Encoding::ALL
             .into_iter()
             .find(|e| e.as_str() == s)
@@ -172,22 +172,25 @@ pub fn session_event(session: &[u32], encoding: Encoding) -> Event {
 }
 
 /// Runs the protocol on the folder `root` (`normal.txt`, `abnormal.txt`).
-pub fn run(root: &Path, opts: &HdfsOptions, progress: Progress<'_>) -> anyhow::Result<HdfsReport> {
+pub fn run(root: &Path, opts: &HdfsOptions, progress: Progress<'_>) -> Result<HdfsReport> {
     require_dir(root, "HDFS sessions (normal.txt, abnormal.txt)")?;
-    let sessions = hdfs::load(root)
-        .with_context(|| format!("loading HDFS sessions from {}", root.display()))?;
+    let sessions =
+        hdfs::load(root).context(format!("loading HDFS sessions from {}", root.display()))?;
     let split = sessions.split(opts.baseline, opts.seed);
     let mut config = opts.config.clone();
     config.baseline_size = split.baseline.len();
-    config
-        .validate()
-        .with_context(|| format!("baseline of {} normal sessions", split.baseline.len()))?;
-    anyhow::ensure!(
-        !split.test.is_empty(),
-        "no test sessions left after the baseline"
-    );
+    config.validate().context(format!(
+        "baseline of {} normal sessions",
+        split.baseline.len()
+    ))?;
+    if split.test.is_empty() {
+        return Err(EvalError::Invalid(
+            "no test sessions left after the baseline".into(),
+        ));
+    }
 
-    let mut calibrated = StreamDetector::new("hdfs", config.clone())?;
+    let mut calibrated =
+        StreamDetector::new("hdfs", config.clone()).context("detector configuration")?;
     let baseline: Vec<Event> = split
         .baseline
         .iter()
@@ -196,11 +199,12 @@ pub fn run(root: &Path, opts: &HdfsOptions, progress: Progress<'_>) -> anyhow::R
     calibrated
         .push(&baseline)
         .context("calibrating on the baseline")?;
-    anyhow::ensure!(
-        calibrated.baseline_digest().is_some(),
-        "the detector did not calibrate on {} sessions",
-        baseline.len()
-    );
+    if calibrated.baseline_digest().is_none() {
+        return Err(EvalError::Invalid(format!(
+            "the detector did not calibrate on {} sessions",
+            baseline.len()
+        )));
+    }
     progress(baseline.len() as u64);
 
     let first = calibrated.events_seen();
@@ -223,7 +227,7 @@ pub fn run(root: &Path, opts: &HdfsOptions, progress: Progress<'_>) -> anyhow::R
         progress(part.len() as u64);
     }
     let labels: Vec<bool> = split.test.iter().map(|(_, abnormal)| *abnormal).collect();
-    let metrics = hdfs::evaluate_flags(&flags, &labels)?;
+    let metrics = hdfs::evaluate_flags(&flags, &labels).context("scoring the flags")?;
     Ok(HdfsReport {
         config,
         seed: opts.seed,

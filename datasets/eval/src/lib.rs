@@ -4,8 +4,11 @@
 //! both take the corpus folder as an argument and fail clearly when it is absent.
 
 pub mod bursts;
+mod error;
 pub mod hdfs;
 pub mod nab;
+
+pub use error::{EvalError, Result};
 
 use std::path::Path;
 
@@ -15,18 +18,17 @@ pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
 /// A progress callback that does nothing.
 pub fn no_progress(_: u64) {}
 
-pub(crate) fn require_dir(path: &Path, what: &str) -> anyhow::Result<()> {
-    if path.is_dir() {
-        Ok(())
+pub(crate) fn require_dir(path: &Path, what: &'static str) -> Result<()> {
+    let reason = if path.is_dir() {
+        return Ok(());
     } else if path.exists() {
-        anyhow::bail!(
-            "{}: not a directory (expected the {what} folder)",
-            path.display()
-        )
+        "not a directory"
     } else {
-        anyhow::bail!(
-            "{}: no such directory (expected the {what} folder)",
-            path.display()
-        )
-    }
+        "no such directory"
+    };
+    Err(EvalError::Corpus {
+        path: path.to_path_buf(),
+        reason,
+        what,
+    })
 }

@@ -13,7 +13,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use anyhow::Context;
 use driftlock_datasets::nab::{self, NabFile, Profile, ProfileResult};
 use driftlock_engine::{DetectorConfig, Event, EventKind, StreamDetector};
 use rayon::prelude::*;
@@ -21,6 +20,7 @@ use serde_json::json;
 
 use super::bursts::{self, Flag};
 use super::{Progress, require_dir};
+use crate::error::{Context, EvalError, Result};
 
 /// Detector name in NAB's results layout.
 pub const DETECTOR: &str = "driftlock";
@@ -110,7 +110,7 @@ impl ScoreRule {
 
 impl FromStr for ScoreRule {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
         ScoreRule::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
@@ -256,9 +256,9 @@ impl NabReport {
 }
 
 /// Per-row scores of one file and the number of rows the detector flagged.
-pub fn score_file(file: &NabFile, opts: &NabOptions) -> anyhow::Result<(Vec<f64>, usize)> {
+pub fn score_file(file: &NabFile, opts: &NabOptions) -> Result<(Vec<f64>, usize)> {
     let mut detector = StreamDetector::new(file.key.clone(), opts.config.clone())
-        .with_context(|| format!("{}: detector configuration", file.key))?;
+        .context(format!("{}: detector configuration", file.key))?;
     detector.enable_diagnostics();
     let events: Vec<Event> = file
         .timestamps
@@ -274,7 +274,7 @@ pub fn score_file(file: &NabFile, opts: &NabOptions) -> anyhow::Result<(Vec<f64>
         .collect();
     let anomalies = detector
         .push(&events)
-        .with_context(|| format!("{}: scoring", file.key))?;
+        .context(format!("{}: scoring", file.key))?;
     let flags = Flag::from_anomalies(&anomalies);
     let flagged: HashSet<u64> = flags.iter().map(|f| f.index).collect();
     let first = bursts::first_flags(&flags, opts.repeat_distance);
@@ -305,9 +305,12 @@ fn format_ts(unix: i64) -> String {
 }
 
 /// Writes `dir/<category>/driftlock_<name>` with NAB's results columns.
-fn write_results(dir: &Path, file: &NabFile, scores: &[f64]) -> anyhow::Result<()> {
+fn write_results(dir: &Path, file: &NabFile, scores: &[f64]) -> Result<()> {
     let cat = dir.join(&file.category);
-    fs::create_dir_all(&cat).with_context(|| format!("creating {}", cat.display()))?;
+    fs::create_dir_all(&cat).map_err(|source| EvalError::Io {
+        path: cat.clone(),
+        source,
+    })?;
     let path = cat.join(format!("{DETECTOR}_{}", file.name));
     let mut out = String::with_capacity(file.len() * 40);
     out.push_str("timestamp,value,anomaly_score,label\n");
@@ -321,30 +324,32 @@ fn write_results(dir: &Path, file: &NabFile, scores: &[f64]) -> anyhow::Result<(
         let label = u8::from(file.windows.iter().any(|w| w.contains(i)));
         let _ = writeln!(out, "{},{},{},{}", format_ts(ts), v, s, label);
     }
-    fs::write(&path, out).with_context(|| format!("writing {}", path.display()))
+    fs::write(&path, out).map_err(|source| EvalError::Io { path, source })
 }
 
 /// Runs the engine over every file of the NAB-layout folder `root` and scores it.
-pub fn run(root: &Path, opts: &NabOptions, progress: Progress<'_>) -> anyhow::Result<NabReport> {
+pub fn run(root: &Path, opts: &NabOptions, progress: Progress<'_>) -> Result<NabReport> {
     require_dir(root, "NAB corpus (data/, labels/)")?;
-    let files = nab::load_corpus(root)
-        .with_context(|| format!("loading the NAB corpus at {}", root.display()))?;
-    anyhow::ensure!(
-        !files.is_empty(),
-        "{}: no labelled data files under data/",
-        root.display()
-    );
+    let files =
+        nab::load_corpus(root).context(format!("loading the NAB corpus at {}", root.display()))?;
+    if files.is_empty() {
+        return Err(EvalError::Invalid(format!(
+            "{}: no labelled data files under data/",
+            root.display()
+        )));
+    }
     let profiles = if root.join("config").join("profiles.json").is_file() {
-        nab::load_profiles(root)?
+        nab::load_profiles(root).context("loading the scoring profiles")?
     } else {
         Profile::nab_defaults()
     };
     opts.config.validate().context("detector configuration")?;
-    anyhow::ensure!(
-        opts.repeat_distance.is_finite() && opts.repeat_distance >= 0.0,
-        "repeat distance must be a number >= 0, got {}",
-        opts.repeat_distance
-    );
+    let distance = opts.repeat_distance;
+    if !(distance.is_finite() && distance >= 0.0) {
+        return Err(EvalError::Invalid(format!(
+            "repeat distance must be a number >= 0, got {distance}"
+        )));
+    }
 
     let scored: Vec<(Vec<f64>, usize)> = files
         .par_iter()
@@ -353,7 +358,7 @@ pub fn run(root: &Path, opts: &NabOptions, progress: Progress<'_>) -> anyhow::Re
             progress(f.len() as u64);
             r
         })
-        .collect::<anyhow::Result<_>>()?;
+        .collect::<Result<_>>()?;
 
     let inputs: Vec<_> = files
         .iter()
@@ -377,7 +382,7 @@ pub fn run(root: &Path, opts: &NabOptions, progress: Progress<'_>) -> anyhow::Re
         .iter()
         .find(|p| p.profile == "standard")
         .or(results.first())
-        .context("no scoring profile")?;
+        .ok_or_else(|| EvalError::Invalid("no scoring profile".into()))?;
     let reports = files
         .iter()
         .zip(&scored)

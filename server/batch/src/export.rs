@@ -16,20 +16,13 @@ use driftlock_store::anomalies::{self, AnomalyFilter};
 use driftlock_store::flat_rows;
 use driftlock_store::{Store, StoreError};
 
+use crate::BatchError;
+
 /// Rows read from SQLite per query for NDJSON (whose rows are large).
 pub const PAGE: usize = 500;
 
-/// An export that could not be completed.
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("writing the export: {0}")]
-    Write(String),
-}
-
-fn write_err(e: impl std::fmt::Display) -> ExportError {
-    ExportError::Write(format!("{e:#}"))
+fn write_err(e: impl std::fmt::Display) -> BatchError {
+    BatchError::Output(format!("{e:#}"))
 }
 
 /// Writes every anomaly matching `filter` (as of the call: rows added during
@@ -42,7 +35,7 @@ pub fn write<W: Write + Send + 'static>(
     filter: &AnomalyFilter,
     format: OutputFormat,
     out: W,
-) -> Result<u64, ExportError> {
+) -> Result<u64, BatchError> {
     let before = store.with_conn(|c| anomalies::max_seq(c))? + 1;
     if format == OutputFormat::Ndjson {
         return write_details(store, filter, io::BufWriter::new(out), before);
@@ -66,7 +59,7 @@ fn write_flat(
     filter: &AnomalyFilter,
     mut sink: Box<dyn output::FlatSink>,
     before: i64,
-) -> Result<u64, ExportError> {
+) -> Result<u64, BatchError> {
     let oldest = store.with_conn(|c| anomalies::min_seq(c))?;
     let ranges = ((before - oldest).max(0) as u64).div_ceil(RANGE as u64) as i64;
     std::thread::scope(|s| {
@@ -97,7 +90,7 @@ fn write_flat(
         for reader in readers {
             rows += reader
                 .join()
-                .map_err(|_| ExportError::Write("the export's reader panicked".into()))??;
+                .map_err(|_| BatchError::Output("the export's reader panicked".into()))??;
         }
         written?;
         sink.close().map_err(write_err)?;
@@ -120,7 +113,7 @@ impl Pending {
         batch: Option<arrow::record_batch::RecordBatch>,
         last: bool,
         sink: &mut dyn output::FlatSink,
-    ) -> Result<(), ExportError> {
+    ) -> Result<(), BatchError> {
         if let Some(batch) = batch {
             self.rows += batch.num_rows();
             self.batches.push(batch);
@@ -152,7 +145,7 @@ fn read_ranges(
     r: i64,
     ranges: i64,
     tx: std::sync::mpsc::SyncSender<Option<arrow::record_batch::RecordBatch>>,
-) -> Result<u64, ExportError> {
+) -> Result<u64, BatchError> {
     let mut columns = output::FlatColumns::default();
     let mut rows = 0u64;
     for k in (r..ranges).step_by(READERS as usize) {
@@ -186,7 +179,7 @@ fn write_details<W: Write>(
     filter: &AnomalyFilter,
     mut out: io::BufWriter<W>,
     before: i64,
-) -> Result<u64, ExportError> {
+) -> Result<u64, BatchError> {
     let mut before = Some(before);
     let mut rows = 0u64;
     loop {

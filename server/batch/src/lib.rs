@@ -1,4 +1,5 @@
-//! Driftlock's offline work over archives and the store.
+//! Driftlock's offline work over archives and the store. Every failure is a
+//! [`BatchError`].
 //!
 //! - [`output`]: the anomaly writers (NDJSON, CSV, Parquet, Arrow IPC), streaming.
 //! - [`backfill`]: scoring an archive with checkpoints, into Parquet parts or the
@@ -9,7 +10,10 @@
 //!   a Markdown summary of them.
 
 pub mod backfill;
+mod error;
 pub mod export;
 pub mod output;
 pub mod report;
 pub mod sql;
+
+pub use error::{BatchError, Result};

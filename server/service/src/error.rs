@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::request_id;
-use driftlock_batch::sql::SqlError;
+use driftlock_batch::BatchError;
 use driftlock_store::StoreError;
 
 use crate::scorer::ScoreError;
@@ -168,12 +168,15 @@ pub async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-impl From<SqlError> for ApiError {
-    fn from(e: SqlError) -> Self {
+impl From<BatchError> for ApiError {
+    fn from(e: BatchError) -> Self {
         match e {
-            SqlError::Invalid(m) => ApiError::invalid(m),
-            SqlError::Timeout(_) => ApiError::invalid(e.to_string()),
-            SqlError::Internal(m) => ApiError::internal(m),
+            BatchError::Query(m) | BatchError::Invalid(m) => ApiError::invalid(m),
+            e @ (BatchError::Timeout(_) | BatchError::UnknownFormat(_)) => {
+                ApiError::invalid(e.to_string())
+            }
+            BatchError::Store(e) => e.into(),
+            e => ApiError::internal(e),
         }
     }
 }

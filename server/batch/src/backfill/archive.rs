@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::BackfillError;
+use crate::BatchError;
 
 /// One input file of a backfill.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,12 +26,12 @@ pub struct DateRange {
 
 impl DateRange {
     /// Checks both ends are `YYYY-MM-DD` dates.
-    pub fn validated(since: Option<String>, until: Option<String>) -> Result<Self, BackfillError> {
+    pub fn validated(since: Option<String>, until: Option<String>) -> Result<Self, BatchError> {
         for (flag, v) in [("since", &since), ("until", &until)] {
             if let Some(v) = v
                 && chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_err()
             {
-                return Err(BackfillError::Invalid(format!(
+                return Err(BatchError::Invalid(format!(
                     "--{flag}: expected YYYY-MM-DD, got `{v}`"
                 )));
             }
@@ -67,8 +67,8 @@ fn partition_date(rel: &Path) -> Option<String> {
 /// Every `.parquet` file under `root` whose partition passes `range`, sorted by
 /// relative path (so `date=` partitions run in date order). Hidden and `_`
 /// entries (writers' temporary files, `_SUCCESS` markers) are skipped.
-pub fn list(root: &Path, range: &DateRange) -> Result<Vec<ArchiveFile>, BackfillError> {
-    let meta = std::fs::metadata(root).map_err(|e| BackfillError::io(root, e))?;
+pub fn list(root: &Path, range: &DateRange) -> Result<Vec<ArchiveFile>, BatchError> {
+    let meta = std::fs::metadata(root).map_err(|e| BatchError::io(root, e))?;
     let mut out = Vec::new();
     if meta.is_file() {
         out.push(ArchiveFile {
@@ -84,16 +84,16 @@ pub fn list(root: &Path, range: &DateRange) -> Result<Vec<ArchiveFile>, Backfill
     }
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| BackfillError::io(&dir, e))?;
+        let entries = std::fs::read_dir(&dir).map_err(|e| BatchError::io(&dir, e))?;
         for entry in entries {
-            let entry = entry.map_err(|e| BackfillError::io(&dir, e))?;
+            let entry = entry.map_err(|e| BatchError::io(&dir, e))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if name.starts_with('.') || name.starts_with('_') {
                 continue;
             }
             let path = entry.path();
-            let meta = std::fs::metadata(&path).map_err(|e| BackfillError::io(&path, e))?;
+            let meta = std::fs::metadata(&path).map_err(|e| BatchError::io(&path, e))?;
             if meta.is_dir() {
                 stack.push(path);
                 continue;

@@ -10,7 +10,7 @@ use driftlock_engine::StreamDetector;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::BackfillError;
+use crate::BatchError;
 
 /// Bumped when the layout changes; an older checkpoint is refused, not misread.
 pub const VERSION: u32 = 1;
@@ -56,16 +56,16 @@ impl Checkpoint {
     }
 
     /// The checkpoint at `path`, or `None` when there is none yet.
-    pub fn load(path: &Path) -> Result<Option<Self>, BackfillError> {
+    pub fn load(path: &Path) -> Result<Option<Self>, BatchError> {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(BackfillError::io(path, e)),
+            Err(e) => return Err(BatchError::io(path, e)),
         };
         let ckpt: Checkpoint = serde_json::from_slice(&bytes)
-            .map_err(|e| BackfillError::Checkpoint(format!("{}: {e}", path.display())))?;
+            .map_err(|e| BatchError::Checkpoint(format!("{}: {e}", path.display())))?;
         if ckpt.version != VERSION {
-            return Err(BackfillError::Checkpoint(format!(
+            return Err(BatchError::Checkpoint(format!(
                 "{}: checkpoint version {} (this binary writes {VERSION}); start a new backfill",
                 path.display(),
                 ckpt.version
@@ -78,9 +78,9 @@ impl Checkpoint {
     /// the file: the detectors' state is ~1 MB of JSON per stream, and a buffer
     /// of it (grown by doubling) took a 64-stream backfill's peak RSS from
     /// 300 MB to 535 MB.
-    pub fn save(&self, path: &Path) -> Result<(), BackfillError> {
+    pub fn save(&self, path: &Path) -> Result<(), BatchError> {
         write_atomic_with(path, |w| {
-            serde_json::to_writer(w, self).map_err(|e| BackfillError::Checkpoint(e.to_string()))
+            serde_json::to_writer(w, self).map_err(|e| BatchError::Checkpoint(e.to_string()))
         })
     }
 
@@ -106,19 +106,19 @@ impl Checkpoint {
     /// [`detector_states`]) as its detectors: the file [`save`](Self::save)
     /// writes for the checkpoint with those detectors, but the states were
     /// serialised beforehand, in parallel, where scoring would otherwise wait.
-    pub fn save_states(&self, path: &Path, states: &[DetectorState]) -> Result<(), BackfillError> {
-        let json = |e: serde_json::Error| BackfillError::Checkpoint(e.to_string());
+    pub fn save_states(&self, path: &Path, states: &[DetectorState]) -> Result<(), BatchError> {
+        let json = |e: serde_json::Error| BatchError::Checkpoint(e.to_string());
         let mut head = serde_json::to_vec(self).map_err(json)?;
         // `detectors` is the last field, so it closes the object.
         let tail = b"{}}";
         if !self.detectors.is_empty() || !head.ends_with(tail) {
-            return Err(BackfillError::Checkpoint(
+            return Err(BatchError::Checkpoint(
                 "save_states needs a checkpoint without detectors".into(),
             ));
         }
         head.truncate(head.len() - tail.len());
         let tmp = tmp_path(path);
-        let io = |e| BackfillError::io(&tmp, e);
+        let io = |e| BatchError::io(&tmp, e);
         write_atomic_with(path, |w| {
             w.write_all(&head).map_err(io)?;
             w.write_all(b"{").map_err(io)?;
@@ -156,28 +156,28 @@ pub fn detector_states(
 
 /// Writes `bytes` to a temporary sibling, fsyncs it, renames it over `path` and
 /// fsyncs the directory, so the rename itself survives a power cut.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BackfillError> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BatchError> {
     let tmp = tmp_path(path);
     write_atomic_with(path, |w| {
-        w.write_all(bytes).map_err(|e| BackfillError::io(&tmp, e))
+        w.write_all(bytes).map_err(|e| BatchError::io(&tmp, e))
     })
 }
 
 /// [`write_atomic`] with the content written by `write` into a buffered writer.
 pub fn write_atomic_with(
     path: &Path,
-    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<(), BackfillError>,
-) -> Result<(), BackfillError> {
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<(), BatchError>,
+) -> Result<(), BatchError> {
     let tmp = tmp_path(path);
-    let f = std::fs::File::create(&tmp).map_err(|e| BackfillError::io(&tmp, e))?;
+    let f = std::fs::File::create(&tmp).map_err(|e| BatchError::io(&tmp, e))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
     write(&mut w)?;
     let f = w
         .into_inner()
-        .map_err(|e| BackfillError::io(&tmp, e.into_error()))?;
-    f.sync_all().map_err(|e| BackfillError::io(&tmp, e))?;
+        .map_err(|e| BatchError::io(&tmp, e.into_error()))?;
+    f.sync_all().map_err(|e| BatchError::io(&tmp, e))?;
     drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| BackfillError::io(path, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| BatchError::io(path, e))?;
     sync_dir(path)
 }
 
@@ -189,11 +189,11 @@ pub fn tmp_path(path: &Path) -> std::path::PathBuf {
 }
 
 /// Fsyncs the directory holding `path` (a no-op where directories cannot be opened).
-pub fn sync_dir(path: &Path) -> Result<(), BackfillError> {
+pub fn sync_dir(path: &Path) -> Result<(), BatchError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && let Ok(d) = std::fs::File::open(dir)
     {
-        d.sync_all().map_err(|e| BackfillError::io(dir, e))?;
+        d.sync_all().map_err(|e| BatchError::io(dir, e))?;
     }
     Ok(())
 }

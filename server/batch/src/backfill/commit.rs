@@ -10,10 +10,10 @@ use std::path::Path;
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 
-use super::BackfillError;
 use super::checkpoint::{Checkpoint, DetectorState};
 use super::detectors::Found;
 use super::sink::Sink;
+use crate::BatchError;
 
 /// One interval, ready to be made durable.
 pub struct Commit {
@@ -29,7 +29,7 @@ pub struct Commit {
 /// The thread that applies [`Commit`]s.
 pub struct Committer<'scope> {
     tx: Option<SyncSender<Commit>>,
-    handle: Option<ScopedJoinHandle<'scope, Result<(), BackfillError>>>,
+    handle: Option<ScopedJoinHandle<'scope, Result<(), BatchError>>>,
 }
 
 impl<'scope> Committer<'scope> {
@@ -58,19 +58,19 @@ impl<'scope> Committer<'scope> {
 
     /// Hands `commit` over; fails with the thread's error if an earlier
     /// commit failed.
-    pub fn send(&mut self, commit: Commit) -> Result<(), BackfillError> {
+    pub fn send(&mut self, commit: Commit) -> Result<(), BatchError> {
         if self.tx.as_ref().is_some_and(|tx| tx.send(commit).is_ok()) {
             return Ok(());
         }
         self.finish()?;
-        Err(BackfillError::Checkpoint(
+        Err(BatchError::Checkpoint(
             "the commit thread had stopped".into(),
         ))
     }
 
     /// Waits until every commit sent is durable; the first error if one
     /// failed.
-    pub fn finish(&mut self) -> Result<(), BackfillError> {
+    pub fn finish(&mut self) -> Result<(), BatchError> {
         self.tx = None;
         match self.handle.take() {
             Some(h) => h

@@ -9,10 +9,10 @@ use std::thread::Scope;
 use driftlock_engine::DetectorConfig;
 use driftlock_kernels::PermutationBackend;
 
-use super::BackfillError;
 use super::checkpoint::Checkpoint;
 use super::commit::{Commit, Committer};
 use super::detectors::{Found, InFlight, Pending, Spent};
+use crate::BatchError;
 
 pub struct Flow<'scope, 'env> {
     scope: &'scope Scope<'scope, 'env>,
@@ -51,7 +51,7 @@ impl<'scope, 'env> Flow<'scope, 'env> {
         &mut self,
         ckpt: &mut Checkpoint,
         committer: &mut Committer,
-    ) -> Result<(), BackfillError> {
+    ) -> Result<(), BatchError> {
         let Some((f, boundary)) = self.inflight.take() else {
             return Ok(());
         };
@@ -80,7 +80,7 @@ impl<'scope, 'env> Flow<'scope, 'env> {
         queued: &mut Pending,
         ckpt: &mut Checkpoint,
         committer: &mut Committer,
-    ) -> Result<(), BackfillError> {
+    ) -> Result<(), BatchError> {
         self.land(ckpt, committer)?;
         self.start(queued, ckpt, None);
         Ok(())
@@ -95,7 +95,7 @@ impl<'scope, 'env> Flow<'scope, 'env> {
         queued: &mut Pending,
         ckpt: &mut Checkpoint,
         committer: &mut Committer,
-    ) -> Result<(), BackfillError> {
+    ) -> Result<(), BatchError> {
         self.land(ckpt, committer)?;
         ckpt.next_part += 1;
         let boundary = ckpt.without_detectors();

@@ -27,8 +27,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use driftlock_engine::DetectorConfig;
 use driftlock_engine::read::{self, ReadOptions};
-use driftlock_engine::{DetectorConfig, EngineError};
 use driftlock_kernels::PermutationBackend;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -39,42 +39,7 @@ use commit::Committer;
 use flow::Flow;
 use sink::Sink;
 
-use driftlock_store::StoreError;
-
-#[derive(Debug, thiserror::Error)]
-pub enum BackfillError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Engine(#[from] EngineError),
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-    #[error("writing anomalies: {0}")]
-    Output(String),
-    #[error("checkpoint: {0}")]
-    Checkpoint(String),
-}
-
-impl From<rusqlite::Error> for BackfillError {
-    fn from(e: rusqlite::Error) -> Self {
-        BackfillError::Store(StoreError::Sqlite(e))
-    }
-}
-
-impl BackfillError {
-    pub fn io(path: &Path, source: std::io::Error) -> Self {
-        BackfillError::Io {
-            path: path.display().to_string(),
-            source,
-        }
-    }
-}
+use crate::BatchError;
 
 /// Where anomalies go.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -181,15 +146,13 @@ pub struct Summary {
 }
 
 /// The row count a Parquet footer records; `None` for other formats.
-fn parquet_rows(path: &Path) -> Result<Option<u64>, BackfillError> {
+fn parquet_rows(path: &Path) -> Result<Option<u64>, BatchError> {
     if read::InputFormat::from_path(path) != Some(read::InputFormat::Parquet) {
         return Ok(None);
     }
-    let file = std::fs::File::open(path).map_err(|e| BackfillError::io(path, e))?;
-    let reader =
-        parquet::file::serialized_reader::SerializedFileReader::new(file).map_err(|e| {
-            BackfillError::Invalid(format!("{}: not a Parquet file: {e}", path.display()))
-        })?;
+    let file = std::fs::File::open(path).map_err(|e| BatchError::io(path, e))?;
+    let reader = parquet::file::serialized_reader::SerializedFileReader::new(file)
+        .map_err(|e| BatchError::Invalid(format!("{}: not a Parquet file: {e}", path.display())))?;
     use parquet::file::reader::FileReader;
     Ok(Some(
         reader.metadata().file_metadata().num_rows().max(0) as u64
@@ -199,7 +162,7 @@ fn parquet_rows(path: &Path) -> Result<Option<u64>, BackfillError> {
 /// Read batches decoded ahead of the loop that queues them.
 const READ_AHEAD: usize = 2;
 
-type Batches = std::sync::mpsc::IntoIter<Result<(read::EventBatch, u64), BackfillError>>;
+type Batches = std::sync::mpsc::IntoIter<Result<(read::EventBatch, u64), BatchError>>;
 type SpentTx = std::sync::mpsc::Sender<detectors::Spent>;
 
 /// A file's event batches, each with the bytes read so far, read and decoded
@@ -227,7 +190,7 @@ fn read_ahead<'scope>(
             free();
             let item = batch
                 .map(|b| (b, reader.bytes_read()))
-                .map_err(BackfillError::from);
+                .map_err(BatchError::from);
             if tx.send(item).is_err() {
                 return;
             }
@@ -246,7 +209,7 @@ pub fn run(
     backend: &dyn PermutationBackend,
     cancel: &AtomicBool,
     observe: &mut dyn FnMut(&Progress),
-) -> Result<Summary, BackfillError> {
+) -> Result<Summary, BatchError> {
     let start = Instant::now();
     let hash = cfg.hash();
     let files = archive::list(&cfg.archive, &cfg.range)?;
@@ -257,7 +220,7 @@ pub fn run(
     let ckpt_path = cfg.checkpoint_path(&hash);
     let (mut ckpt, resumed) = match Checkpoint::load(&ckpt_path)? {
         Some(c) if c.config_hash != hash => {
-            return Err(BackfillError::Checkpoint(format!(
+            return Err(BatchError::Checkpoint(format!(
                 "{} belongs to a backfill with another configuration (archive, dates, detector or \
                  reading options differ); use another output or delete the checkpoint to start over",
                 ckpt_path.display()
@@ -266,7 +229,7 @@ pub fn run(
         Some(c) => (c, true),
         None => {
             if sink.foreign_parts()? > 0 {
-                return Err(BackfillError::Invalid(
+                return Err(BatchError::Invalid(
                     "the output folder holds part files but no backfill checkpoint; use an empty folder".into(),
                 ));
             }
@@ -284,7 +247,7 @@ pub fn run(
             .zip(&ckpt.files_done)
             .any(|(f, d)| &f.rel != d)
     {
-        return Err(BackfillError::Checkpoint(
+        return Err(BatchError::Checkpoint(
             "the archive changed under the checkpoint: files already backfilled are missing or a new \
              file sorts before them"
                 .into(),
@@ -344,7 +307,7 @@ pub fn run(
     let every = cfg.checkpoint_every.max(1);
     let mut queued = detectors::Pending::default();
     let mut since_ckpt = 0u64;
-    let stopped = std::thread::scope(|outer| -> Result<bool, BackfillError> {
+    let stopped = std::thread::scope(|outer| -> Result<bool, BatchError> {
         let mut committer = Committer::spawn(outer, &sink, &ckpt_path);
         for file in &files[done..] {
             let skip = if ckpt.current.as_deref() == Some(&file.rel) {
@@ -355,7 +318,7 @@ pub fn run(
             ckpt.current = Some(file.rel.clone());
             ckpt.batches_done = skip;
             let bytes_before: u64 = files[..ckpt.files_done.len()].iter().map(|f| f.bytes).sum();
-            let stopped = std::thread::scope(|scope| -> Result<bool, BackfillError> {
+            let stopped = std::thread::scope(|scope| -> Result<bool, BatchError> {
                 let (batches, spent) = read_ahead(scope, &file.path, &read, READ_AHEAD);
                 let mut flow = Flow::new(scope, &cfg.detector, backend, spent);
                 let mut batch_no = 0u64;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::BackfillError;
+use crate::BatchError;
 
 /// Configured roots, canonicalised once.
 #[derive(Debug, Clone, Default)]
@@ -13,10 +13,10 @@ pub struct ArchiveRoots {
 }
 
 impl ArchiveRoots {
-    pub fn new(roots: &[PathBuf]) -> Result<Self, BackfillError> {
+    pub fn new(roots: &[PathBuf]) -> Result<Self, BatchError> {
         let roots = roots
             .iter()
-            .map(|r| std::fs::canonicalize(r).map_err(|e| BackfillError::io(r, e)))
+            .map(|r| std::fs::canonicalize(r).map_err(|e| BatchError::io(r, e)))
             .collect::<Result<_, _>>()?;
         Ok(ArchiveRoots { roots })
     }
@@ -28,9 +28,9 @@ impl ArchiveRoots {
 
     /// `path` canonicalised, when it exists and lies inside a root (relative
     /// paths are taken relative to the first root).
-    pub fn resolve(&self, path: &Path) -> Result<PathBuf, BackfillError> {
+    pub fn resolve(&self, path: &Path) -> Result<PathBuf, BatchError> {
         let refuse = || {
-            BackfillError::Invalid(format!(
+            BatchError::Invalid(format!(
                 "{}: not inside a configured archive root",
                 path.display()
             ))

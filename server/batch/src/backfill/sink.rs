@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use driftlock_engine::DetectorConfig;
 use rusqlite::TransactionBehavior;
 
-use super::BackfillError;
 use super::checkpoint::{sync_dir, tmp_path};
 use super::detectors::Found;
+use crate::BatchError;
 use crate::output::{AnomalySink, ParquetSink};
 use driftlock_store::Store;
 use driftlock_store::SyncMode;
@@ -51,8 +51,8 @@ fn part_number(name: &str) -> Option<u64> {
 }
 
 impl Sink {
-    pub fn parts(dir: &Path) -> Result<Self, BackfillError> {
-        std::fs::create_dir_all(dir).map_err(|e| BackfillError::io(dir, e))?;
+    pub fn parts(dir: &Path) -> Result<Self, BatchError> {
+        std::fs::create_dir_all(dir).map_err(|e| BatchError::io(dir, e))?;
         Ok(Sink::Parts {
             dir: dir.to_path_buf(),
         })
@@ -62,7 +62,7 @@ impl Sink {
         data_dir: &Path,
         config_hash: &str,
         config: &DetectorConfig,
-    ) -> Result<Self, BackfillError> {
+    ) -> Result<Self, BatchError> {
         let store = Store::open(&data_dir.join(STORE_FILE), SyncMode::Full)?;
         Ok(Sink::Store {
             store,
@@ -73,17 +73,17 @@ impl Sink {
 
     /// Part files already in a folder that has no checkpoint: refusing them
     /// keeps a backfill from mixing its parts with someone else's.
-    pub fn foreign_parts(&self) -> Result<usize, BackfillError> {
+    pub fn foreign_parts(&self) -> Result<usize, BatchError> {
         let Sink::Parts { dir } = self else {
             return Ok(0);
         };
         Ok(self.list_parts(dir)?.len())
     }
 
-    fn list_parts(&self, dir: &Path) -> Result<Vec<(u64, PathBuf)>, BackfillError> {
+    fn list_parts(&self, dir: &Path) -> Result<Vec<(u64, PathBuf)>, BatchError> {
         let mut out = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(|e| BackfillError::io(dir, e))? {
-            let entry = entry.map_err(|e| BackfillError::io(dir, e))?;
+        for entry in std::fs::read_dir(dir).map_err(|e| BatchError::io(dir, e))? {
+            let entry = entry.map_err(|e| BatchError::io(dir, e))?;
             if let Some(n) = part_number(&entry.file_name().to_string_lossy()) {
                 out.push((n, entry.path()));
             }
@@ -92,28 +92,28 @@ impl Sink {
     }
 
     /// Deletes what an interrupted run wrote after its last checkpoint.
-    pub fn discard_uncommitted(&self, next_part: u64) -> Result<(), BackfillError> {
+    pub fn discard_uncommitted(&self, next_part: u64) -> Result<(), BatchError> {
         let Sink::Parts { dir } = self else {
             return Ok(());
         };
         for (n, path) in self.list_parts(dir)? {
             if n >= next_part {
-                std::fs::remove_file(&path).map_err(|e| BackfillError::io(&path, e))?;
+                std::fs::remove_file(&path).map_err(|e| BatchError::io(&path, e))?;
             }
             let tmp = tmp_path(&path);
             if tmp.exists() {
-                std::fs::remove_file(&tmp).map_err(|e| BackfillError::io(&tmp, e))?;
+                std::fs::remove_file(&tmp).map_err(|e| BatchError::io(&tmp, e))?;
             }
         }
         let tmp = tmp_path(&dir.join(part_name(next_part)));
         if tmp.exists() {
-            std::fs::remove_file(&tmp).map_err(|e| BackfillError::io(&tmp, e))?;
+            std::fs::remove_file(&tmp).map_err(|e| BatchError::io(&tmp, e))?;
         }
         Ok(())
     }
 
     /// Durably writes interval `part`'s anomalies (nothing when there are none).
-    pub fn commit(&self, part: u64, found: &[Found]) -> Result<(), BackfillError> {
+    pub fn commit(&self, part: u64, found: &[Found]) -> Result<(), BatchError> {
         if found.is_empty() {
             return Ok(());
         }
@@ -121,17 +121,17 @@ impl Sink {
             Sink::Parts { dir } => {
                 let path = dir.join(part_name(part));
                 let tmp = tmp_path(&path);
-                let file = std::fs::File::create(&tmp).map_err(|e| BackfillError::io(&tmp, e))?;
+                let file = std::fs::File::create(&tmp).map_err(|e| BatchError::io(&tmp, e))?;
                 let mut sink =
-                    ParquetSink::new(file).map_err(|e| BackfillError::Output(format!("{e:#}")))?;
+                    ParquetSink::new(file).map_err(|e| BatchError::Output(format!("{e:#}")))?;
                 let anomalies: Vec<_> = found.iter().map(|(a, _)| a.clone()).collect();
                 sink.write(&anomalies)
-                    .map_err(|e| BackfillError::Output(format!("{e:#}")))?;
+                    .map_err(|e| BatchError::Output(format!("{e:#}")))?;
                 let file = sink
                     .into_inner()
-                    .map_err(|e| BackfillError::Output(format!("{e:#}")))?;
-                file.sync_all().map_err(|e| BackfillError::io(&tmp, e))?;
-                std::fs::rename(&tmp, &path).map_err(|e| BackfillError::io(&path, e))?;
+                    .map_err(|e| BatchError::Output(format!("{e:#}")))?;
+                file.sync_all().map_err(|e| BatchError::io(&tmp, e))?;
+                std::fs::rename(&tmp, &path).map_err(|e| BatchError::io(&path, e))?;
                 sync_dir(&path)
             }
             Sink::Store {
@@ -147,7 +147,7 @@ impl Sink {
                     driftlock_store::anomalies::insert_or_ignore(&tx, &record)?;
                 }
                 tx.commit()?;
-                Ok::<_, BackfillError>(())
+                Ok::<_, BatchError>(())
             }),
         }
     }

@@ -95,7 +95,7 @@ impl FlatColumns {
     }
 
     /// The buffered rows as a batch; the builders start over empty.
-    pub fn take_batch(&mut self) -> anyhow::Result<RecordBatch> {
+    pub fn take_batch(&mut self) -> crate::Result<RecordBatch> {
         self.len = 0;
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.stream_id.finish()),
@@ -122,14 +122,15 @@ impl FlatColumns {
 /// Calls `f` with each row of a batch of the flat schema.
 pub fn for_each_row(
     batch: &RecordBatch,
-    mut f: impl FnMut(&FlatRow<'_>) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+    mut f: impl FnMut(&FlatRow<'_>) -> crate::Result<()>,
+) -> crate::Result<()> {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{Float64Type, UInt64Type};
-    anyhow::ensure!(
-        batch.schema() == anomaly_schema(),
-        "not a batch of the flat anomaly schema"
-    );
+    if batch.schema() != anomaly_schema() {
+        return Err(crate::BatchError::Invalid(
+            "not a batch of the flat anomaly schema".into(),
+        ));
+    }
     let text = |i: usize| batch.column(i).as_string::<i32>();
     let float = |i: usize| batch.column(i).as_primitive::<Float64Type>();
     let (stream_id, timestamp, kind) = (text(0), text(2), text(3));
@@ -169,7 +170,7 @@ pub struct ParquetSink<W: Write + Send> {
 }
 
 impl<W: Write + Send> ParquetSink<W> {
-    pub fn new(writer: W) -> anyhow::Result<Self> {
+    pub fn new(writer: W) -> crate::Result<Self> {
         let mut props = WriterProperties::builder()
             .set_created_by(CREATED_BY.to_owned())
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
@@ -190,7 +191,7 @@ impl<W: Write + Send> ParquetSink<W> {
         })
     }
 
-    fn flush_rows(&mut self) -> anyhow::Result<()> {
+    fn flush_rows(&mut self) -> crate::Result<()> {
         if self.rows.len > 0 {
             let batch = self.rows.take_batch()?;
             self.writer.write(&batch)?;
@@ -201,14 +202,14 @@ impl<W: Write + Send> ParquetSink<W> {
     }
 
     /// Writes buffered rows and the footer, and returns the writer.
-    pub fn into_inner(mut self) -> anyhow::Result<W> {
+    pub fn into_inner(mut self) -> crate::Result<W> {
         self.flush_rows()?;
         Ok(self.writer.into_inner()?)
     }
 }
 
 impl<W: Write + Send> FlatSink for ParquetSink<W> {
-    fn write_row(&mut self, row: &FlatRow<'_>) -> anyhow::Result<()> {
+    fn write_row(&mut self, row: &FlatRow<'_>) -> crate::Result<()> {
         self.rows.push(row);
         if self.rows.len >= BATCH_ROWS {
             self.flush_rows()?;
@@ -218,27 +219,27 @@ impl<W: Write + Send> FlatSink for ParquetSink<W> {
 
     /// Row groups are cut by the writer at [`BATCH_ROWS`] rows whatever the
     /// batches' sizes, so memory holds at most one row group's encoded pages.
-    fn write_batch(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
+    fn write_batch(&mut self, batch: &RecordBatch) -> crate::Result<()> {
         self.flush_rows()?;
         self.writer.write(batch)?;
         Ok(())
     }
 
-    fn close(self: Box<Self>) -> anyhow::Result<()> {
+    fn close(self: Box<Self>) -> crate::Result<()> {
         self.into_inner()?.flush()?;
         Ok(())
     }
 }
 
 impl<W: Write + Send> AnomalySink for ParquetSink<W> {
-    fn write(&mut self, anomalies: &[Anomaly]) -> anyhow::Result<()> {
+    fn write(&mut self, anomalies: &[Anomaly]) -> crate::Result<()> {
         for a in anomalies {
             self.write_row(&FlatRow::of(a, &nearest_json(a)))?;
         }
         Ok(())
     }
 
-    fn finish(self: Box<Self>) -> anyhow::Result<()> {
+    fn finish(self: Box<Self>) -> crate::Result<()> {
         FlatSink::close(self)
     }
 }
@@ -251,7 +252,7 @@ pub struct IpcSink<W: Write> {
 }
 
 impl<W: Write> IpcSink<W> {
-    pub fn new(writer: W) -> anyhow::Result<Self> {
+    pub fn new(writer: W) -> crate::Result<Self> {
         let writer = FileWriter::try_new(writer, &anomaly_schema())?;
         Ok(IpcSink {
             rows: FlatColumns::default(),
@@ -259,7 +260,7 @@ impl<W: Write> IpcSink<W> {
         })
     }
 
-    fn flush_rows(&mut self) -> anyhow::Result<()> {
+    fn flush_rows(&mut self) -> crate::Result<()> {
         if self.rows.len > 0 {
             let batch = self.rows.take_batch()?;
             self.writer.write(&batch)?;
@@ -268,7 +269,7 @@ impl<W: Write> IpcSink<W> {
     }
 
     /// Writes buffered rows and the footer, and returns the writer.
-    pub fn into_inner(mut self) -> anyhow::Result<W> {
+    pub fn into_inner(mut self) -> crate::Result<W> {
         self.flush_rows()?;
         self.writer.finish()?;
         Ok(self.writer.into_inner()?)
@@ -276,7 +277,7 @@ impl<W: Write> IpcSink<W> {
 }
 
 impl<W: Write + Send> FlatSink for IpcSink<W> {
-    fn write_row(&mut self, row: &FlatRow<'_>) -> anyhow::Result<()> {
+    fn write_row(&mut self, row: &FlatRow<'_>) -> crate::Result<()> {
         self.rows.push(row);
         if self.rows.len >= BATCH_ROWS {
             self.flush_rows()?;
@@ -284,27 +285,27 @@ impl<W: Write + Send> FlatSink for IpcSink<W> {
         Ok(())
     }
 
-    fn write_batch(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
+    fn write_batch(&mut self, batch: &RecordBatch) -> crate::Result<()> {
         self.flush_rows()?;
         self.writer.write(batch)?;
         Ok(())
     }
 
-    fn close(self: Box<Self>) -> anyhow::Result<()> {
+    fn close(self: Box<Self>) -> crate::Result<()> {
         self.into_inner()?.flush()?;
         Ok(())
     }
 }
 
 impl<W: Write + Send> AnomalySink for IpcSink<W> {
-    fn write(&mut self, anomalies: &[Anomaly]) -> anyhow::Result<()> {
+    fn write(&mut self, anomalies: &[Anomaly]) -> crate::Result<()> {
         for a in anomalies {
             self.write_row(&FlatRow::of(a, &nearest_json(a)))?;
         }
         Ok(())
     }
 
-    fn finish(self: Box<Self>) -> anyhow::Result<()> {
+    fn finish(self: Box<Self>) -> crate::Result<()> {
         FlatSink::close(self)
     }
 }

@@ -57,7 +57,7 @@ impl<W: Write> CsvSink<W> {
     }
 
     /// Writes the header if needed, flushes and returns the writer.
-    pub fn into_inner(mut self) -> anyhow::Result<W> {
+    pub fn into_inner(mut self) -> crate::Result<W> {
         self.header()?;
         self.out.into_inner().map_err(|e| e.into_error().into())
     }
@@ -74,25 +74,25 @@ fn field(out: &mut impl Write, s: &str) -> std::io::Result<()> {
 }
 
 impl<W: Write + Send> FlatSink for CsvSink<W> {
-    fn write_row(&mut self, row: &FlatRow<'_>) -> anyhow::Result<()> {
+    fn write_row(&mut self, row: &FlatRow<'_>) -> crate::Result<()> {
         self.header()?;
         self.row(row)?;
         Ok(())
     }
 
-    fn write_batch(&mut self, batch: &arrow::record_batch::RecordBatch) -> anyhow::Result<()> {
+    fn write_batch(&mut self, batch: &arrow::record_batch::RecordBatch) -> crate::Result<()> {
         self.header()?;
         super::for_each_row(batch, |row| Ok(self.row(row)?))
     }
 
-    fn close(self: Box<Self>) -> anyhow::Result<()> {
+    fn close(self: Box<Self>) -> crate::Result<()> {
         self.into_inner()?.flush()?;
         Ok(())
     }
 }
 
 impl<W: Write + Send> AnomalySink for CsvSink<W> {
-    fn write(&mut self, anomalies: &[Anomaly]) -> anyhow::Result<()> {
+    fn write(&mut self, anomalies: &[Anomaly]) -> crate::Result<()> {
         self.header()?;
         for a in anomalies {
             self.row(&FlatRow::of(a, &nearest_json(a)))?;
@@ -100,7 +100,7 @@ impl<W: Write + Send> AnomalySink for CsvSink<W> {
         Ok(())
     }
 
-    fn finish(self: Box<Self>) -> anyhow::Result<()> {
+    fn finish(self: Box<Self>) -> crate::Result<()> {
         FlatSink::close(self)
     }
 }

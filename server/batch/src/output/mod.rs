@@ -21,7 +21,7 @@ use std::io::Write;
 use std::path::Path;
 use std::str::FromStr;
 
-use anyhow::Context;
+use crate::BatchError;
 use driftlock_engine::Anomaly;
 
 pub use columnar::{FlatColumns, IpcSink, ParquetSink, anomaly_schema, for_each_row};
@@ -36,20 +36,22 @@ pub use driftlock_store::flat_row::{COLUMNS, FlatRow, nearest_json};
 
 /// A destination for flat rows (CSV, Parquet, Arrow IPC).
 pub trait FlatSink: Send {
-    fn write_row(&mut self, row: &FlatRow<'_>) -> anyhow::Result<()>;
+    fn write_row(&mut self, row: &FlatRow<'_>) -> crate::Result<()>;
     /// Rows built by [`FlatColumns`], after any rows given one by one.
-    fn write_batch(&mut self, batch: &arrow::record_batch::RecordBatch) -> anyhow::Result<()>;
+    fn write_batch(&mut self, batch: &arrow::record_batch::RecordBatch) -> crate::Result<()>;
     /// As [`AnomalySink::finish`].
-    fn close(self: Box<Self>) -> anyhow::Result<()>;
+    fn close(self: Box<Self>) -> crate::Result<()>;
 }
 
 /// A flat sink writing `format` to `writer` (an error for NDJSON, which is not flat).
 pub fn flat_sink_for<W: Write + Send + 'static>(
     format: OutputFormat,
     writer: W,
-) -> anyhow::Result<Box<dyn FlatSink>> {
+) -> crate::Result<Box<dyn FlatSink>> {
     Ok(match format {
-        OutputFormat::Ndjson => anyhow::bail!("NDJSON is not a flat format"),
+        OutputFormat::Ndjson => {
+            return Err(BatchError::Invalid("NDJSON is not a flat format".into()));
+        }
         OutputFormat::Csv => Box::new(CsvSink::new(writer)),
         OutputFormat::Parquet => Box::new(ParquetSink::new(writer)?),
         OutputFormat::ArrowIpc => Box::new(IpcSink::new(writer)?),
@@ -59,10 +61,10 @@ pub fn flat_sink_for<W: Write + Send + 'static>(
 /// A destination for anomalies.
 pub trait AnomalySink: Send {
     /// Writes (or buffers) `anomalies`, in order.
-    fn write(&mut self, anomalies: &[Anomaly]) -> anyhow::Result<()>;
+    fn write(&mut self, anomalies: &[Anomaly]) -> crate::Result<()>;
     /// Writes whatever is buffered, any footer, and flushes; the output is
     /// incomplete (for Parquet and IPC, unreadable) without it.
-    fn finish(self: Box<Self>) -> anyhow::Result<()>;
+    fn finish(self: Box<Self>) -> crate::Result<()>;
 }
 
 /// An output format.
@@ -75,13 +77,8 @@ pub enum OutputFormat {
     ArrowIpc,
 }
 
-/// A format name or extension that is none of the known ones.
-#[derive(Debug, thiserror::Error)]
-#[error("unknown output format `{0}` (expected ndjson, csv, parquet or arrow)")]
-pub struct UnknownFormat(pub String);
-
 impl FromStr for OutputFormat {
-    type Err = UnknownFormat;
+    type Err = BatchError;
 
     /// Accepts format names and file extensions, case-insensitively.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -90,17 +87,17 @@ impl FromStr for OutputFormat {
             "csv" => OutputFormat::Csv,
             "parquet" | "pq" => OutputFormat::Parquet,
             "arrow" | "ipc" | "arrow-ipc" | "arrow_ipc" | "feather" => OutputFormat::ArrowIpc,
-            _ => return Err(UnknownFormat(s.to_owned())),
+            _ => return Err(BatchError::UnknownFormat(s.to_owned())),
         })
     }
 }
 
 impl OutputFormat {
     /// The format a path's extension names.
-    pub fn from_path(path: &Path) -> Result<OutputFormat, UnknownFormat> {
+    pub fn from_path(path: &Path) -> crate::Result<OutputFormat> {
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         ext.parse()
-            .map_err(|_| UnknownFormat(path.display().to_string()))
+            .map_err(|_| BatchError::UnknownFormat(path.display().to_string()))
     }
 
     /// The usual file extension, without the dot.
@@ -128,7 +125,7 @@ impl OutputFormat {
 pub fn sink_for<W: Write + Send + 'static>(
     format: OutputFormat,
     writer: W,
-) -> anyhow::Result<Box<dyn AnomalySink>> {
+) -> crate::Result<Box<dyn AnomalySink>> {
     Ok(match format {
         OutputFormat::Ndjson => Box::new(NdjsonSink::new(writer)),
         OutputFormat::Csv => Box::new(CsvSink::new(writer)),
@@ -139,13 +136,14 @@ pub fn sink_for<W: Write + Send + 'static>(
 
 /// A sink writing to `path` in the format its extension names, or NDJSON to
 /// stdout when `path` is `None`.
-pub fn create_file_sink(path: Option<&Path>) -> anyhow::Result<Box<dyn AnomalySink>> {
+pub fn create_file_sink(path: Option<&Path>) -> crate::Result<Box<dyn AnomalySink>> {
     let Some(path) = path else {
         return sink_for(OutputFormat::Ndjson, std::io::stdout());
     };
     let format = OutputFormat::from_path(path)?;
-    let file = File::create(path).with_context(|| format!("{}: cannot create", path.display()))?;
-    sink_for(format, file).with_context(|| format!("{}: cannot write", path.display()))
+    let file = File::create(path).map_err(|e| BatchError::io(path, e))?;
+    sink_for(format, file)
+        .map_err(|e| BatchError::Output(format!("{}: cannot write: {e}", path.display())))
 }
 
 #[cfg(test)]

@@ -19,13 +19,13 @@ impl<W: Write> NdjsonSink<W> {
     }
 
     /// Flushes and returns the writer.
-    pub fn into_inner(self) -> anyhow::Result<W> {
+    pub fn into_inner(self) -> crate::Result<W> {
         self.out.into_inner().map_err(|e| e.into_error().into())
     }
 }
 
 impl<W: Write + Send> AnomalySink for NdjsonSink<W> {
-    fn write(&mut self, anomalies: &[Anomaly]) -> anyhow::Result<()> {
+    fn write(&mut self, anomalies: &[Anomaly]) -> crate::Result<()> {
         for anomaly in anomalies {
             serde_json::to_writer(&mut self.out, anomaly)?;
             self.out.write_all(b"\n")?;
@@ -33,7 +33,7 @@ impl<W: Write + Send> AnomalySink for NdjsonSink<W> {
         Ok(())
     }
 
-    fn finish(self: Box<Self>) -> anyhow::Result<()> {
+    fn finish(self: Box<Self>) -> crate::Result<()> {
         self.into_inner()?.flush()?;
         Ok(())
     }

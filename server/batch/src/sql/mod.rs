@@ -12,36 +12,12 @@ pub mod tables;
 use std::time::Duration;
 
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionContext};
 use futures_util::StreamExt;
 
 pub use tables::Tables;
 
-#[derive(Debug, thiserror::Error)]
-pub enum SqlError {
-    /// The query is wrong: syntax, unknown table or column, a type error, or a
-    /// statement a read-only session refuses.
-    #[error("{0}")]
-    Invalid(String),
-    #[error("the query ran longer than {0:?}")]
-    Timeout(Duration),
-    /// Reading the data failed (I/O, the store).
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<DataFusionError> for SqlError {
-    fn from(e: DataFusionError) -> Self {
-        match e.find_root() {
-            DataFusionError::IoError(_)
-            | DataFusionError::ObjectStore(_)
-            | DataFusionError::ResourcesExhausted(_)
-            | DataFusionError::Internal(_) => SqlError::Internal(e.to_string()),
-            _ => SqlError::Invalid(e.to_string()),
-        }
-    }
-}
+use crate::BatchError;
 
 /// Only queries: DDL (`CREATE`, `DROP`), DML (`INSERT`, `COPY ... TO`) and
 /// session statements (`SET`, transactions) fail at planning.
@@ -57,7 +33,7 @@ pub async fn plan(
     ctx: &SessionContext,
     query: &str,
     options: SQLOptions,
-) -> Result<datafusion::dataframe::DataFrame, SqlError> {
+) -> Result<datafusion::dataframe::DataFrame, BatchError> {
     Ok(ctx.sql_with_options(query, options).await?)
 }
 
@@ -68,7 +44,7 @@ pub async fn query_limited(
     query: &str,
     limit: usize,
     timeout: Duration,
-) -> Result<(Vec<RecordBatch>, bool), SqlError> {
+) -> Result<(Vec<RecordBatch>, bool), BatchError> {
     let run = async {
         let df = plan(ctx, query, read_only()).await?;
         // One row past the limit tells whether the result was cut.
@@ -92,9 +68,9 @@ pub async fn query_limited(
                 batches.push(last.slice(0, keep));
             }
         }
-        Ok::<_, SqlError>((batches, truncated))
+        Ok::<_, BatchError>((batches, truncated))
     };
     tokio::time::timeout(timeout, run)
         .await
-        .map_err(|_| SqlError::Timeout(timeout))?
+        .map_err(|_| BatchError::Timeout(timeout))?
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use datafusion::arrow::record_batch::RecordBatch;
 use serde_json::{Map, Value};
 
-use super::SqlError;
+use crate::BatchError;
 
 /// Result files: `.parquet`, `.csv`, `.ndjson`/`.jsonl`.
 pub enum ResultWriter {
@@ -15,19 +15,19 @@ pub enum ResultWriter {
     Ndjson(arrow::json::LineDelimitedWriter<File>),
 }
 
-fn io(path: &Path, e: impl std::fmt::Display) -> SqlError {
-    SqlError::Internal(format!("{}: {e}", path.display()))
+fn io(path: &Path, e: impl std::fmt::Display) -> BatchError {
+    BatchError::QueryData(format!("{}: {e}", path.display()))
 }
 
 impl ResultWriter {
-    pub fn create(path: &Path, schema: arrow::datatypes::SchemaRef) -> Result<Self, SqlError> {
+    pub fn create(path: &Path, schema: arrow::datatypes::SchemaRef) -> Result<Self, BatchError> {
         let ext = path
             .extension()
             .and_then(|e| e.to_str())
             .unwrap_or("")
             .to_ascii_lowercase();
         if !matches!(ext.as_str(), "parquet" | "csv" | "ndjson" | "jsonl") {
-            return Err(SqlError::Invalid(format!(
+            return Err(BatchError::Query(format!(
                 "{}: unknown output extension (use .parquet, .csv or .ndjson)",
                 path.display()
             )));
@@ -47,16 +47,16 @@ impl ResultWriter {
         })
     }
 
-    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), SqlError> {
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), BatchError> {
         let r = match self {
             ResultWriter::Parquet(w) => w.write(batch).map_err(|e| e.to_string()),
             ResultWriter::Csv(w) => w.write(batch).map_err(|e| e.to_string()),
             ResultWriter::Ndjson(w) => w.write(batch).map_err(|e| e.to_string()),
         };
-        r.map_err(SqlError::Internal)
+        r.map_err(BatchError::QueryData)
     }
 
-    pub fn finish(self) -> Result<(), SqlError> {
+    pub fn finish(self) -> Result<(), BatchError> {
         let r = match self {
             ResultWriter::Parquet(w) => w.close().map(|_| ()).map_err(|e| e.to_string()),
             ResultWriter::Csv(w) => {
@@ -65,31 +65,33 @@ impl ResultWriter {
             }
             ResultWriter::Ndjson(mut w) => w.finish().map_err(|e| e.to_string()),
         };
-        r.map_err(SqlError::Internal)
+        r.map_err(BatchError::QueryData)
     }
 }
 
 /// Rows as JSON objects (column order kept; nulls kept as `null`).
-pub fn json_rows(batches: &[RecordBatch]) -> Result<Vec<Map<String, Value>>, SqlError> {
+pub fn json_rows(batches: &[RecordBatch]) -> Result<Vec<Map<String, Value>>, BatchError> {
     let mut buf = Vec::new();
     {
         let mut w = arrow::json::WriterBuilder::new()
             .with_explicit_nulls(true)
             .build::<_, arrow::json::writer::JsonArray>(&mut buf);
         for b in batches {
-            w.write(b).map_err(|e| SqlError::Internal(e.to_string()))?;
+            w.write(b)
+                .map_err(|e| BatchError::QueryData(e.to_string()))?;
         }
-        w.finish().map_err(|e| SqlError::Internal(e.to_string()))?;
+        w.finish()
+            .map_err(|e| BatchError::QueryData(e.to_string()))?;
     }
     if buf.is_empty() {
         return Ok(Vec::new());
     }
-    serde_json::from_slice(&buf).map_err(|e| SqlError::Internal(e.to_string()))
+    serde_json::from_slice(&buf).map_err(|e| BatchError::QueryData(e.to_string()))
 }
 
 /// The result as an aligned text table.
-pub fn pretty(batches: &[RecordBatch]) -> Result<String, SqlError> {
+pub fn pretty(batches: &[RecordBatch]) -> Result<String, BatchError> {
     arrow::util::pretty::pretty_format_batches(batches)
         .map(|t| t.to_string())
-        .map_err(|e| SqlError::Internal(e.to_string()))
+        .map_err(|e| BatchError::QueryData(e.to_string()))
 }

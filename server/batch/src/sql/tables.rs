@@ -10,7 +10,7 @@ use datafusion::datasource::MemTable;
 use datafusion::execution::context::SessionContext;
 use datafusion::prelude::ParquetReadOptions;
 
-use super::SqlError;
+use crate::BatchError;
 use driftlock_store::{Store, StoreError};
 
 /// Where the `anomalies` table comes from.
@@ -39,9 +39,9 @@ fn has_date_partitions(dir: &Path) -> bool {
 }
 
 /// DataFusion wants folders as URLs ending in `/`.
-fn table_url(path: &Path) -> Result<String, SqlError> {
+fn table_url(path: &Path) -> Result<String, BatchError> {
     let abs = std::fs::canonicalize(path)
-        .map_err(|e| SqlError::Invalid(format!("{}: {e}", path.display())))?;
+        .map_err(|e| BatchError::Query(format!("{}: {e}", path.display())))?;
     let mut s = abs.to_string_lossy().into_owned();
     if abs.is_dir() && !s.ends_with('/') {
         s.push('/');
@@ -49,7 +49,7 @@ fn table_url(path: &Path) -> Result<String, SqlError> {
     Ok(s)
 }
 
-async fn register_parquet(ctx: &SessionContext, name: &str, path: &Path) -> Result<(), SqlError> {
+async fn register_parquet(ctx: &SessionContext, name: &str, path: &Path) -> Result<(), BatchError> {
     let mut options = ParquetReadOptions::default();
     if path.is_dir() && has_date_partitions(path) {
         options = options.table_partition_cols(vec![("date".to_owned(), DataType::Utf8)]);
@@ -60,7 +60,7 @@ async fn register_parquet(ctx: &SessionContext, name: &str, path: &Path) -> Resu
 }
 
 /// A session with `tables` registered.
-pub async fn session(tables: &Tables) -> Result<SessionContext, SqlError> {
+pub async fn session(tables: &Tables) -> Result<SessionContext, BatchError> {
     let ctx = SessionContext::new();
     if let Some(events) = &tables.events {
         register_parquet(&ctx, "events", events).await?;
@@ -71,8 +71,8 @@ pub async fn session(tables: &Tables) -> Result<SessionContext, SqlError> {
             let store = store.clone();
             let batch = tokio::task::spawn_blocking(move || store_batch(&store))
                 .await
-                .map_err(|e| SqlError::Internal(e.to_string()))?
-                .map_err(|e| SqlError::Internal(e.to_string()))?;
+                .map_err(|e| BatchError::QueryData(e.to_string()))?
+                .map_err(|e| BatchError::QueryData(e.to_string()))?;
             let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
             ctx.register_table("anomalies", Arc::new(table))?;
         }

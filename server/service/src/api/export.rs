@@ -18,8 +18,9 @@ use super::extract::{ApiJson, OptionalJson};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
+use driftlock_batch::BatchError;
 use driftlock_batch::export;
-use driftlock_batch::output::{OutputFormat, UnknownFormat};
+use driftlock_batch::output::OutputFormat;
 use driftlock_store::Store;
 use driftlock_store::anomalies::AnomalyFilter;
 
@@ -60,7 +61,7 @@ pub async fn export_many(
         .as_deref()
         .unwrap_or("ndjson")
         .parse()
-        .map_err(|e: UnknownFormat| ApiError::field("format", e.to_string()))?;
+        .map_err(|e: BatchError| ApiError::field("format", e.to_string()))?;
     let filter = Filters {
         stream_id: req.stream_id,
         min_ncd: req.min_ncd,

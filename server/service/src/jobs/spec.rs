@@ -10,8 +10,9 @@ use driftlock_engine::{DetectorConfig, EventKind};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use driftlock_batch::BatchError;
 use driftlock_batch::backfill::roots::ArchiveRoots;
-use driftlock_batch::backfill::{BackfillConfig, BackfillError, DateRange, Output, archive};
+use driftlock_batch::backfill::{BackfillConfig, DateRange, Output, archive};
 
 /// Read batches between two checkpoints (as `driftlock backfill`'s default).
 pub const CHECKPOINT_EVERY: u64 = driftlock_batch::backfill::CHECKPOINT_EVERY;
@@ -103,7 +104,7 @@ impl JobSpec {
         &self,
         roots: &ArchiveRoots,
         data_dir: &Path,
-    ) -> Result<BackfillConfig, BackfillError> {
+    ) -> Result<BackfillConfig, BatchError> {
         let archive = roots.resolve(Path::new(&self.path))?;
         let range = match self.partition {
             Partition::All => DateRange::validated(self.since.clone(), self.until.clone())?,
@@ -118,7 +119,7 @@ impl JobSpec {
         let mapping = self
             .columns
             .mapping()
-            .map_err(|e| BackfillError::Invalid(format!("columns.default_type: {e}")))?;
+            .map_err(|e| BatchError::Invalid(format!("columns.default_type: {e}")))?;
         Ok(BackfillConfig {
             archive,
             range,
@@ -140,13 +141,13 @@ impl JobSpec {
 }
 
 /// The newest `date=` partition under `archive`.
-pub fn latest_partition(archive: &Path) -> Result<String, BackfillError> {
+pub fn latest_partition(archive: &Path) -> Result<String, BatchError> {
     archive::list(archive, &DateRange::default())?
         .into_iter()
         .filter_map(|f| f.date)
         .max()
         .ok_or_else(|| {
-            BackfillError::Invalid(format!(
+            BatchError::Invalid(format!(
                 "partition \"latest\": no date=YYYY-MM-DD partition under {}",
                 archive.display()
             ))
