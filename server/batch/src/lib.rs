@@ -6,6 +6,8 @@
 //!   store; resumable and deterministic.
 //! - [`sql`]: DataFusion over archives and the store's tables (`driftlock sql`,
 //!   `/v1/sql`).
+//! - [`score`]: scoring files into one writer, the backfill's machinery
+//!   without checkpoints (`driftlock score`).
 //! - [`export`]: bulk export of stored anomalies into any writer, and [`report`]
 //!   a Markdown summary of them.
 
@@ -14,6 +16,7 @@ mod error;
 pub mod export;
 pub mod output;
 pub mod report;
+pub mod score;
 pub mod sql;
 
 pub use error::{BatchError, Result};

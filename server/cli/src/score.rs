@@ -2,22 +2,25 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use driftlock_engine::read::{self, ColumnMapping, ReadOptions};
-use driftlock_engine::{CompressorKind, DetectorConfig, EventKind, StreamSet};
+use driftlock_engine::read::{ColumnMapping, ReadOptions};
+use driftlock_engine::{CompressorKind, DetectorConfig, EventKind};
 use driftlock_kernels::DeviceChoice;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use driftlock_batch::backfill::BUFFER_EVENTS;
 use driftlock_batch::output::create_file_sink;
+use driftlock_batch::score::{self, ScoreConfig};
 
 /// Score event files and write the anomalies.
 ///
-/// Events are read in batches (memory is bounded by the batch size and the
-/// per-stream state, not by file size), routed to one detector per stream, and
-/// scored in parallel across streams. The output format follows the extension of
+/// Events are read in batches on their own thread (memory is bounded by the
+/// buffer and the per-stream state, not by file size), routed to one detector
+/// per stream, and scored in parallel across streams while the next events are
+/// read: the pipeline `driftlock backfill` runs, without checkpoints. Anomalies
+/// come out in the order of the rows that reported them. The output format follows the extension of
 /// --out (.parquet, .arrow, .csv, .ndjson); without --out, NDJSON goes to stdout.
 #[derive(Debug, Args)]
 #[command(after_help = "EXAMPLES:\n  \
@@ -46,6 +49,11 @@ pub struct ScoreArgs {
     /// Rows per read batch.
     #[arg(long, default_value_t = 8192)]
     pub batch_rows: usize,
+    /// Events queued, across streams, before they are scored together: more is
+    /// faster and uses more memory (about 3 KB an event for log events, two
+    /// queues alive); the anomalies and their order do not depend on it.
+    #[arg(long, default_value_t = BUFFER_EVENTS, value_name = "N")]
+    pub buffer_events: usize,
     /// Never draw a progress bar (it is only drawn on a terminal anyway).
     #[arg(long)]
     pub no_progress: bool,
@@ -178,26 +186,23 @@ impl MappingArgs {
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     crate::logging::init_tracing();
-    let config = args.detector.config()?;
     let backend = driftlock_kernels::backend(args.device)?;
-    let opts = ReadOptions {
-        mapping: args.mapping.mapping()?,
-        batch_rows: args.batch_rows.max(1),
-        skip_bad_rows: args.skip_bad_rows,
-        format: None,
-        defer_attributes: false,
-        keep_body_text: false,
+    let cfg = ScoreConfig {
+        inputs: args.inputs.clone(),
+        read: ReadOptions {
+            mapping: args.mapping.mapping()?,
+            batch_rows: args.batch_rows.max(1),
+            skip_bad_rows: args.skip_bad_rows,
+            format: None,
+            defer_attributes: false,
+            keep_body_text: false,
+        },
+        detector: args.detector.config()?,
+        buffer_events: args.buffer_events.max(1),
     };
-    let mut sink = create_file_sink(args.out.as_deref())?;
-    let mut streams = StreamSet::new(config)?;
-
-    let total_bytes: u64 = args
-        .inputs
-        .iter()
-        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-        .sum();
+    let sink = create_file_sink(args.out.as_deref())?;
     let bar = if !args.no_progress && std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(total_bytes);
+        let bar = ProgressBar::new(0);
         bar.set_style(
             ProgressStyle::with_template(
                 "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {msg}",
@@ -208,44 +213,29 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     } else {
         ProgressBar::hidden()
     };
-
-    let start = Instant::now();
-    let (mut events, mut anomalies, mut skipped, mut done_bytes) = (0u64, 0u64, 0u64, 0u64);
-    for path in &args.inputs {
-        let mut reader = read::open(path, &opts)?;
-        while let Some(batch) = reader.next() {
-            let batch = batch?;
-            events += batch.events.len() as u64;
-            skipped += batch.skipped_rows;
-            let found = streams.push(batch.events, backend.as_ref())?;
-            anomalies += found.len() as u64;
-            sink.write(&found).with_context(|| {
-                format!(
-                    "writing {}",
-                    args.out
-                        .as_ref()
-                        .map_or("stdout".into(), |p| p.display().to_string())
-                )
-            })?;
-            bar.set_position(done_bytes + reader.bytes_read());
-            bar.set_message(format!("{events} events, {anomalies} anomalies"));
-        }
-        done_bytes += reader.total_bytes();
-    }
-    sink.finish()?;
+    let out = args
+        .out
+        .as_ref()
+        .map_or("stdout".into(), |p| p.display().to_string());
+    let summary = score::run(&cfg, backend.as_ref(), sink, &mut |p| {
+        bar.set_length(p.bytes_total);
+        bar.set_position(p.bytes_done);
+        bar.set_message(format!("{} events, {} anomalies", p.events, p.anomalies));
+    })
+    .with_context(|| format!("scoring into {out}"))?;
     bar.finish_and_clear();
 
-    let secs = start.elapsed().as_secs_f64();
-    let calibrating = streams
-        .detectors()
-        .filter(|d| d.status() != driftlock_engine::StreamStatus::Ready)
-        .count();
+    let secs = summary.secs;
     eprintln!(
-        "scored {events} events in {} streams: {anomalies} anomalies, {skipped} bad rows skipped, \
-         {calibrating} streams still calibrating; {secs:.2}s ({:.0} events/s, {:.1} MB/s) on the {} backend",
-        streams.streams(),
-        events as f64 / secs.max(1e-9),
-        total_bytes as f64 / 1e6 / secs.max(1e-9),
+        "scored {} events in {} streams: {} anomalies, {} bad rows skipped, \
+         {} streams still calibrating; {secs:.2}s ({:.0} events/s, {:.1} MB/s) on the {} backend",
+        summary.events,
+        summary.streams,
+        summary.anomalies,
+        summary.skipped_rows,
+        summary.calibrating,
+        summary.events as f64 / secs.max(1e-9),
+        summary.bytes_total as f64 / 1e6 / secs.max(1e-9),
         backend.name(),
     );
     Ok(())

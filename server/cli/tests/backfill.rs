@@ -36,31 +36,33 @@ fn archive(dir: &Path) -> PathBuf {
     root
 }
 
+/// Detector and reader options shared by `backfill` and `score`.
+const OPTIONS: [&str; 16] = [
+    "--baseline-size",
+    "100",
+    "--window-size",
+    "20",
+    "--hop-size",
+    "5",
+    "--permutations",
+    "200",
+    "--device",
+    "cpu",
+    "--batch-rows",
+    "250",
+    "--ignore-column",
+    "label",
+    "--ignore-column",
+    "anomaly_kind",
+];
+
 fn command(archive: &Path, output: &[&str], extra: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.arg("backfill")
         .arg(archive)
         .args(output)
-        .args([
-            "--baseline-size",
-            "100",
-            "--window-size",
-            "20",
-            "--hop-size",
-            "5",
-            "--permutations",
-            "200",
-            "--device",
-            "cpu",
-            "--batch-rows",
-            "250",
-            "--checkpoint-every",
-            "2",
-            "--ignore-column",
-            "label",
-            "--ignore-column",
-            "anomaly_kind",
-        ])
+        .args(OPTIONS)
+        .args(["--checkpoint-every", "2"])
         .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -301,4 +303,39 @@ fn rerunning_a_finished_backfill_changes_nothing() {
         "{}",
         String::from_utf8_lossy(&one.stderr)
     );
+}
+
+/// `score` is a backfill without checkpoints: given the archive's files in the
+/// backfill's order, it writes the same anomalies in the same order, whatever
+/// its buffer.
+#[test]
+fn score_writes_what_a_backfill_writes_in_the_same_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = archive(dir.path());
+    let out_dir = dir.path().join("out");
+    finish(command(&root, &["--out", out_dir.to_str().unwrap()], &[]));
+    let expected = parts(&out_dir);
+    let streams: BTreeSet<_> = expected.iter().map(|r| r.0.clone()).collect();
+    assert!(expected.len() > 10 && streams.len() > 1, "{expected:?}");
+    let files: Vec<PathBuf> = DATES
+        .iter()
+        .flat_map(|d| (0..2).map(move |i| format!("date={d}/part-{i}.parquet")))
+        .map(|rel| root.join(rel))
+        .collect();
+    for buffer in ["64", "1000000"] {
+        let scored = dir.path().join(format!("score-{buffer}"));
+        std::fs::create_dir_all(&scored).unwrap();
+        let mut c = Command::new(BIN);
+        c.arg("score")
+            .args(&files)
+            .arg("--out")
+            .arg(scored.join("anomalies.parquet"))
+            .args(OPTIONS)
+            .args(["--buffer-events", buffer])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        finish(c);
+        assert_eq!(parts(&scored), expected, "buffer {buffer}");
+    }
 }

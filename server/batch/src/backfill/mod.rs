@@ -160,16 +160,16 @@ fn parquet_rows(path: &Path) -> Result<Option<u64>, BatchError> {
 }
 
 /// Read batches decoded ahead of the loop that queues them.
-const READ_AHEAD: usize = 2;
+pub(crate) const READ_AHEAD: usize = 2;
 
-type Batches = std::sync::mpsc::IntoIter<Result<(read::EventBatch, u64), BatchError>>;
-type SpentTx = std::sync::mpsc::Sender<detectors::Spent>;
+pub(crate) type Batches = std::sync::mpsc::IntoIter<Result<(read::EventBatch, u64), BatchError>>;
+pub(crate) type SpentTx = std::sync::mpsc::Sender<detectors::Spent>;
 
 /// A file's event batches, each with the bytes read so far, read and decoded
 /// on a thread of `scope` up to `ahead` batches ahead of the caller, and a
 /// way to hand scored events back to that thread to be freed where they were
 /// allocated. Dropping the iterator stops the thread at its next batch.
-fn read_ahead<'scope>(
+pub(crate) fn read_ahead<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     path: &'scope Path,
     opts: &'scope ReadOptions,
