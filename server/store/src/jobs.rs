@@ -47,12 +47,55 @@ CREATE INDEX jobs_parent ON jobs (parent_id, seq);
 CREATE INDEX jobs_next_run ON jobs (next_run_ms) WHERE next_run_ms IS NOT NULL;
 ";
 
-pub const QUEUED: &str = "queued";
-pub const RUNNING: &str = "running";
-pub const SUCCEEDED: &str = "succeeded";
-pub const FAILED: &str = "failed";
-pub const CANCELLED: &str = "cancelled";
-pub const STATUSES: [&str; 5] = [QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED];
+/// Where a job stands. A scheduled job stays `queued` between its runs.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 5] = [
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::Succeeded,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled
+        )
+    }
+}
+
+impl std::str::FromStr for JobStatus {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        JobStatus::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown job status `{s}`")))
+    }
+}
 
 /// Where a run stands; totals are `None` until the run has listed its input.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -77,7 +120,7 @@ pub struct JobRow {
     pub seq: i64,
     pub id: String,
     pub kind: String,
-    pub status: String,
+    pub status: JobStatus,
     /// The scheduled job that started this run.
     pub parent_id: Option<String>,
     /// What to run (`jobs::spec::JobSpec` as JSON).
@@ -97,14 +140,14 @@ pub struct JobRow {
 
 impl JobRow {
     pub fn is_finished(&self) -> bool {
-        matches!(self.status.as_str(), SUCCEEDED | FAILED | CANCELLED)
+        self.status.is_finished()
     }
 }
 
 /// The `GET /v1/jobs` filters.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobFilter {
-    pub status: Option<String>,
+    pub status: Option<JobStatus>,
     pub parent_id: Option<String>,
 }
 
@@ -112,9 +155,9 @@ impl JobFilter {
     fn sql(&self, before_seq: Option<i64>) -> (String, Vec<Sql>) {
         let mut clauses = Vec::new();
         let mut args = Vec::new();
-        if let Some(s) = &self.status {
+        if let Some(s) = self.status {
             clauses.push("status = ?");
-            args.push(Sql::Text(s.clone()));
+            args.push(Sql::Text(s.as_str().to_owned()));
         }
         if let Some(p) = &self.parent_id {
             clauses.push("parent_id = ?");
@@ -148,7 +191,13 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(JobRow, String)> {
             seq: r.get(0)?,
             id: r.get(1)?,
             kind: r.get(2)?,
-            status: r.get(3)?,
+            status: r.get::<_, String>(3)?.parse().map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    3,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?,
             parent_id: r.get(4)?,
             spec: Value::Null,
             schedule: r.get(6)?,
@@ -197,7 +246,7 @@ pub fn insert(conn: &Connection, j: &JobRow) -> Result<i64, StoreError> {
     .execute(params![
         j.id,
         j.kind,
-        j.status,
+        j.status.as_str(),
         j.parent_id,
         serde_json::to_string(&j.spec)?,
         j.schedule,
@@ -304,15 +353,15 @@ pub fn finish(
     conn: &Connection,
     id: &str,
     runner: &str,
-    status: &str,
+    status: JobStatus,
     at: &str,
     p: &JobProgress,
     error: Option<&str>,
 ) -> Result<bool, StoreError> {
-    let requeue = status == QUEUED;
+    let requeue = status == JobStatus::Queued;
     let mut args = progress_args(p).to_vec();
     args.extend([
-        Sql::Text(status.to_owned()),
+        Sql::Text(status.as_str().to_owned()),
         if requeue {
             Sql::Null
         } else {

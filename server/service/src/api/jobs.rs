@@ -24,7 +24,7 @@ use crate::jobs::spec::{Columns, DEFAULT_BATCH_ROWS, JobSpec, MAX_BATCH_ROWS, Pa
 use crate::jobs::{CancelOutcome, scheduler};
 use crate::state::AppState;
 use driftlock_store::ids::random_hex;
-use driftlock_store::jobs::{self, JobFilter, JobProgress, JobRow, QUEUED, STATUSES};
+use driftlock_store::jobs::{self, JobFilter, JobProgress, JobRow, JobStatus};
 use driftlock_store::time;
 
 pub fn router() -> Router<AppState> {
@@ -72,9 +72,8 @@ pub struct Job {
     pub id: String,
     /// `backfill`.
     pub kind: String,
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`. A schedule
-    /// stays `queued` (waiting for its next run) until cancelled.
-    pub status: String,
+    /// A schedule stays `queued` (waiting for its next run) until cancelled.
+    pub status: JobStatus,
     #[schema(value_type = JobSpec)]
     pub spec: Value,
     pub schedule: Option<String>,
@@ -277,7 +276,7 @@ pub async fn create_job(
         seq: 0,
         id: format!("job_{}", random_hex(8)),
         kind: BACKFILL.to_owned(),
-        status: QUEUED.to_owned(),
+        status: JobStatus::Queued,
         parent_id: None,
         spec: serde_json::to_value(&spec).map_err(ApiError::internal)?,
         next_run_ms: schedule.as_ref().map(|(_, next)| *next),
@@ -328,17 +327,20 @@ pub async fn list_jobs(
     if !(1..=100).contains(&limit) {
         return Err(ApiError::field("limit", "must be between 1 and 100"));
     }
-    if let Some(s) = &q.status
-        && !STATUSES.contains(&s.as_str())
-    {
-        return Err(ApiError::field(
-            "status",
-            "must be queued, running, succeeded, failed or cancelled",
-        ));
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<JobStatus>)
+        .transpose()
+        .map_err(|_| {
+            ApiError::field(
+                "status",
+                "must be queued, running, succeeded, failed or cancelled",
+            )
+        })?;
     let before = q.page_token.as_deref().map(decode_token).transpose()?;
     let filter = JobFilter {
-        status: q.status,
+        status,
         parent_id: q.parent_id,
     };
     let (mut rows, total) = state
@@ -397,7 +399,7 @@ pub async fn cancel_job(
         CancelOutcome::NotFound => Err(ApiError::not_found(format!("no job `{id}`"))),
         CancelOutcome::Finished(j) => Err(ApiError::Conflict(format!(
             "job `{id}` has already ended ({})",
-            j.status
+            j.status.as_str()
         ))),
         CancelOutcome::Cancelled(j) => Ok((StatusCode::OK, Json(Job::from(j))).into_response()),
         CancelOutcome::Stopping(j) => {

@@ -14,7 +14,7 @@ use super::spec::JobSpec;
 use super::{Jobs, RunControl, lock};
 use driftlock_batch::backfill::{self, Progress};
 use driftlock_store::StoreError;
-use driftlock_store::jobs::{self, CANCELLED, FAILED, JobProgress, JobRow, QUEUED, SUCCEEDED};
+use driftlock_store::jobs::{self, JobProgress, JobRow, JobStatus};
 use driftlock_store::time;
 
 /// Least time between two progress writes of one job.
@@ -119,7 +119,12 @@ impl Jobs {
                     let (j, key) = (jobs.clone(), id.clone());
                     let message = format!("job panicked: {e}");
                     let _ = tokio::task::spawn_blocking(move || {
-                        j.record_end(&key, FAILED, &JobProgress::default(), Some(&message))
+                        j.record_end(
+                            &key,
+                            JobStatus::Failed,
+                            &JobProgress::default(),
+                            Some(&message),
+                        )
                     })
                     .await;
                 }
@@ -132,13 +137,13 @@ impl Jobs {
     }
 
     /// Writes a run's final state (blocking).
-    fn record_end(&self, id: &str, status: &str, p: &JobProgress, error: Option<&str>) {
+    fn record_end(&self, id: &str, status: JobStatus, p: &JobProgress, error: Option<&str>) {
         let at = time::now_rfc3339();
         let res = self
             .store
             .with_conn(|c| jobs::finish(c, id, &self.instance, status, &at, p, error));
         match res {
-            Ok(true) => tracing::info!(job = id, status, error, "job ended"),
+            Ok(true) => tracing::info!(job = id, status = status.as_str(), error, "job ended"),
             Ok(false) => tracing::warn!(job = id, "job ended but is no longer this server's"),
             Err(e) => tracing::error!(job = id, "recording the end of a job: {e}"),
         }
@@ -152,9 +157,9 @@ impl Jobs {
         let (status, progress, error) = match result {
             Ok(summary) if summary.cancelled => {
                 let status = if control.by_user.load(Ordering::Relaxed) {
-                    CANCELLED
+                    JobStatus::Cancelled
                 } else {
-                    QUEUED
+                    JobStatus::Queued
                 };
                 (
                     status,
@@ -163,15 +168,17 @@ impl Jobs {
                 )
             }
             Ok(summary) => (
-                SUCCEEDED,
+                JobStatus::Succeeded,
                 job_progress(&summary.progress, started.elapsed(), true),
                 None,
             ),
-            Err(Stopped) if control.by_user.load(Ordering::Relaxed) => (CANCELLED, last, None),
-            Err(Stopped) => (QUEUED, last, None),
+            Err(Stopped) if control.by_user.load(Ordering::Relaxed) => {
+                (JobStatus::Cancelled, last, None)
+            }
+            Err(Stopped) => (JobStatus::Queued, last, None),
             Err(Failed(message)) => {
                 last.eta_seconds = None;
-                (FAILED, last, Some(message))
+                (JobStatus::Failed, last, Some(message))
             }
         };
         self.record_end(&row.id, status, &progress, error.as_deref());

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use super::Signals;
 use driftlock_store::ids::random_hex;
-use driftlock_store::jobs::{self, JobRow, QUEUED};
+use driftlock_store::jobs::{self, JobRow, JobStatus};
 use driftlock_store::time;
 use driftlock_store::{Store, StoreError};
 
@@ -68,7 +68,7 @@ impl Scheduler {
                         seq: 0,
                         id: format!("job_{}", random_hex(8)),
                         kind: def.kind.clone(),
-                        status: QUEUED.to_owned(),
+                        status: JobStatus::Queued,
                         parent_id: Some(def.id.clone()),
                         spec: def.spec.clone(),
                         schedule: None,
