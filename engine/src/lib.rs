@@ -154,4 +154,4 @@ pub use config::DetectorConfig;
 pub use detector::{Diagnostics, StreamDetector, StreamStatus};
 pub use error::{EngineError, Result};
 pub use event::{Event, EventKind};
-pub use streams::StreamSet;
+pub use streams::{StreamFound, StreamSet};

@@ -1,8 +1,6 @@
-//! Per-stream detectors for a backfill, scored in parallel across streams.
-//!
-//! Mirrors `StreamSet::push`, but keeps the detectors in a plain map the
-//! checkpoint can serialise and restore (StreamSet has no constructor from
-//! saved detectors), and returns each anomaly with the event it is about.
+//! Events queued per stream for a backfill or `score`, scored by the engine's
+//! [`StreamSet`] (streams in parallel) over detectors the checkpoint saves and
+//! restores, each anomaly returned with the event that reported it.
 //!
 //! Events wait in [`Pending`] until enough have gathered across streams: a
 //! read batch of 8192 rows over 64 streams hands each detector about 128
@@ -14,9 +12,8 @@
 use std::collections::BTreeMap;
 
 use driftlock_engine::read::{self, EventBatch};
-use driftlock_engine::{Anomaly, DetectorConfig, EngineError, Event, StreamDetector};
+use driftlock_engine::{Anomaly, DetectorConfig, EngineError, Event, StreamDetector, StreamSet};
 use driftlock_kernels::PermutationBackend;
-use rayon::prelude::*;
 use serde_json::Value;
 
 use super::checkpoint::{DetectorState, detector_states};
@@ -136,37 +133,25 @@ impl Pending {
         config: &DetectorConfig,
         backend: &dyn PermutationBackend,
     ) -> Result<Vec<Found>, EngineError> {
-        let mut queues = std::mem::take(&mut self.streams);
+        let queues = std::mem::take(&mut self.streams);
         self.len = 0;
-        for id in queues.keys() {
-            if !detectors.contains_key(id) {
-                detectors.insert(id.clone(), StreamDetector::new(id.clone(), config.clone())?);
-            }
-        }
-        let mut work: Vec<(&mut StreamDetector, Queue)> = detectors
-            .iter_mut()
-            .filter_map(|(id, d)| queues.remove(id).map(|q| (d, q)))
-            .collect();
-        let results: Vec<Result<Vec<(u64, Found)>, EngineError>> = work
-            .par_iter_mut()
-            .map(|(d, q)| {
-                let base = d.events_seen();
-                let found = d.push_parsed(&q.events, &q.bodies, backend)?;
-                Ok(found
-                    .into_iter()
-                    .map(|a| {
-                        let i =
-                            (a.reported_at.saturating_sub(base) as usize).min(q.events.len() - 1);
-                        (q.seqs[i], (a, q.event(i)))
-                    })
-                    .collect())
-            })
-            .collect();
+        let mut set = StreamSet::with_detectors(config.clone(), std::mem::take(detectors))?;
+        let found = set.push_grouped(
+            queues
+                .iter()
+                .map(|(id, q)| (id.as_str(), q.events.as_slice(), q.bodies.as_slice())),
+            backend,
+        );
+        *detectors = set.into_detectors();
         let mut out = Vec::new();
-        for r in results {
-            out.extend(r?);
+        for f in found? {
+            let q = &queues[&f.stream_id];
+            out.extend(f.anomalies.into_iter().map(|a| {
+                let i = (a.reported_at.saturating_sub(f.first) as usize).min(q.events.len() - 1);
+                (q.seqs[i], (a, q.event(i)))
+            }));
         }
-        self.spent.extend(work.into_iter().map(|(_, q)| q));
+        self.spent.extend(queues.into_values());
         // Stable: a change point and the event anomaly reported with it keep
         // their order.
         out.sort_by_key(|(seq, _)| *seq);
