@@ -8,7 +8,7 @@ use rusqlite::{Connection, params_from_iter};
 use driftlock_engine::AnomalyKind;
 
 use super::StoreError;
-use super::anomalies::AnomalyFilter;
+use crate::anomaly_filter::AnomalyFilter;
 use crate::flat_row::FlatRow;
 
 /// The flat formats' columns: plain columns, so a flat export never parses a

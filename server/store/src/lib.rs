@@ -2,13 +2,15 @@
 //! of connections whose every call runs on a blocking thread ([`Store::call`]) so
 //! the async runtime never waits on disk.
 //!
-//! One file per table family ([`anomalies`], [`feedback`], [`jobs`], [`keys`],
-//! [`queue`], [`streams`], [`usage`]); [`schema`] applies migrations. A stored
+//! One file per table family ([`anomalies`], with its [`anomaly_filter`],
+//! [`feedback`], [`jobs`], [`keys`], [`queue`], [`streams`], [`usage`]);
+//! [`schema`] applies migrations. A stored
 //! anomaly is built in one place, [`record`], for the API, the worker and
 //! backfills alike; [`view`] is how users read it back and [`flat_row`] its
 //! flat-schema row. [`ids`] and [`time`] sit at the bottom of the graph.
 
 pub mod anomalies;
+pub mod anomaly_filter;
 pub mod feedback;
 pub mod flat_row;
 pub mod flat_rows;

@@ -5,82 +5,30 @@
 //! thread with the stream's lock held; failures are [`ScoreError`]s, which the
 //! HTTP edge turns into `ApiError`s.
 
+mod error;
+mod overrides;
+mod slots;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use driftlock_engine::{DetectorConfig, EngineError, Event, StreamStatus};
+use driftlock_engine::{Event, StreamStatus};
 use driftlock_store::anomalies::{self, AnomalyRecord};
 use driftlock_store::queue;
 use driftlock_store::record::Origin;
 use driftlock_store::streams::{self, StreamRow};
-use driftlock_store::{Store, StoreError, time};
+use driftlock_store::{Store, time};
 use rusqlite::{Connection, TransactionBehavior};
 use serde_json::{Map, Value};
-use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
-use crate::detectors::{Detector, DetectorFactory, SharedFactory};
+pub use error::ScoreError;
+use error::internal;
+pub use overrides::{check_override, config_from_override};
+pub use slots::{LoadedStream, Slot, StreamSlots};
+
+use crate::detectors::{DetectorFactory, SharedFactory};
 use crate::metrics::Metrics;
-
-/// Scoring could not be done; nothing was committed.
-#[derive(Debug, thiserror::Error)]
-pub enum ScoreError {
-    /// A `config_override` field is invalid (named `config_override.<field>`).
-    #[error("{field}: {reason}")]
-    InvalidOverride { field: String, reason: String },
-    /// The override contradicts the stream's existing config.
-    #[error("{0}")]
-    Conflict(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("detector: {0}")]
-    Engine(EngineError),
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<rusqlite::Error> for ScoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        ScoreError::Store(e.into())
-    }
-}
-
-fn internal(e: impl std::fmt::Display) -> ScoreError {
-    ScoreError::Internal(e.to_string())
-}
-
-/// A stream's detector, loaded from the store.
-pub struct LoadedStream {
-    pub config: DetectorConfig,
-    pub detector: Box<dyn Detector>,
-    pub events_seen: u64,
-}
-
-/// A stream's slot; `None` until loaded (or after a failure, to force a reload).
-pub type Slot = Arc<AsyncMutex<Option<LoadedStream>>>;
-
-/// One fair (FIFO) lock per stream: calls on a stream are serialised in
-/// arrival order; different streams proceed in parallel.
-#[derive(Default)]
-pub struct StreamSlots {
-    map: std::sync::Mutex<HashMap<String, Slot>>,
-}
-
-impl StreamSlots {
-    pub fn slot(&self, stream_id: &str) -> Slot {
-        self.map
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(stream_id.to_string())
-            .or_default()
-            .clone()
-    }
-
-    /// Waits for the stream's turn.
-    pub async fn lock(&self, stream_id: &str) -> OwnedMutexGuard<Option<LoadedStream>> {
-        self.slot(stream_id).lock_owned().await
-    }
-}
 
 /// Where a batch's events come from.
 #[derive(Clone, Copy)]
@@ -223,79 +171,6 @@ pub fn status_parts(s: StreamStatus) -> (&'static str, u64) {
     }
 }
 
-fn engine_error(e: EngineError) -> ScoreError {
-    match e {
-        EngineError::Config { field, reason } => ScoreError::InvalidOverride {
-            field: format!("config_override.{field}"),
-            reason,
-        },
-        other => ScoreError::Engine(other),
-    }
-}
-
-/// A `config_override` object: DetectorConfig fields, unknown ones refused.
-pub fn config_from_override(
-    fields: Option<&Map<String, Value>>,
-) -> Result<DetectorConfig, ScoreError> {
-    let config: DetectorConfig = match fields {
-        None => DetectorConfig::default(),
-        Some(map) => serde_json::from_value(Value::Object(map.clone())).map_err(|e| {
-            ScoreError::InvalidOverride {
-                field: "config_override".into(),
-                reason: e.to_string(),
-            }
-        })?,
-    };
-    config.validate().map_err(engine_error)?;
-    Ok(config)
-}
-
-fn same_value(a: &Value, b: &Value) -> bool {
-    match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) => x == y,
-        _ => a == b,
-    }
-}
-
-/// `config` (serialised) with `k` set to `v`, if that is a valid config.
-fn with_field(config: &Value, k: &str, v: &Value) -> Option<DetectorConfig> {
-    let mut fields = config.as_object()?.clone();
-    fields.insert(k.to_owned(), v.clone());
-    serde_json::from_value(Value::Object(fields)).ok()
-}
-
-/// 409 when `fields` asks for values that differ from the stream's config.
-pub fn check_override(
-    stream_id: &str,
-    config: &DetectorConfig,
-    fields: Option<&Map<String, Value>>,
-) -> Result<(), ScoreError> {
-    let Some(fields) = fields else { return Ok(()) };
-    let current = serde_json::to_value(config).map_err(internal)?;
-    let mut differ = Vec::new();
-    for (k, v) in fields {
-        match current.get(k) {
-            Some(have) if !same_value(have, v) => {
-                differ.push(format!("{k} is {have} (requested {v})"));
-            }
-            Some(_) => {}
-            // A field the config leaves out of its serialised form (at its
-            // default, so that older configs hash the same) matches when
-            // setting it changes nothing.
-            None if with_field(&current, k, v).is_some_and(|c| c == *config) => {}
-            None => differ.push(format!("{k} is at its default (requested {v})")),
-        }
-    }
-    if differ.is_empty() {
-        Ok(())
-    } else {
-        Err(ScoreError::Conflict(format!(
-            "stream `{stream_id}` already exists with a different config: {}; use a new stream_id for another config",
-            differ.join(", ")
-        )))
-    }
-}
-
 /// The stream's row, created with the override's config if it does not exist.
 /// An override that contradicts an existing stream's config is a 409.
 pub fn ensure_stream(
@@ -309,7 +184,9 @@ pub fn ensure_stream(
         return Ok(row);
     }
     let config = config_from_override(fields)?;
-    let detector = factory.create(stream_id, &config).map_err(engine_error)?;
+    let detector = factory
+        .create(stream_id, &config)
+        .map_err(ScoreError::from)?;
     let (status, needed) = status_parts(detector.status());
     let now = time::now_rfc3339();
     let row = StreamRow {
@@ -348,7 +225,7 @@ pub fn take_loaded(
         return Ok(loaded);
     }
     let row = ensure_stream(conn, factory, stream_id, fields)?;
-    let detector = factory.load(&row.state).map_err(engine_error)?;
+    let detector = factory.load(&row.state).map_err(ScoreError::from)?;
     Ok(LoadedStream {
         config: row.config,
         detector,
@@ -416,7 +293,7 @@ pub fn process_batch(
     let found = if fresh.is_empty() {
         Vec::new()
     } else {
-        loaded.detector.push(&fresh).map_err(engine_error)?
+        loaded.detector.push(&fresh).map_err(ScoreError::from)?
     };
     let events_seen = base + fresh.len() as u64;
     let mut out = Vec::new();
@@ -489,46 +366,4 @@ pub fn process_batch(
         duplicates: events.len() - fresh.len(),
         compressor: loaded.config.compressor.effective().as_str().to_string(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn overrides_conflict_only_when_they_differ() {
-        let c = DetectorConfig::default();
-        let same: Map<String, Value> = serde_json::from_str(
-            r#"{"ncd_threshold": 0.3, "compressor": "zstd", "baseline_size": 400.0, "min_baseline_size": 0}"#,
-        )
-        .unwrap();
-        check_override("s", &c, Some(&same)).unwrap();
-        let other: Map<String, Value> = serde_json::from_str(r#"{"ncd_threshold": 0.35}"#).unwrap();
-        assert!(matches!(
-            check_override("s", &c, Some(&other)),
-            Err(ScoreError::Conflict(_))
-        ));
-        let grow: Map<String, Value> =
-            serde_json::from_str(r#"{"min_baseline_size": 100}"#).unwrap();
-        assert!(matches!(
-            check_override("s", &c, Some(&grow)),
-            Err(ScoreError::Conflict(_))
-        ));
-    }
-
-    #[test]
-    fn override_errors_name_the_field() {
-        let bad: Map<String, Value> = serde_json::from_str(r#"{"ncd_threshold": 2}"#).unwrap();
-        match config_from_override(Some(&bad)) {
-            Err(ScoreError::InvalidOverride { field, .. }) => {
-                assert_eq!(field, "config_override.ncd_threshold")
-            }
-            other => panic!("{other:?}"),
-        }
-        let unknown: Map<String, Value> = serde_json::from_str(r#"{"nope": 1}"#).unwrap();
-        assert!(matches!(
-            config_from_override(Some(&unknown)),
-            Err(ScoreError::InvalidOverride { .. })
-        ));
-    }
 }
