@@ -1,13 +1,17 @@
-//! Fixed one-minute windows per client (an API key, or an address for the demo).
-//! A window opens at a client's first request and lasts 60 seconds.
+//! Per-client rate limits (an API key, or an address for the demo): governor's
+//! GCRA, a limit of N a minute allowing a burst of N and then one request every
+//! 60/N seconds, so a client is never locked out for the rest of a fixed window.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, HeaderValue};
-
-const WINDOW_SECS: u64 = 60;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DashMapStateStore;
+use governor::{Quota, RateLimiter as Gcra};
 
 /// The outcome of one request's check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,9 +19,9 @@ pub struct Decision {
     pub allowed: bool,
     pub limit: u32,
     pub remaining: u32,
-    /// Epoch seconds at which the window resets.
+    /// Epoch seconds at which the client's full burst is available again.
     pub reset: u64,
-    /// Seconds until then (at least 1).
+    /// Seconds until the next request would be allowed (at least 1).
     pub retry_after: u64,
 }
 
@@ -34,77 +38,123 @@ impl Decision {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    start: u64,
-    count: u32,
+type Keyed<C> = Gcra<String, DashMapStateStore<String>, C, StateInformationMiddleware>;
+
+/// Clients' states, one limiter per distinct limit (keys on different plans
+/// share nothing).
+pub struct RateLimiter<C: Clock = DefaultClock> {
+    clock: C,
+    by_limit: Mutex<HashMap<NonZeroU32, Arc<Keyed<C>>>>,
 }
 
-/// Counters of every client seen in the current windows.
-#[derive(Debug, Default)]
-pub struct RateLimiter {
-    windows: Mutex<HashMap<String, Window>>,
+impl Default for RateLimiter {
+    fn default() -> Self {
+        Self::with_clock(DefaultClock::default())
+    }
 }
 
 impl RateLimiter {
     pub fn new() -> Self {
         Self::default()
     }
+}
 
-    /// Counts one request of `client` against `limit` per minute.
+/// Clients remembered per limiter before the idle ones are dropped.
+const RETAIN_AFTER: usize = 100_000;
+
+impl<C: Clock + Clone> RateLimiter<C> {
+    pub fn with_clock(clock: C) -> Self {
+        RateLimiter {
+            clock,
+            by_limit: Mutex::default(),
+        }
+    }
+
+    /// Counts one request of `client` against `limit` a minute.
     pub fn check(&self, client: &str, limit: u32) -> Decision {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        self.check_at(client, limit, now)
-    }
-
-    pub fn check_at(&self, client: &str, limit: u32, now: u64) -> Decision {
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if windows.len() > 100_000 {
-            windows.retain(|_, w| now < w.start + WINDOW_SECS);
-        }
-        let w = windows.entry(client.to_string()).or_insert(Window {
-            start: now,
-            count: 0,
-        });
-        if now >= w.start + WINDOW_SECS {
-            *w = Window {
-                start: now,
-                count: 0,
+        let Some(per_minute) = NonZeroU32::new(limit) else {
+            return Decision {
+                allowed: false,
+                limit,
+                remaining: 0,
+                reset: now + 60,
+                retry_after: 60,
             };
+        };
+        let limiter = self
+            .by_limit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(per_minute)
+            .or_insert_with(|| {
+                Arc::new(
+                    Gcra::dashmap_with_clock(Quota::per_minute(per_minute), self.clock.clone())
+                        .with_middleware::<StateInformationMiddleware>(),
+                )
+            })
+            .clone();
+        if limiter.len() > RETAIN_AFTER {
+            limiter.retain_recent();
         }
-        let reset = w.start + WINDOW_SECS;
-        let allowed = w.count < limit;
-        if allowed {
-            w.count += 1;
-        }
-        Decision {
-            allowed,
-            limit,
-            remaining: limit.saturating_sub(w.count),
-            reset,
-            retry_after: reset.saturating_sub(now).max(1),
+        // Seconds for `cells` requests' worth of capacity to come back.
+        let refill = |cells: u32| (u64::from(cells) * 60).div_ceil(u64::from(limit));
+        match limiter.check_key(&client.to_string()) {
+            Ok(state) => {
+                let remaining = state.remaining_burst_capacity();
+                Decision {
+                    allowed: true,
+                    limit,
+                    remaining,
+                    reset: now + refill(limit - remaining),
+                    retry_after: 1,
+                }
+            }
+            Err(refused) => {
+                let wait = refused.wait_time_from(self.clock.now());
+                Decision {
+                    allowed: false,
+                    limit,
+                    remaining: 0,
+                    reset: now + refill(limit),
+                    retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
+                }
+            }
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use governor::clock::FakeRelativeClock;
+
     use super::*;
 
     #[test]
-    fn windows_count_and_reset() {
-        let rl = RateLimiter::new();
-        let a = rl.check_at("k", 2, 1000);
-        assert!(a.allowed && a.remaining == 1 && a.reset == 1060);
-        assert!(rl.check_at("k", 2, 1001).allowed);
-        let refused = rl.check_at("k", 2, 1010);
+    fn a_burst_then_one_request_per_share_of_the_minute() {
+        let clock = FakeRelativeClock::default();
+        let rl = RateLimiter::with_clock(clock.clone());
+        let remaining: Vec<u32> = (0..3).map(|_| rl.check("k", 3).remaining).collect();
+        assert_eq!(remaining, [2, 1, 0]);
+        let refused = rl.check("k", 3);
         assert!(!refused.allowed);
-        assert_eq!(refused.retry_after, 50);
-        assert!(rl.check_at("other", 2, 1010).allowed);
-        let fresh = rl.check_at("k", 2, 1060);
-        assert!(fresh.allowed && fresh.remaining == 1 && fresh.reset == 1120);
+        assert_eq!(refused.retry_after, 20, "one request comes back every 20 s");
+        assert!(rl.check("other", 3).allowed, "clients are separate");
+        clock.advance(Duration::from_secs(20));
+        let again = rl.check("k", 3);
+        assert!(again.allowed && again.remaining == 0);
+        assert!(!rl.check("k", 3).allowed);
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(
+            rl.check("k", 3).remaining,
+            2,
+            "a quiet minute refills the burst"
+        );
+        assert!(!rl.check("zero", 0).allowed);
     }
 }
