@@ -1,37 +1,60 @@
-//! Prometheus metrics in the text exposition format, written by hand: requests
-//! by route and status, latency histograms by route, events scored, anomalies
-//! found, and (read at scrape time) queue depth and streams.
+//! Prometheus metrics, exposed with the Prometheus project's `prometheus-client`
+//! (OpenMetrics text): requests by route and status, latency histograms by
+//! route, events scored and queued, anomalies found, and (read at scrape time)
+//! queue depth and streams.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// The `Content-Type` of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-#[derive(Debug, Default, Clone)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    method: String,
+    status: u16,
 }
 
-/// The service's counters.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+type Latency = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+/// The service's metrics, registered once.
+#[derive(Debug)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    latency: Mutex<BTreeMap<String, Histogram>>,
-    pub events_scored: AtomicU64,
-    pub events_queued: AtomicU64,
-    pub anomalies_found: AtomicU64,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Latency,
+    pub events_scored: Counter,
+    pub events_queued: Counter,
+    pub anomalies_found: Counter,
+    queue_depth: Gauge,
+    streams: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// The matched route of a response (set by [`route_label`]).
@@ -40,119 +63,83 @@ struct RouteLabel(String);
 
 impl Metrics {
     pub fn new() -> Self {
-        Self::default()
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "driftlock_http_requests",
+            "HTTP requests by route, method and status",
+            requests.clone(),
+        );
+        let latency: Latency = Family::new_with_constructor(|| Histogram::new(BUCKETS));
+        registry.register(
+            "driftlock_http_request_duration_seconds",
+            "Request latency by route",
+            latency.clone(),
+        );
+        let counter = |registry: &mut Registry, name: &str, help: &str| {
+            let c = Counter::default();
+            registry.register(name, help, c.clone());
+            c
+        };
+        let events_scored = counter(
+            &mut registry,
+            "driftlock_events_scored",
+            "Events pushed into detectors",
+        );
+        let events_queued = counter(
+            &mut registry,
+            "driftlock_events_queued",
+            "Events accepted for asynchronous detection",
+        );
+        let anomalies_found = counter(
+            &mut registry,
+            "driftlock_anomalies_found",
+            "Anomalies recorded",
+        );
+        let queue_depth = Gauge::default();
+        registry.register(
+            "driftlock_queue_depth",
+            "Events queued and not yet scored",
+            queue_depth.clone(),
+        );
+        let streams = Gauge::default();
+        registry.register("driftlock_streams", "Streams in the store", streams.clone());
+        Metrics {
+            registry,
+            requests,
+            latency,
+            events_scored,
+            events_queued,
+            anomalies_found,
+            queue_depth,
+            streams,
+        }
     }
 
     pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
-        *self
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry((route.to_string(), method.to_string(), status))
-            .or_default() += 1;
-        let mut lat = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-        let h = lat.entry(route.to_string()).or_default();
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if seconds <= *b {
-                h.counts[i] += 1;
-            }
-        }
-        h.count += 1;
-        h.sum += seconds;
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: route.to_string(),
+                method: method.to_string(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels {
+                route: route.to_string(),
+            })
+            .observe(seconds);
     }
 
     /// The exposition text; `queue_depth` and `streams` are read by the caller.
     pub fn render(&self, queue_depth: u64, streams: u64) -> String {
+        self.queue_depth.set(queue_depth as i64);
+        self.streams.set(streams as i64);
         let mut out = String::new();
-        out.push_str(
-            "# HELP driftlock_http_requests_total HTTP requests by route, method and status.\n",
-        );
-        out.push_str("# TYPE driftlock_http_requests_total counter\n");
-        for ((route, method, status), n) in self
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "driftlock_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{status}\"}} {n}",
-                escape(route),
-                escape(method)
-            );
-        }
-        out.push_str("# HELP driftlock_http_request_duration_seconds Request latency by route.\n");
-        out.push_str("# TYPE driftlock_http_request_duration_seconds histogram\n");
-        for (route, h) in self
-            .latency
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            let r = escape(route);
-            for (i, b) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "driftlock_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"{b}\"}} {}",
-                    h.counts[i]
-                );
-            }
-            let _ = writeln!(
-                out,
-                "driftlock_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "driftlock_http_request_duration_seconds_sum{{route=\"{r}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "driftlock_http_request_duration_seconds_count{{route=\"{r}\"}} {}",
-                h.count
-            );
-        }
-        let counters = [
-            (
-                "driftlock_events_scored_total",
-                "Events pushed into detectors.",
-                &self.events_scored,
-            ),
-            (
-                "driftlock_events_queued_total",
-                "Events accepted for asynchronous detection.",
-                &self.events_queued,
-            ),
-            (
-                "driftlock_anomalies_found_total",
-                "Anomalies recorded.",
-                &self.anomalies_found,
-            ),
-        ];
-        for (name, help, v) in counters {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                v.load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP driftlock_queue_depth Events queued and not yet scored.\n# TYPE driftlock_queue_depth gauge\ndriftlock_queue_depth {queue_depth}"
-        );
-        let _ = writeln!(
-            out,
-            "# HELP driftlock_streams Streams in the store.\n# TYPE driftlock_streams gauge\ndriftlock_streams {streams}"
-        );
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
         out
     }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 /// Route-level middleware: records the matched route template on the response.
@@ -195,18 +182,19 @@ mod tests {
     fn renders_counters_and_histograms() {
         let m = Metrics::new();
         m.observe("/v1/detect", "POST", 200, 0.003);
-        m.events_scored.fetch_add(5, Ordering::Relaxed);
+        m.events_scored.inc_by(5);
         let text = m.render(7, 2);
         assert!(text.contains(
             "driftlock_http_requests_total{route=\"/v1/detect\",method=\"POST\",status=\"200\"} 1"
         ));
         assert!(text.contains(
-            "driftlock_http_request_duration_seconds_bucket{route=\"/v1/detect\",le=\"0.005\"} 1"
-        ));
+            "driftlock_http_request_duration_seconds_bucket{le=\"0.005\",route=\"/v1/detect\"} 1"
+        ), "{text}");
         assert!(text.contains(
-            "driftlock_http_request_duration_seconds_bucket{route=\"/v1/detect\",le=\"0.001\"} 0"
+            "driftlock_http_request_duration_seconds_bucket{le=\"0.001\",route=\"/v1/detect\"} 0"
         ));
         assert!(text.contains("driftlock_events_scored_total 5"));
         assert!(text.contains("driftlock_queue_depth 7"));
+        assert!(text.ends_with("# EOF\n"));
     }
 }

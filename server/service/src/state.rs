@@ -46,9 +46,8 @@ impl AppState {
         let found = store.with_conn(|c| driftlock_store::anomalies::max_seq(c))?;
         let jobs = Jobs::open(&config, store.clone())?;
         let metrics = Arc::new(Metrics::new());
-        metrics
-            .anomalies_found
-            .store(found as u64, std::sync::atomic::Ordering::Relaxed);
+        // The counter starts from what the store already holds.
+        metrics.anomalies_found.inc_by(found as u64);
         let scorer = Arc::new(Scorer::new(store.clone(), factory, metrics.clone()));
         let state = AppState {
             config: Arc::new(config),

@@ -227,7 +227,7 @@ async fn health_readiness_and_metrics() {
     let text = String::from_utf8(r.bytes).unwrap();
     for needle in [
         "driftlock_http_requests_total{route=\"/v1/detect\",method=\"POST\",status=\"200\"} 1",
-        "driftlock_http_request_duration_seconds_bucket{route=\"/v1/detect\",le=\"+Inf\"} 1",
+        "driftlock_http_request_duration_seconds_bucket{le=\"+Inf\",route=\"/v1/detect\"} 1",
         "driftlock_events_scored_total 25",
         "driftlock_anomalies_found_total 1",
         "driftlock_queue_depth 0",

@@ -47,7 +47,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
 
 /// Prometheus metrics (admin key, as `X-Api-Key` or `Authorization: Bearer`).
 #[utoipa::path(get, path = "/metrics", tag = "health", security(("api_key" = [])),
-    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+    responses((status = 200, description = "OpenMetrics text exposition", content_type = "application/openmetrics-text")))]
 pub async fn metrics(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -58,10 +58,7 @@ pub async fn metrics(
         .call(|c| Ok::<_, ApiError>((queue::total_depth(c)?, streams::count(c)?)))
         .await?;
     Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         state.metrics.render(depth, count),
     ))
 }

@@ -1,8 +1,6 @@
 //! Streams: `POST /v1/streams/{id}/events` (durable queue for the worker),
 //! `GET /v1/streams`, `GET /v1/streams/{id}`.
 
-use std::sync::atomic::Ordering;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -170,10 +168,7 @@ pub async fn ingest(
             Ok::<_, ApiError>(depth)
         })
         .await?;
-    state
-        .metrics
-        .events_queued
-        .fetch_add(accepted as u64, Ordering::Relaxed);
+    state.metrics.events_queued.inc_by(accepted as u64);
     state.usage.record_events(&caller.key.id, accepted as u64);
     state.worker.notify(&id);
     Ok((

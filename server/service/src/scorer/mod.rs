@@ -11,7 +11,6 @@ mod slots;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use driftlock_engine::{Event, StreamStatus};
 use driftlock_store::anomalies::{self, AnomalyRecord};
@@ -342,12 +341,8 @@ pub fn process_batch(
     }
     tx.commit()?;
     loaded.events_seen = events_seen;
-    metrics
-        .events_scored
-        .fetch_add(fresh.len() as u64, Ordering::Relaxed);
-    metrics
-        .anomalies_found
-        .fetch_add(out.len() as u64, Ordering::Relaxed);
+    metrics.events_scored.inc_by(fresh.len() as u64);
+    metrics.anomalies_found.inc_by(out.len() as u64);
     // Re-sent events report the anomalies recorded when they were first scored.
     for (i, p) in &resent {
         for rec in anomalies::at_positions(conn, stream_id, &[*p])? {
