@@ -65,7 +65,7 @@ pub(crate) fn why(ev: &Evidence<'_>) -> String {
             }
         },
         |k, ty| {
-            if vocab.knows_shape(k, ty) || mem.knows_shape(k, ty) {
+            if vocab.knows_member(k, ty) || mem.knows_member(k, ty) {
                 return;
             }
             if vocab.knows_key(k) || mem.knows_key(k) {

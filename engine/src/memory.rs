@@ -1,4 +1,4 @@
-//! A stream's memory beyond its rolling baseline (tokens, shapes, few-valued
+//! A stream's memory beyond its rolling baseline (tokens, members, few-valued
 //! fields and template exemplars of events that left it).
 
 use std::collections::BTreeMap;
@@ -15,11 +15,11 @@ const MEMORY_TOKENS: usize = 1 << 16;
 /// A numeric field with more distinct values than this is continuous: its
 /// exact values are not remembered.
 const MEMORY_VALUES_PER_FIELD: usize = 16;
-const MEMORY_SHAPES: usize = 1 << 12;
+const MEMORY_MEMBERS: usize = 1 << 12;
 /// Template exemplars kept for nearest-neighbour evidence.
 const MEMORY_EXEMPLARS: usize = 256;
 
-/// What a stream has seen beyond its rolling baseline: the tokens and shapes
+/// What a stream has seen beyond its rolling baseline: the tokens and members
 /// of every event that left the baseline, and one exemplar per template.
 ///
 /// A normal but rare message (a WARN seen once an hour) drops out of a
@@ -47,7 +47,7 @@ impl Memory {
     /// Merges the queue (called at model refreshes and rebuilds).
     pub fn absorb(&mut self) {
         for ev in std::mem::take(&mut self.pending) {
-            self.vocab.add(&ev.facts, MEMORY_TOKENS.max(MEMORY_SHAPES));
+            self.vocab.add(&ev.facts, MEMORY_TOKENS.max(MEMORY_MEMBERS));
             for (path, v) in &ev.leaves {
                 let slot = self
                     .values

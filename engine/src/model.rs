@@ -16,7 +16,7 @@ use crate::novelty::{HashSet64, Novelty, Vocabulary};
 use crate::shape::{RunsOf, ShapeModel};
 use crate::stored::Stored;
 
-/// Nonconformity of an event, lexicographic in (new shapes, new tokens,
+/// Nonconformity of an event, lexicographic in (new members, new tokens,
 /// numeric excursion, code length): each kind of structural evidence outranks
 /// any amount of the kinds after it. Baseline events are ranked the same way,
 /// out of sample, so conformal p-values stay valid.
@@ -24,7 +24,7 @@ pub(crate) fn rank(score: f32, excursion: u32, novelty: Novelty) -> f32 {
     score.clamp(0.0, 99.0)
         + 100.0 * excursion.min(4) as f32
         + 1_000.0 * novelty.tokens.min(9) as f32
-        + 10_000.0 * novelty.shapes.min(9) as f32
+        + 10_000.0 * novelty.members.min(9) as f32
 }
 
 #[derive(Debug, Serialize, Deserialize)]

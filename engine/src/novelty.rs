@@ -1,10 +1,10 @@
-//! Structural novelty: the word tokens and field shapes (key, value type) of an
+//! Structural novelty: the word tokens and object members (key, value type) of an
 //! encoded event, checked against what the baseline and the stream's longer
 //! memory have seen.
 //!
 //! A compressor measures how much new information an event carries, but a short
 //! new word in a long event, or `"level":9` where the baseline always had a
-//! string, costs it only a few bits. Counting never-seen tokens and shapes
+//! string, costs it only a few bits. Counting never-seen tokens and members
 //! catches those directly; the counts feed the event's nonconformity (see
 //! [`crate::model::rank`]) so the p-value stays conformal.
 
@@ -16,26 +16,29 @@ use serde::{Deserialize, Serialize};
 /// A set of 64-bit hashes with a fixed-seed hasher (reproducible iteration).
 pub(crate) type HashSet64 = HashSet<u64, FixedState>;
 
-/// Tokens and shapes of one encoded event, as hashes, each listed once.
+/// Tokens and members of one encoded event, as hashes, each listed once.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Facts {
     pub tokens: Vec<u64>,
-    /// `(key, value type)` of every object member.
-    pub shapes: Vec<u64>,
+    /// `(key, value type)` of every object member (saved as `shapes`).
+    #[serde(rename = "shapes")]
+    pub members: Vec<u64>,
     /// Key names alone, to tell a new field from a retyped one.
     pub keys: Vec<u64>,
 }
 
-/// How many of an event's tokens and shapes were never seen.
+/// How many of an event's tokens and members were never seen.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Novelty {
     pub tokens: u32,
-    pub shapes: u32,
+    /// Never-seen `(key, value type)` members (saved as `shapes`).
+    #[serde(rename = "shapes")]
+    pub members: u32,
 }
 
 impl Novelty {
     pub fn any(self) -> bool {
-        self.tokens > 0 || self.shapes > 0
+        self.tokens > 0 || self.members > 0
     }
 }
 
@@ -46,7 +49,7 @@ pub(crate) fn fnv(bytes: &[u8]) -> u64 {
     })
 }
 
-fn shape_hash(key: &[u8], value_type: u8) -> u64 {
+fn member_hash(key: &[u8], value_type: u8) -> u64 {
     fnv(key) ^ (value_type as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
@@ -116,18 +119,18 @@ impl Facts {
         // Sized for a typical log line, so that the lists rarely grow.
         let mut f = Facts {
             tokens: Vec::with_capacity(32),
-            shapes: Vec::with_capacity(8),
+            members: Vec::with_capacity(8),
             keys: Vec::with_capacity(8),
         };
         scan(
             encoded,
             |t| f.tokens.push(fnv(t.as_bytes())),
             |k, ty| {
-                f.shapes.push(shape_hash(k.as_bytes(), ty));
+                f.members.push(member_hash(k.as_bytes(), ty));
                 f.keys.push(fnv(k.as_bytes()));
             },
         );
-        for v in [&mut f.tokens, &mut f.shapes, &mut f.keys] {
+        for v in [&mut f.tokens, &mut f.members, &mut f.keys] {
             v.sort_unstable();
             v.dedup();
         }
@@ -136,10 +139,10 @@ impl Facts {
 }
 
 impl Facts {
-    /// Tokens and shapes shared with `other`, a cheap similarity for choosing
+    /// Tokens and members shared with `other`, a cheap similarity for choosing
     /// which events to compress against each other.
     pub fn overlap(&self, other: &Facts) -> u32 {
-        shared(&self.tokens, &other.tokens) + shared(&self.shapes, &other.shapes)
+        shared(&self.tokens, &other.tokens) + shared(&self.members, &other.members)
     }
 }
 
@@ -160,11 +163,12 @@ fn shared(a: &[u64], b: &[u64]) -> u32 {
     n
 }
 
-/// Every token, shape and key of a set of events.
+/// Every token, member and key of a set of events.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Vocabulary {
     tokens: HashSet64,
-    shapes: HashSet64,
+    #[serde(rename = "shapes")]
+    members: HashSet64,
     keys: HashSet64,
 }
 
@@ -181,7 +185,7 @@ impl Vocabulary {
     pub fn add(&mut self, f: &Facts, cap: usize) {
         for (set, items) in [
             (&mut self.tokens, &f.tokens),
-            (&mut self.shapes, &f.shapes),
+            (&mut self.members, &f.members),
             (&mut self.keys, &f.keys),
         ] {
             for &h in items {
@@ -193,7 +197,7 @@ impl Vocabulary {
         }
     }
 
-    /// Counts `f`'s tokens and shapes found in neither `self` nor `also`.
+    /// Counts `f`'s tokens and members found in neither `self` nor `also`.
     pub fn novelty(&self, also: &Vocabulary, f: &Facts) -> Novelty {
         let count = |items: &[u64], a: &HashSet64, b: &HashSet64| {
             items
@@ -203,7 +207,7 @@ impl Vocabulary {
         };
         Novelty {
             tokens: count(&f.tokens, &self.tokens, &also.tokens),
-            shapes: count(&f.shapes, &self.shapes, &also.shapes),
+            members: count(&f.members, &self.members, &also.members),
         }
     }
 
@@ -211,8 +215,8 @@ impl Vocabulary {
         self.tokens.contains(&fnv(t.as_bytes()))
     }
 
-    pub fn knows_shape(&self, key: &str, ty: u8) -> bool {
-        self.shapes.contains(&shape_hash(key.as_bytes(), ty))
+    pub fn knows_member(&self, key: &str, ty: u8) -> bool {
+        self.members.contains(&member_hash(key.as_bytes(), ty))
     }
 
     pub fn knows_key(&self, key: &str) -> bool {
@@ -241,7 +245,7 @@ mod tests {
     }
 
     #[test]
-    fn retyped_field_is_a_new_shape_but_a_known_key() {
+    fn retyped_field_is_a_new_member_but_a_known_key() {
         let base = Vocabulary::of([&Facts::of(r#"{"level":"INFO","msg":"ok"}"#)]);
         let f = Facts::of(r##"{"level":#2,"msg":"ok"}"##);
         let n = base.novelty(&Vocabulary::default(), &f);
@@ -249,10 +253,10 @@ mod tests {
             n,
             Novelty {
                 tokens: 0,
-                shapes: 1
+                members: 1
             }
         );
-        assert!(base.knows_key("level") && !base.knows_shape("level", b'#'));
+        assert!(base.knows_key("level") && !base.knows_member("level", b'#'));
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub(crate) fn cross_fit(
             .flat_map(|(ctx, ls)| ls.iter().map(move |(p, v)| (*ctx, p.as_str(), *v))),
     )
     .with_known(memory.known_values());
-    // Tokens and shapes do not depend on the numeric profile.
+    // Tokens and members do not depend on the numeric profile.
     let encoded: Vec<String> = raws
         .par_iter()
         .zip(&bodies)

@@ -84,7 +84,7 @@ pub struct StreamDetector {
     recent: VecDeque<Raw>,
     baseline: VecDeque<Arc<Stored>>,
     window: VecDeque<WindowEntry>,
-    /// Tokens, shapes and template exemplars of events that left the baseline.
+    /// Tokens, members and template exemplars of events that left the baseline.
     memory: Memory,
     /// Recent values of each metric series (see [`crate::encode::context`]).
     rolling: Rolling,

@@ -34,7 +34,7 @@ pub(super) struct Scored {
     pub p: f64,
     /// (ncd, neighbours) for events whose p-value passed.
     pub nearest: Option<(f64, Vec<Neighbour>)>,
-    /// Never-seen tokens or shapes, or a far numeric excursion.
+    /// Never-seen tokens or members, or a far numeric excursion.
     pub structural: bool,
     /// A metric event's series and how many of `stored.leaves` are its own
     /// fields (the derived ones follow), when records are kept.
@@ -128,7 +128,7 @@ impl StreamDetector {
     }
 
     /// The baseline (or memory) events nearest to `ev` by NCD (spec formula,
-    /// event vs event). Only the few most similar by shared tokens and shapes
+    /// event vs event). Only the few most similar by shared tokens and members
     /// are compressed.
     pub(super) fn nearest(&self, ev: &Stored) -> Result<(f64, Vec<Neighbour>)> {
         let model = self.model();
