@@ -222,6 +222,18 @@ async fn validation_errors_are_spec_json() {
             );
         }
     }
+    // A misspelt top-level field is refused, not ignored (the events would go
+    // to the default stream).
+    let r = t
+        .post(
+            "/v1/detect",
+            &admin,
+            json!({ "strem_id": "x", "events": events(1, &[]) }),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let message = r.body["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("strem_id"), "{}", r.body);
     // Malformed JSON.
     let req = axum::http::Request::builder()
         .method("POST")

@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
 
 /// The request body.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DetectRequest {
     /// Stream to use; defaults to the key's stream (or `default` for an admin key).
     #[serde(default)]
