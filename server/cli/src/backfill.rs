@@ -1,18 +1,14 @@
 //! `driftlock backfill`: score a Parquet archive with resumable checkpoints.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::bail;
 use clap::Args;
-use driftlock_engine::read::ReadOptions;
-use driftlock_kernels::DeviceChoice;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use driftlock_batch::backfill::{self, BackfillConfig, DateRange, Output};
 
-use crate::score::{DetectorArgs, MappingArgs};
+use crate::score::{DetectorArgs, MappingArgs, PipelineArgs};
 
 /// Score a folder of Parquet files (Hive `date=YYYY-MM-DD` partitions welcome),
 /// resumably.
@@ -59,25 +55,8 @@ pub struct BackfillArgs {
     #[command(flatten)]
     pub mapping: MappingArgs,
 
-    /// Permutation backend: auto uses a GPU when one is present and the batch is large.
-    #[arg(long, default_value = "auto", value_name = "auto|cpu|gpu")]
-    pub device: DeviceChoice,
-    /// Skip rows that cannot become events (counted in the summary) instead of stopping.
-    #[arg(long)]
-    pub skip_bad_rows: bool,
-    /// Rows per read batch (part of the checkpoint's identity: keep it when resuming).
-    #[arg(long, default_value_t = 8192)]
-    pub batch_rows: usize,
-    /// Events queued, across streams, before they are scored together, so
-    /// that each stream's detector gets them in one push: more is faster and
-    /// uses more memory (two queues are alive, one scored while the next
-    /// fills: about 3 KB an event each for log events); the anomalies and
-    /// their order do not depend on it.
-    #[arg(long, default_value_t = backfill::BUFFER_EVENTS, value_name = "N")]
-    pub buffer_events: usize,
-    /// Never draw a progress bar (it is only drawn on a terminal anyway).
-    #[arg(long)]
-    pub no_progress: bool,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
 }
 
 pub fn run(args: BackfillArgs) -> anyhow::Result<()> {
@@ -91,32 +70,14 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<()> {
         archive: args.archive.clone(),
         range: DateRange::validated(args.since.clone(), args.until.clone())?,
         detector: args.detector.config()?,
-        read: ReadOptions {
-            mapping: args.mapping.mapping()?,
-            batch_rows: args.batch_rows.max(1),
-            skip_bad_rows: args.skip_bad_rows,
-            format: None,
-            defer_attributes: false,
-            keep_body_text: false,
-        },
+        read: args.pipeline.read_options(&args.mapping)?,
         output,
         checkpoint_every: args.checkpoint_every.max(1),
-        buffer_events: args.buffer_events.max(1),
+        buffer_events: args.pipeline.buffer_events.max(1),
         checkpoint: args.checkpoint.clone(),
     };
-    let backend = driftlock_kernels::backend(args.device)?;
-    let bar = if !args.no_progress && std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {msg}",
-            )
-            .expect("progress template is valid"),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let backend = driftlock_kernels::backend(args.pipeline.device)?;
+    let bar = crate::progress::bytes(args.pipeline.no_progress);
     let never = AtomicBool::new(false);
     let summary = backfill::run(&cfg, backend.as_ref(), &never, &mut |p| {
         bar.set_length(p.bytes_total);

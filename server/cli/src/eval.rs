@@ -1,12 +1,10 @@
 //! `driftlock eval`: detection quality on labelled public data (NAB, HDFS).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
 use driftlock_eval::{hdfs::HdfsOptions, nab::NabOptions, nab::ScoreRule};
-use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, Subcommand)]
 pub enum EvalCommand {
@@ -108,20 +106,6 @@ pub struct HdfsArgs {
     pub no_progress: bool,
 }
 
-fn bar(total: u64, unit: &str, hidden: bool) -> ProgressBar {
-    if hidden || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template(&format!(
-            "{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {unit} (eta {{eta}})"
-        ))
-        .expect("progress template is valid"),
-    );
-    bar
-}
-
 pub fn run(cmd: EvalCommand) -> anyhow::Result<()> {
     let start = Instant::now();
     match cmd {
@@ -148,7 +132,7 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<()> {
             c.validate()?;
             // Total rows, for the bar: count data lines without parsing.
             let total = count_rows(&args.path);
-            let pb = bar(total, "rows", args.no_progress);
+            let pb = crate::progress::count(total, "rows", args.no_progress);
             let report = driftlock_eval::nab::run(&args.path, &opts, &|n| pb.inc(n));
             pb.finish_and_clear();
             print!("{}", report?.render());
@@ -165,7 +149,7 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<()> {
                 .filter_map(|f| std::fs::read(args.path.join(f)).ok())
                 .map(|b| b.iter().filter(|&&c| c == b'\n').count() as u64)
                 .sum();
-            let pb = bar(total, "sessions", args.no_progress);
+            let pb = crate::progress::count(total, "sessions", args.no_progress);
             let report = driftlock_eval::hdfs::run(&args.path, &opts, &|n| pb.inc(n));
             pb.finish_and_clear();
             print!("{}", report?.render());

@@ -9,6 +9,7 @@ mod export;
 mod generate;
 mod keys;
 mod logging;
+mod progress;
 mod score;
 mod serve;
 mod sql;

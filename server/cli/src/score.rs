@@ -1,6 +1,5 @@
 //! `driftlock score`: offline scoring of event files.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -8,7 +7,6 @@ use clap::Args;
 use driftlock_engine::read::{ColumnMapping, ReadOptions};
 use driftlock_engine::{CompressorKind, DetectorConfig, EventKind};
 use driftlock_kernels::DeviceChoice;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use driftlock_batch::backfill::BUFFER_EVENTS;
 use driftlock_batch::output::create_file_sink;
@@ -40,23 +38,46 @@ pub struct ScoreArgs {
     #[command(flatten)]
     pub mapping: MappingArgs,
 
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+/// How the files are read and scored (shared by `score` and `backfill`).
+#[derive(Debug, Args, Clone)]
+pub struct PipelineArgs {
     /// Permutation backend: auto uses a GPU when one is present and the batch is large.
     #[arg(long, default_value = "auto", value_name = "auto|cpu|gpu")]
     pub device: DeviceChoice,
     /// Skip rows that cannot become events (counted in the summary) instead of stopping.
     #[arg(long)]
     pub skip_bad_rows: bool,
-    /// Rows per read batch.
+    /// Rows per read batch (a backfill's checkpoint records it: keep it when resuming).
     #[arg(long, default_value_t = 8192)]
     pub batch_rows: usize,
-    /// Events queued, across streams, before they are scored together: more is
-    /// faster and uses more memory (about 3 KB an event for log events, two
-    /// queues alive); the anomalies and their order do not depend on it.
+    /// Events queued, across streams, before they are scored together, so
+    /// that each stream's detector gets them in one push: more is faster and
+    /// uses more memory (two queues are alive, one scored while the next
+    /// fills: about 3 KB an event each for log events); the anomalies and
+    /// their order do not depend on it.
     #[arg(long, default_value_t = BUFFER_EVENTS, value_name = "N")]
     pub buffer_events: usize,
     /// Never draw a progress bar (it is only drawn on a terminal anyway).
     #[arg(long)]
     pub no_progress: bool,
+}
+
+impl PipelineArgs {
+    /// The reader's options for events mapped by `mapping`.
+    pub fn read_options(&self, mapping: &MappingArgs) -> anyhow::Result<ReadOptions> {
+        Ok(ReadOptions {
+            mapping: mapping.mapping()?,
+            batch_rows: self.batch_rows.max(1),
+            skip_bad_rows: self.skip_bad_rows,
+            format: None,
+            defer_attributes: false,
+            keep_body_text: false,
+        })
+    }
 }
 
 /// Detector parameters (defaults are the API's).
@@ -186,33 +207,16 @@ impl MappingArgs {
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     crate::logging::init_tracing();
-    let backend = driftlock_kernels::backend(args.device)?;
+    let run = &args.pipeline;
+    let backend = driftlock_kernels::backend(run.device)?;
     let cfg = ScoreConfig {
         inputs: args.inputs.clone(),
-        read: ReadOptions {
-            mapping: args.mapping.mapping()?,
-            batch_rows: args.batch_rows.max(1),
-            skip_bad_rows: args.skip_bad_rows,
-            format: None,
-            defer_attributes: false,
-            keep_body_text: false,
-        },
+        read: run.read_options(&args.mapping)?,
         detector: args.detector.config()?,
-        buffer_events: args.buffer_events.max(1),
+        buffer_events: run.buffer_events.max(1),
     };
     let sink = create_file_sink(args.out.as_deref())?;
-    let bar = if !args.no_progress && std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {msg}",
-            )
-            .expect("progress template is valid"),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = crate::progress::bytes(run.no_progress);
     let out = args
         .out
         .as_ref()

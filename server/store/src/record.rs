@@ -104,7 +104,7 @@ pub enum Origin<'a> {
 
 /// The evidence of `a` as the store keeps it, then `extra` (what only one
 /// origin knows). A record's facts are under `record`.
-pub fn evidence(
+fn evidence(
     config: &DetectorConfig,
     a: &Anomaly,
     extra: impl IntoIterator<Item = (&'static str, Value)>,
@@ -147,7 +147,7 @@ pub fn evidence(
 /// The stored timestamp of `a` and its milliseconds: the anomaly's own, else,
 /// for an event anomaly, its event's; a change point never borrows the
 /// reporting event's. The detection time (`now`) when none parses.
-pub fn record_timestamp(a: &Anomaly, event: &Event, now: &str) -> (String, i64) {
+fn record_timestamp(a: &Anomaly, event: &Event, now: &str) -> (String, i64) {
     let given = match a.kind {
         AnomalyKind::Event => a.timestamp.as_deref().or(event.timestamp.as_deref()),
         AnomalyKind::ChangePoint => a.timestamp.as_deref(),
@@ -159,7 +159,7 @@ pub fn record_timestamp(a: &Anomaly, event: &Event, now: &str) -> (String, i64) 
 }
 
 /// The same anomaly of the same backfill always gets the same id.
-pub fn backfill_anomaly_id(
+fn backfill_anomaly_id(
     config_hash: &str,
     stream_id: &str,
     position: u64,
