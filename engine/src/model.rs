@@ -5,6 +5,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -35,9 +36,12 @@ pub(crate) struct Model {
     #[serde(skip)]
     prepared: OnceLock<Prepared>,
     kind: CompressorKind,
-    /// Baseline code lengths, ascending: the window tests' reference.
+    /// Code lengths against this dictionary of the baseline events it leaves
+    /// out (the oldest fifth) and of the flagged events of their span,
+    /// ascending: the window tests' reference.
     pub calib: Vec<f32>,
-    /// Baseline ranks, ascending: the event p-values' reference.
+    /// Ranks of the baseline and of the flagged events of its span, ascending:
+    /// the event p-values' reference.
     pub calib_rank: Vec<f32>,
     #[serde(skip)]
     digest: OnceLock<String>,
@@ -83,14 +87,17 @@ pub(crate) const FOLDS: usize = 5;
 
 impl Model {
     /// Builds the model from `baseline` (oldest first), whose scores and ranks
-    /// are already out-of-sample, and the stream's memory.
+    /// are already out-of-sample, and the stream's memory. `held` are the
+    /// flagged events of the baseline's span: only their ranks are used, in
+    /// the event p-values' reference (see the detector's `held`).
     pub fn build(
         kind: CompressorKind,
         baseline: &[Arc<Stored>],
+        held: &[Arc<Stored>],
         memory: &Memory,
         shape_gap: u64,
     ) -> Result<Self> {
-        Self::build_with(kind, baseline, shape_gap, || memory)
+        Self::build_with(kind, baseline, held, shape_gap, || memory)
     }
 
     /// [`build`](Self::build) with the memory absorbed (see [`Memory::absorb`])
@@ -100,10 +107,11 @@ impl Model {
     pub fn build_absorbing(
         kind: CompressorKind,
         baseline: &[Arc<Stored>],
+        held: &[Arc<Stored>],
         memory: &mut Memory,
         shape_gap: u64,
     ) -> Result<Self> {
-        Self::build_with(kind, baseline, shape_gap, move || {
+        Self::build_with(kind, baseline, held, shape_gap, move || {
             memory.absorb();
             &*memory
         })
@@ -112,6 +120,7 @@ impl Model {
     fn build_with<'m>(
         kind: CompressorKind,
         baseline: &[Arc<Stored>],
+        held: &[Arc<Stored>],
         shape_gap: u64,
         memory: impl FnOnce() -> &'m Memory + Send,
     ) -> Result<Self> {
@@ -134,23 +143,46 @@ impl Model {
                         .map(|(p, v)| ((s.context, s.keyset), p.as_str(), *v))
                 }))
                 .with_known(memory.known_values());
-                let mut calib: Vec<f32> = baseline.iter().map(|s| s.score).collect();
-                calib.sort_by(|a, b| a.total_cmp(b));
-                let mut calib_rank: Vec<f32> = baseline.iter().map(|s| s.rank).collect();
+                let mut calib_rank: Vec<f32> =
+                    baseline.iter().chain(held).map(|s| s.rank).collect();
                 calib_rank.sort_by(|a, b| a.total_cmp(b));
                 let contexts: HashSet64 = baseline.iter().map(|s| s.context).collect();
                 let mut pool: Vec<Arc<Stored>> = baseline.to_vec();
                 pool.extend(memory.exemplars_beyond(&contexts).cloned());
                 let vocab = Vocabulary::of(baseline.iter().map(|s| &s.facts));
                 let shape = shape_of(baseline, shape_gap);
-                (profile, calib, calib_rank, pool, vocab, shape)
+                (profile, calib_rank, pool, vocab, shape)
             },
         );
-        let (profile, calib, calib_rank, pool, vocab, shape) = rest;
+        let (profile, calib_rank, pool, vocab, shape) = rest;
+        let prepared = prepared?;
+        // The window tests' reference: the baseline events this dictionary
+        // leaves out and the flagged events of their span, scored against it. Scores kept from each event's arrival
+        // were measured against older dictionaries, and a window's mean is
+        // sensitive enough to tell one dictionary from another.
+        let left_out = &baseline[..baseline.len() - keep];
+        let span = left_out
+            .first()
+            .zip(left_out.last())
+            .map(|(a, b)| a.index..=b.index);
+        let held_in_span = held
+            .iter()
+            .filter(|h| span.as_ref().is_some_and(|r| r.contains(&h.index)));
+        let mut calib: Vec<f32> = left_out
+            .iter()
+            .chain(held_in_span)
+            .collect::<Vec<_>>()
+            .par_iter()
+            .map(|s| {
+                let bits = prepared.conditional_len(s.encoded.as_bytes())? as f32 * 8.0;
+                Ok(bits / s.encoded.len().max(1) as f32)
+            })
+            .collect::<Result<_>>()?;
+        calib.sort_by(|a, b| a.total_cmp(b));
         Ok(Model {
             profile,
             dict,
-            prepared: OnceLock::from(prepared?),
+            prepared: OnceLock::from(prepared),
             kind,
             calib,
             calib_rank,

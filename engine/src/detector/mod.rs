@@ -31,6 +31,15 @@ use scoring::Scored;
 /// p-value stays valid and null windows cost ~30 permutations instead of 1000.
 const STOP_AFTER_EXCEEDANCES: u32 = 16;
 
+/// A strong flag (conservative p-value at most `BURST_P`) with at least
+/// `BURST_FLAGS - 1` more among the `BURST_SPAN` events after it is part of a
+/// burst: kept out of the event p-values' reference as well as out of what
+/// the model knows. On a clean stream three such flags within ten events
+/// come about once in 10^5 events, so the reference keeps its tail.
+const BURST_P: f64 = 0.025;
+const BURST_FLAGS: usize = 3;
+const BURST_SPAN: u64 = 10;
+
 /// Whether a stream can score yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
@@ -65,6 +74,9 @@ pub(crate) struct Raw {
 struct WindowEntry {
     ev: Arc<Stored>,
     flagged: bool,
+    /// Flagged with a conservative p-value at most [`BURST_P`].
+    #[serde(default)]
+    strong: bool,
 }
 
 /// The state of one stream. Serialisable so that a server can persist it and
@@ -83,6 +95,12 @@ pub struct StreamDetector {
     /// set while calibrating, and the new baseline after a change point.
     recent: VecDeque<Raw>,
     baseline: VecDeque<Arc<Stored>>,
+    /// Flagged events that left the window since the baseline's oldest event.
+    /// What the model knows leaves them out, but the event p-values'
+    /// reference keeps their ranks: a reference of only the events the
+    /// detector passed loses its tail at every refresh, and ever more normal
+    /// events fall beyond it.
+    held: VecDeque<Arc<Stored>>,
     window: VecDeque<WindowEntry>,
     /// Tokens, members and template exemplars of events that left the baseline.
     memory: Memory,
@@ -123,6 +141,7 @@ impl StreamDetector {
             seen: 0,
             recent: VecDeque::new(),
             baseline: VecDeque::new(),
+            held: VecDeque::new(),
             window: VecDeque::new(),
             memory: Memory::default(),
             rolling: Rolling::default(),
@@ -311,10 +330,12 @@ impl StreamDetector {
         self.model = Some(Model::build(
             self.config.compressor,
             &baseline,
+            &[],
             &self.memory,
             gap,
         )?);
         self.baseline = baseline.into();
+        self.held.clear();
         self.window.clear();
         self.since_origin = 0;
         Ok(())
@@ -332,10 +353,18 @@ impl StreamDetector {
     }
 
     fn refresh(&mut self) -> Result<()> {
+        let oldest = self.baseline.front().map_or(0, |e| e.index);
+        while self.held.front().is_some_and(|e| e.index < oldest)
+            || self.held.len() > self.config.baseline_size
+        {
+            self.held.pop_front();
+        }
         let baseline: Vec<Arc<Stored>> = self.baseline.iter().cloned().collect();
+        let held: Vec<Arc<Stored>> = self.held.iter().cloned().collect();
         let model = Model::build_absorbing(
             self.config.compressor,
             &baseline,
+            &held,
             &mut self.memory,
             self.config.window_size as u64,
         )?;
@@ -399,13 +428,31 @@ impl StreamDetector {
                 out.push(self.anomaly(&s, recurs, record)?);
                 self.past.remember(&s.stored);
             }
+            let strong = flagged && self.model().p_upper(s.stored.rank) <= BURST_P;
             self.window.push_back(WindowEntry {
                 ev: s.stored,
                 flagged,
+                strong,
             });
             if self.window.len() as u64 > w {
                 let left = self.window.pop_front().expect("window is not empty");
-                if !left.flagged {
+                if left.flagged {
+                    // A strong flag followed closely by others is part of a
+                    // burst, and a burst kept in the reference would make its
+                    // recurrences look ordinary. Other flags keep their ranks
+                    // there: a clean stream gives them at the rate α, and
+                    // strong ones close together almost never, whatever α is.
+                    let i = left.ev.index;
+                    let after = self
+                        .window
+                        .iter()
+                        .take_while(|e| e.ev.index <= i + BURST_SPAN)
+                        .filter(|e| e.strong)
+                        .count();
+                    if !left.strong || after + 1 < BURST_FLAGS {
+                        self.held.push_back(left.ev);
+                    }
+                } else {
                     self.baseline.push_back(left.ev);
                     if self.baseline.len() > self.config.baseline_size {
                         let gone = self.baseline.pop_front().expect("baseline is not empty");

@@ -50,7 +50,7 @@ impl Serialize for StreamDetector {
             Some((from, shared)) => (Some(from), shared),
             None => (None, 0),
         };
-        let mut st = s.serialize_struct("StreamDetector", 15)?;
+        let mut st = s.serialize_struct("StreamDetector", 16)?;
         st.serialize_field("stream_id", &self.stream_id)?;
         st.serialize_field("config", &self.config)?;
         st.serialize_field("seen", &self.seen)?;
@@ -58,6 +58,7 @@ impl Serialize for StreamDetector {
         st.serialize_field("recent", &Recent(&self.recent, &kept))?;
         st.serialize_field("baseline_pool_from", &pool_from)?;
         st.serialize_field("baseline", &Tail(&self.baseline, shared))?;
+        st.serialize_field("held", &self.held)?;
         st.serialize_field("window", &self.window)?;
         st.serialize_field("memory", &self.memory)?;
         st.serialize_field("rolling", &self.rolling)?;
@@ -152,6 +153,8 @@ struct Saved {
     #[serde(default)]
     baseline_pool_from: Option<usize>,
     baseline: Vec<Arc<Stored>>,
+    #[serde(default)]
+    held: VecDeque<Arc<Stored>>,
     window: VecDeque<WindowEntry>,
     #[serde(default)]
     memory: Memory,
@@ -198,6 +201,7 @@ impl<'de> Deserialize<'de> for StreamDetector {
             seen: saved.seen,
             recent,
             baseline,
+            held: saved.held,
             window: saved.window,
             memory: saved.memory,
             rolling: saved.rolling,

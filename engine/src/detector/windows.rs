@@ -1,5 +1,5 @@
-//! Window tests: the permutation test of each window's unflagged scores
-//! against the baseline's, batched into one kernel call per run of windows.
+//! Window tests: the permutation test of each window's scores against the
+//! model's reference, batched into one kernel call per run of windows.
 
 use driftlock_kernels::{PermutationBackend, PermutationParams, WindowBatch, WindowSpec};
 
@@ -8,9 +8,9 @@ use crate::error::Result;
 
 impl StreamDetector {
     /// Permutation tests of every window that ends inside this chunk, in one
-    /// kernel call: the window's unflagged scores against the baseline's scores.
-    /// Flagged events are left out on both sides (they never enter the baseline),
-    /// so the test stays calibrated and measures drift among normal-looking events.
+    /// kernel call: the window's scores against the model's reference (see
+    /// `Model::calib`). Flagged events are kept on both sides, so the two
+    /// sides are drawn alike.
     pub(super) fn window_tests(
         &self,
         scored: &[Scored],
@@ -18,40 +18,25 @@ impl StreamDetector {
     ) -> Result<Vec<f64>> {
         let (w, hop) = (self.config.window_size, self.config.hop_size as u64);
         let calib = &self.model().calib;
-        let mut history: Vec<(f32, bool)> = self
-            .window
-            .iter()
-            .map(|e| (e.ev.score, e.flagged))
-            .collect();
-        // Runs of consecutive window ordinals, one kernel call each; a window with
-        // no unflagged event has p = 1 by definition and ends a run.
+        let mut history: Vec<f32> = self.window.iter().map(|e| e.ev.score).collect();
+        // Runs of consecutive window ordinals, one kernel call each.
         let mut stats = Vec::new();
         let mut run = Run::default();
         let mut ordinal = self.windows_tested;
         for (j, s) in scored.iter().enumerate() {
-            history.push((s.stored.score, self.is_flagged(s)));
+            history.push(s.stored.score);
             let pos = self.since_origin + j as u64 + 1;
             if pos >= w as u64 && pos.is_multiple_of(hop) {
-                let unflagged: Vec<f32> = history[history.len() - w..]
-                    .iter()
-                    .filter(|(_, f)| !f)
-                    .map(|(v, _)| *v)
-                    .collect();
-                if unflagged.is_empty() {
-                    stats.extend(run.finish(self, backend)?);
-                    stats.push(1.0);
-                } else {
-                    if run.specs.is_empty() {
-                        run.first = ordinal;
-                    }
-                    run.specs.push(WindowSpec {
-                        offset: run.values.len() as u32,
-                        baseline_len: calib.len() as u32,
-                        window_len: unflagged.len() as u32,
-                    });
-                    run.values.extend_from_slice(calib);
-                    run.values.extend_from_slice(&unflagged);
+                if run.specs.is_empty() {
+                    run.first = ordinal;
                 }
+                run.specs.push(WindowSpec {
+                    offset: run.values.len() as u32,
+                    baseline_len: calib.len() as u32,
+                    window_len: w as u32,
+                });
+                run.values.extend_from_slice(calib);
+                run.values.extend_from_slice(&history[history.len() - w..]);
                 ordinal += 1;
             }
         }
