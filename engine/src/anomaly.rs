@@ -132,4 +132,8 @@ pub struct Anomaly {
     /// says so first.
     #[serde(skip)]
     pub record: Option<Record>,
+    /// The incident it belongs to (see [`crate::incident`]); `None` only for
+    /// anomalies built outside a detector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<crate::IncidentTag>,
 }

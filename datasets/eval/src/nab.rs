@@ -3,7 +3,8 @@
 //! Each file is one stream of metric events in time order (body `{"value": v}`,
 //! type `metric`) through a fresh [`StreamDetector`] with one configuration for
 //! the whole corpus ([`default_config`]). The per-row anomaly score in [0, 1] is
-//! built from the detector's public outputs only (see [`ScoreRule`]), and the
+//! built from what the detector emits, by default its incidents (see
+//! [`ScoreRule`]), and the
 //! corpus is scored with `driftlock_datasets::nab::score_corpus` (threshold swept
 //! per profile, normalised against the null and perfect detectors).
 
@@ -14,11 +15,10 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use driftlock_datasets::nab::{self, NabFile, Profile, ProfileResult};
-use driftlock_engine::{DetectorConfig, Event, EventKind, StreamDetector};
+use driftlock_engine::{AnomalyKind, DetectorConfig, Event, EventKind, StreamDetector};
 use rayon::prelude::*;
 use serde_json::json;
 
-use super::bursts::{self, Flag};
 use super::{Progress, require_dir};
 use crate::error::{Context, EvalError, Result};
 
@@ -37,25 +37,10 @@ pub const DETECTOR: &str = "driftlock";
 /// than 5% of its width flagged as records (`record_margin`), so that a new
 /// high inside the baseline's wide margin shows.
 ///
-/// Standard-profile figures on the 52 dev files, in the order the pieces were
-/// added: baseline 150: 20.6; 400 (the API's; 150 is shorter than a daily
-/// cycle, so the half it never saw was flagged): 25.0; flags only where the
-/// conservative p-value passes: 39.4; metric context 10: 46.6; baseline 800:
-/// 48.7 (600 and 1000: 47.3, 48.5; context 5 and 20 at 800: 50.2, 48.2);
-/// first baseline 200 growing to 800: 52.6 (low-FP 38.8, low-FN 59.2;
-/// first baselines of 100, 150, 250, 300, 400: 52.8, 52.7, 52.5, 52.1, 51.0);
-/// the context's runs as shape evidence in the detector: 55.6; first flags
-/// ranked by recurrence ([`ScoreRule::First`]): 58.6; recurrence over ranges
-/// stretched to both values: 59.4 (low-FP 50.5, low-FN 64.5); records
-/// beyond 5% of the all-time range: 67.3 (margins 0.03, 0.04, 0.07, 0.1:
-/// 66.0, 66.1, 65.5, 65.5); a record starting a burst wherever it falls:
-/// 69.8 (low-FP 60.2, low-FN 75.1; margins 0.02, 0.03, 0.04, 0.07, 0.1:
-/// 69.4, 69.6, 69.6, 68.1, 68.2); repeats of earlier anomalies not holding
-/// a burst open ([`bursts::REPEAT_DISTANCE`]): **70.5** (low-FP 61.1, low-FN
-/// 75.6; repeat distances 0.001, 0.1, 0.3: 70.5, 70.4, 69.8).
-/// Reproduce: `driftlock eval nab ../shared/datasets/nab` (add
-/// `--min-baseline-size N` for the others, `--repeat-distance 0` for the
-/// rule before).
+/// Standard profile on the 52 shared files, scored from the product's
+/// incidents: 70.5 (low-FP 61.1, low-FN 75.6); `docs/quality.md` has the
+/// table and what each piece adds. Reproduce: `driftlock eval nab
+/// ../shared/datasets/nab`.
 pub fn default_config() -> DetectorConfig {
     DetectorConfig {
         baseline_size: 800,
@@ -68,42 +53,32 @@ pub fn default_config() -> DetectorConfig {
     }
 }
 
-/// How a row's score in [0, 1] is made from the detector's outputs.
+/// How a row's score in [0, 1] is made from what the detector emits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ScoreRule {
-    /// `1 − p` of the event's conformal p-value (0 while calibrating).
-    PValue,
-    /// Flagged events (the detector's own decision) rank above all others:
-    /// `0.5 + (1 − p)/2` when flagged, `(1 − p)/2` otherwise.
-    Flagged,
-    /// The first flagged event of a burst (see [`bursts`]: a flag with no
-    /// burst open, the burst staying open [`SUPPRESS_ROWS`](bursts::SUPPRESS_ROWS)
-    /// rows past its last flag that was not a repeat of an earlier anomaly,
-    /// or a record, the detector's `record_margin`: a value beyond everything
-    /// its series had, which opens a new burst wherever it falls) scores
-    /// `0.5 + c/2`, where `c` ([`Flag::novelty`]) grows with how unlike the
-    /// stream's earlier anomalies it is (the detector's
-    /// [`Recurrence`](driftlock_engine::Recurrence) distance `d`, the largest
-    /// difference of value, rolling median and MAD over their baseline ranges
-    /// stretched to cover both values): `c = 1 − e^(−d/s)` with `s` =
-    /// [`bursts::RECURRENCE_SCALE`], and 1 for a stream's first anomaly and
-    /// for a record.
-    /// A regular pattern the baseline never kept (a daily step, a nightly
-    /// spike) is flagged each time it comes back; ranked this way, the
-    /// threshold sweep can leave its repeats out. Every other row scores
-    /// `(1 − p)/4`.
+    /// The product's alerts: the anomaly that opens an incident (see
+    /// [`driftlock_engine::incident`]) scores `0.5 + rank/2`, where the rank
+    /// grows with how unlike the stream's earlier incidents it is; every
+    /// other row scores 0. What `driftlock score` writes (`incident_opens`,
+    /// `incident_rank`) is all it reads.
     #[default]
-    First,
+    Incidents,
+    /// Every flagged event is a detection (score 1): the anomalies as they
+    /// are, without incidents.
+    Flags,
+    /// Diagnostic, not an output of the product: `1 − p` of every event's
+    /// conformal p-value (0 while calibrating).
+    PValue,
 }
 
 impl ScoreRule {
-    pub const ALL: [ScoreRule; 3] = [ScoreRule::PValue, ScoreRule::Flagged, ScoreRule::First];
+    pub const ALL: [ScoreRule; 3] = [ScoreRule::Incidents, ScoreRule::Flags, ScoreRule::PValue];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            ScoreRule::Incidents => "incidents",
+            ScoreRule::Flags => "flags",
             ScoreRule::PValue => "pvalue",
-            ScoreRule::Flagged => "flagged",
-            ScoreRule::First => "first",
         }
     }
 }
@@ -114,7 +89,7 @@ impl FromStr for ScoreRule {
         ScoreRule::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown score rule `{s}` (pvalue, flagged or first)"))
+            .ok_or_else(|| format!("unknown score rule `{s}` (incidents, flags or pvalue)"))
     }
 }
 
@@ -128,9 +103,6 @@ impl std::fmt::Display for ScoreRule {
 pub struct NabOptions {
     pub config: DetectorConfig,
     pub rule: ScoreRule,
-    /// A flag this close to an earlier anomaly does not hold a burst open
-    /// ([`bursts::REPEAT_DISTANCE`]; 0: every flag does).
-    pub repeat_distance: f64,
     /// Write NAB's results layout under this folder.
     pub results_out: Option<PathBuf>,
 }
@@ -140,7 +112,6 @@ impl Default for NabOptions {
         NabOptions {
             config: default_config(),
             rule: ScoreRule::default(),
-            repeat_distance: bursts::REPEAT_DISTANCE,
             results_out: None,
         }
     }
@@ -164,7 +135,6 @@ pub struct FileReport {
 pub struct NabReport {
     pub config: DetectorConfig,
     pub rule: ScoreRule,
-    pub repeat_distance: f64,
     pub files: Vec<FileReport>,
     /// One per profile, in `config/profiles.json` order (NAB's defaults when absent).
     pub profiles: Vec<ProfileResult>,
@@ -189,7 +159,7 @@ impl NabReport {
         let _ = writeln!(
             s,
             "NAB: {} files, {} rows; detector config baseline_size={} min_baseline_size={} window_size={} hop_size={} \
-             metric_context={} record_margin={} p_value_threshold={} ncd_threshold={} compressor={} seed={}; score rule: {}{}",
+             metric_context={} record_margin={} p_value_threshold={} ncd_threshold={} compressor={} seed={}; score rule: {}",
             self.files.len(),
             self.rows,
             c.baseline_size,
@@ -204,10 +174,6 @@ impl NabReport {
             c.compressor.as_str(),
             c.seed,
             self.rule,
-            match self.rule {
-                ScoreRule::First => format!(" (repeat distance {})", self.repeat_distance),
-                _ => String::new(),
-            }
         );
         let _ = writeln!(s);
         let width = self
@@ -275,25 +241,37 @@ pub fn score_file(file: &NabFile, opts: &NabOptions) -> Result<(Vec<f64>, usize)
     let anomalies = detector
         .push(&events)
         .context(format!("{}: scoring", file.key))?;
-    let flags = Flag::from_anomalies(&anomalies);
-    let flagged: HashSet<u64> = flags.iter().map(|f| f.index).collect();
-    let first = bursts::first_flags(&flags, opts.repeat_distance);
+    let flagged: HashSet<u64> = anomalies
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::Event)
+        .map(|a| a.index)
+        .collect();
     let diagnostics = detector.take_diagnostics();
     let mut scores = vec![0.0; file.len()];
-    for (index, p) in diagnostics.event_p {
-        let Some(slot) = scores.get_mut(index as usize) else {
-            continue;
-        };
-        let q = (1.0 - p).clamp(0.0, 1.0);
-        *slot = match opts.rule {
-            ScoreRule::PValue => q,
-            ScoreRule::Flagged if flagged.contains(&index) => 0.5 + 0.5 * q,
-            ScoreRule::Flagged => 0.5 * q,
-            ScoreRule::First => match first.get(&index) {
-                Some(c) => 0.5 + 0.5 * c,
-                None => 0.25 * q,
-            },
-        };
+    match opts.rule {
+        ScoreRule::Incidents => {
+            for (a, tag) in anomalies.iter().filter_map(|a| Some((a, a.incident?))) {
+                if let Some(slot) = scores.get_mut(a.index as usize)
+                    && tag.opens
+                {
+                    *slot = 0.5 + 0.5 * tag.rank;
+                }
+            }
+        }
+        ScoreRule::Flags => {
+            for &i in &flagged {
+                if let Some(slot) = scores.get_mut(i as usize) {
+                    *slot = 1.0;
+                }
+            }
+        }
+        ScoreRule::PValue => {
+            for (index, p) in diagnostics.event_p {
+                if let Some(slot) = scores.get_mut(index as usize) {
+                    *slot = (1.0 - p).clamp(0.0, 1.0);
+                }
+            }
+        }
     }
     Ok((scores, flagged.len()))
 }
@@ -344,12 +322,6 @@ pub fn run(root: &Path, opts: &NabOptions, progress: Progress<'_>) -> Result<Nab
         Profile::nab_defaults()
     };
     opts.config.validate().context("detector configuration")?;
-    let distance = opts.repeat_distance;
-    if !(distance.is_finite() && distance >= 0.0) {
-        return Err(EvalError::Invalid(format!(
-            "repeat distance must be a number >= 0, got {distance}"
-        )));
-    }
 
     let scored: Vec<(Vec<f64>, usize)> = files
         .par_iter()
@@ -402,7 +374,6 @@ pub fn run(root: &Path, opts: &NabOptions, progress: Progress<'_>) -> Result<Nab
     Ok(NabReport {
         config: opts.config.clone(),
         rule: opts.rule,
-        repeat_distance: opts.repeat_distance,
         rows: files.iter().map(NabFile::len).sum(),
         files: reports,
         profiles: results,

@@ -18,6 +18,7 @@ mod windows;
 use crate::encode::context::{Leaves, Rolling, Runs, series_key};
 use crate::encode::numeric_leaves;
 use crate::error::Result;
+use crate::incident::Incidents;
 use crate::memory::Memory;
 use crate::model::Model;
 use crate::stored::Stored;
@@ -116,6 +117,8 @@ pub struct StreamDetector {
     windows_tested: u64,
     /// The newest anomalies, for telling a recurrence from a new incident.
     past: PastAnomalies,
+    /// The open incident and the templates of recent ones.
+    incidents: Incidents,
     /// The all-time range of each metric series' numbers (kept only when
     /// `record_margin` is set).
     records: Records,
@@ -150,6 +153,7 @@ impl StreamDetector {
             last_window_p: None,
             windows_tested: 0,
             past: PastAnomalies::default(),
+            incidents: Incidents::default(),
             records: Records::default(),
             diagnostics: None,
         })
@@ -425,7 +429,10 @@ impl StreamDetector {
             }
             if flagged {
                 let recurs = self.past.nearest(&s.stored, &self.model().profile);
-                out.push(self.anomaly(&s, recurs, record)?);
+                let mut a = self.anomaly(&s, recurs, record)?;
+                self.incidents
+                    .assign(&mut a, (s.stored.context, s.stored.keyset));
+                out.push(a);
                 self.past.remember(&s.stored);
             }
             let strong = flagged && self.model().p_upper(s.stored.rank) <= BURST_P;
@@ -463,7 +470,11 @@ impl StreamDetector {
             if let Some(p) = window_test {
                 let flagged_in_window = self.window.iter().filter(|e| e.flagged).count();
                 if flagged_in_window * 2 > self.window.len() {
-                    out.push(self.change_point(p, flagged_in_window)?);
+                    let mut a = self.change_point(p, flagged_in_window)?;
+                    let first = self.window.iter().find(|e| e.flagged).map(|e| &e.ev);
+                    let template = first.map_or((0, 0), |e| (e.context, e.keyset));
+                    self.incidents.assign(&mut a, template);
+                    out.push(a);
                     self.rebase()?;
                     // The rest of the chunk is scored again: the context
                     // advances by the consumed events only.

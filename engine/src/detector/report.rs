@@ -63,6 +63,7 @@ impl StreamDetector {
             reported_at: s.stored.index,
             recurs,
             record,
+            incident: None,
         })
     }
 
@@ -114,6 +115,7 @@ impl StreamDetector {
             reported_at: self.window.back().map_or(first.ev.index, |e| e.ev.index),
             recurs: None,
             record: None,
+            incident: None,
         })
     }
 }

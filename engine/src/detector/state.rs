@@ -24,6 +24,7 @@ use super::recurrence::PastAnomalies;
 use super::{Raw, StreamDetector, WindowEntry, body_text};
 use crate::DetectorConfig;
 use crate::encode::context::{Rolling, Runs};
+use crate::incident::Incidents;
 use crate::memory::Memory;
 use crate::model::Model;
 use crate::stored::Stored;
@@ -50,7 +51,7 @@ impl Serialize for StreamDetector {
             Some((from, shared)) => (Some(from), shared),
             None => (None, 0),
         };
-        let mut st = s.serialize_struct("StreamDetector", 16)?;
+        let mut st = s.serialize_struct("StreamDetector", 17)?;
         st.serialize_field("stream_id", &self.stream_id)?;
         st.serialize_field("config", &self.config)?;
         st.serialize_field("seen", &self.seen)?;
@@ -67,6 +68,7 @@ impl Serialize for StreamDetector {
         st.serialize_field("last_window_p", &self.last_window_p)?;
         st.serialize_field("windows_tested", &self.windows_tested)?;
         st.serialize_field("past", &self.past)?;
+        st.serialize_field("incidents", &self.incidents)?;
         st.serialize_field("records", &self.records)?;
         st.end()
     }
@@ -167,6 +169,8 @@ struct Saved {
     #[serde(default)]
     past: PastAnomalies,
     #[serde(default)]
+    incidents: Incidents,
+    #[serde(default)]
     records: Records,
 }
 
@@ -210,6 +214,7 @@ impl<'de> Deserialize<'de> for StreamDetector {
             last_window_p: saved.last_window_p,
             windows_tested: saved.windows_tested,
             past: saved.past,
+            incidents: saved.incidents,
             records: saved.records,
             diagnostics: None,
         })

@@ -41,13 +41,11 @@ pub struct NabArgs {
     /// with columns timestamp,value,anomaly_score,label.
     #[arg(long, value_name = "DIR")]
     pub results_out: Option<PathBuf>,
-    /// How the row score is built: `first` (the first flagged event of a burst,
-    /// ranked by how unlike the stream's earlier anomalies it is; a burst stays
-    /// open 150 rows past its last flag that is not a repeat, see
-    /// --repeat-distance; a record starts a burst and ranks first; other rows
-    /// (1 − p)/4), `flagged`
-    /// (flagged events rank first, then 1 − p) or `pvalue` (1 − p only).
-    #[arg(long, default_value = "first")]
+    /// How the row score is built: `incidents` (the product's alerts: the
+    /// anomaly that opens an incident scores 0.5 + rank/2, other rows 0),
+    /// `flags` (every flagged event is a detection) or `pvalue` (a
+    /// diagnostic: 1 − p of every event).
+    #[arg(long, default_value = "incidents")]
     pub score: ScoreRule,
     /// Detector seed.
     #[arg(long, default_value_t = 0)]
@@ -77,11 +75,6 @@ pub struct NabArgs {
     /// Maximum p-value to flag an event (default 0.05, as the API's).
     #[arg(long, value_name = "P")]
     pub p_value_threshold: Option<f64>,
-    /// With --score first: a flag within this recurrence distance of an
-    /// earlier anomaly (a repeat of a known pattern) does not hold its burst
-    /// open; 0 lets every flag hold it open.
-    #[arg(long, value_name = "D", default_value_t = driftlock_eval::bursts::REPEAT_DISTANCE)]
-    pub repeat_distance: f64,
     /// Hide the progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -112,7 +105,6 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<()> {
         EvalCommand::Nab(args) => {
             let mut opts = NabOptions {
                 rule: args.score,
-                repeat_distance: args.repeat_distance,
                 results_out: args.results_out,
                 ..Default::default()
             };

@@ -113,6 +113,7 @@ impl Detector for Scripted {
                     reported_at: position,
                     recurs: None,
                     record: None,
+                    incident: None,
                 });
             }
         }

@@ -256,6 +256,7 @@ impl AnomalyRecord {
             reported_at: self.reported_at,
             recurs: None,
             record: None,
+            incident: None,
         }
     }
 }

@@ -185,6 +185,7 @@ pub(crate) mod tests {
                 reported_at: 100 + i + 2 * u64::from(i == 3),
                 recurs: None,
                 record: None,
+                incident: None,
             })
             .collect()
     }
