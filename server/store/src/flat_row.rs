@@ -5,7 +5,7 @@
 use driftlock_engine::Anomaly;
 
 /// The column names of flat outputs, in order.
-pub const COLUMNS: [&str; 16] = [
+pub const COLUMNS: [&str; 19] = [
     "stream_id",
     "index",
     "timestamp",
@@ -22,6 +22,9 @@ pub const COLUMNS: [&str; 16] = [
     "nearest",
     "baseline_digest",
     "reported_at",
+    "incident_id",
+    "incident_opens",
+    "incident_rank",
 ];
 
 /// One row of the flat formats.
@@ -45,6 +48,12 @@ pub struct FlatRow<'a> {
     pub nearest: &'a str,
     pub baseline_digest: &'a str,
     pub reported_at: u64,
+    /// The stream's incident number (see `driftlock_engine::incident`).
+    pub incident_id: Option<u64>,
+    /// Whether this anomaly opened its incident: the one to alert on.
+    pub incident_opens: Option<bool>,
+    /// How new the incident is against the stream's earlier ones, in [0, 1].
+    pub incident_rank: Option<f64>,
 }
 
 impl<'a> FlatRow<'a> {
@@ -68,6 +77,9 @@ impl<'a> FlatRow<'a> {
             nearest,
             baseline_digest: &anomaly.baseline_digest,
             reported_at: anomaly.reported_at,
+            incident_id: anomaly.incident.map(|t| t.id),
+            incident_opens: anomaly.incident.map(|t| t.opens),
+            incident_rank: anomaly.incident.map(|t| t.rank),
         }
     }
 }

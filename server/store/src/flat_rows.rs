@@ -15,7 +15,9 @@ use crate::flat_row::FlatRow;
 /// row's event or evidence JSON.
 const FLAT_COLUMNS: &str = "stream_id, position, timestamp, kind, ncd, compression_ratio,
     entropy_change, p_value, confidence, window_p_value, why, compressor, encoded, nearest,
-    baseline_digest, COALESCE(reported_at, position)";
+    baseline_digest, COALESCE(reported_at, position),
+    json_extract(evidence, '$.incident.id'), json_extract(evidence, '$.incident.opens'),
+    json_extract(evidence, '$.incident.rank')";
 
 /// A text column's value without a copy; `None` for NULL (or a non-text value).
 fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<&'r str>> {
@@ -91,6 +93,9 @@ pub fn for_each_flat<E: From<StoreError>>(
                 baseline_digest: text(r, 14)?.unwrap_or(""),
                 // Rows stored before the column existed: the event's own position.
                 reported_at: r.get::<_, i64>(15)?.max(0) as u64,
+                incident_id: r.get::<_, Option<i64>>(16)?.map(|v| v.max(0) as u64),
+                incident_opens: r.get::<_, Option<bool>>(17)?,
+                incident_rank: r.get(18)?,
             })
         })()
         .map_err(StoreError::from)?;

@@ -124,6 +124,9 @@ fn evidence(
         "reported_at": a.reported_at,
     });
     let map = e.as_object_mut().expect("an object");
+    if let Some(t) = &a.incident {
+        map.insert("incident".into(), json!(t));
+    }
     if let Some(r) = &a.record {
         map.insert(
             "record".into(),
@@ -256,7 +259,9 @@ impl AnomalyRecord {
             reported_at: self.reported_at,
             recurs: None,
             record: None,
-            incident: None,
+            incident: ev
+                .and_then(|e| e.get("incident"))
+                .and_then(|v| serde_json::from_value(v.clone()).ok()),
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
 
-use arrow::array::{ArrayRef, Float64Builder, StringBuilder, UInt64Builder};
+use arrow::array::{ArrayRef, BooleanBuilder, Float64Builder, StringBuilder, UInt64Builder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::ipc::writer::FileWriter;
 use arrow::record_batch::RecordBatch;
@@ -28,7 +28,9 @@ pub fn anomaly_schema() -> SchemaRef {
                 let (ty, nullable) = match name {
                     "index" | "reported_at" => (DataType::UInt64, false),
                     "timestamp" => (DataType::Utf8, true),
-                    "window_p_value" => (DataType::Float64, true),
+                    "window_p_value" | "incident_rank" => (DataType::Float64, true),
+                    "incident_id" => (DataType::UInt64, true),
+                    "incident_opens" => (DataType::Boolean, true),
                     "ncd" | "compression_ratio" | "entropy_change" | "p_value" | "confidence" => {
                         (DataType::Float64, false)
                     }
@@ -63,6 +65,9 @@ pub struct FlatColumns {
     nearest: StringBuilder,
     baseline_digest: StringBuilder,
     reported_at: UInt64Builder,
+    incident_id: UInt64Builder,
+    incident_opens: BooleanBuilder,
+    incident_rank: Float64Builder,
 }
 
 impl FlatColumns {
@@ -84,6 +89,9 @@ impl FlatColumns {
         self.nearest.append_value(r.nearest);
         self.baseline_digest.append_value(r.baseline_digest);
         self.reported_at.append_value(r.reported_at);
+        self.incident_id.append_option(r.incident_id);
+        self.incident_opens.append_option(r.incident_opens);
+        self.incident_rank.append_option(r.incident_rank);
     }
 
     pub fn len(&self) -> usize {
@@ -114,6 +122,9 @@ impl FlatColumns {
             Arc::new(self.nearest.finish()),
             Arc::new(self.baseline_digest.finish()),
             Arc::new(self.reported_at.finish()),
+            Arc::new(self.incident_id.finish()),
+            Arc::new(self.incident_opens.finish()),
+            Arc::new(self.incident_rank.finish()),
         ];
         Ok(RecordBatch::try_new(anomaly_schema(), columns)?)
     }
@@ -136,6 +147,9 @@ pub fn for_each_row(
     let (stream_id, timestamp, kind) = (text(0), text(2), text(3));
     let index = batch.column(1).as_primitive::<UInt64Type>();
     let reported_at = batch.column(15).as_primitive::<UInt64Type>();
+    let incident_id = batch.column(16).as_primitive::<UInt64Type>();
+    let incident_opens = batch.column(17).as_boolean();
+    let incident_rank = float(18);
     let (ncd, ratio, entropy, p, confidence, window) =
         (float(4), float(5), float(6), float(7), float(8), float(9));
     let (why, compressor, encoded, nearest, digest) =
@@ -158,6 +172,9 @@ pub fn for_each_row(
             nearest: nearest.value(r),
             baseline_digest: digest.value(r),
             reported_at: reported_at.value(r),
+            incident_id: incident_id.is_valid(r).then(|| incident_id.value(r)),
+            incident_opens: incident_opens.is_valid(r).then(|| incident_opens.value(r)),
+            incident_rank: incident_rank.is_valid(r).then(|| incident_rank.value(r)),
         })?;
     }
     Ok(())
@@ -332,6 +349,9 @@ mod tests {
         let float = |i: usize| batch.column(i).as_primitive::<Float64Type>().clone();
         let index = batch.column(1).as_primitive::<UInt64Type>();
         let reported_at = batch.column(15).as_primitive::<UInt64Type>();
+        let incident_id = batch.column(16).as_primitive::<UInt64Type>();
+        let incident_opens = batch.column(17).as_boolean();
+        let incident_rank = float(18);
         for (r, a) in anomalies.iter().enumerate() {
             assert_eq!(text(0).value(r), a.stream_id);
             assert_eq!(index.value(r), a.index);
@@ -357,6 +377,13 @@ mod tests {
             assert_eq!(nearest, a.nearest);
             assert_eq!(text(14).value(r), a.baseline_digest);
             assert_eq!(reported_at.value(r), a.reported_at);
+            let tag = a.incident;
+            let id = incident_id.is_valid(r).then(|| incident_id.value(r));
+            assert_eq!(id, tag.map(|t| t.id));
+            let opens = incident_opens.is_valid(r).then(|| incident_opens.value(r));
+            assert_eq!(opens, tag.map(|t| t.opens));
+            let rank = incident_rank.is_valid(r).then(|| incident_rank.value(r));
+            assert_eq!(rank, tag.map(|t| t.rank));
         }
     }
 

@@ -53,7 +53,19 @@ impl<W: Write> CsvSink<W> {
         field(out, r.nearest)?;
         out.write_all(b",")?;
         field(out, r.baseline_digest)?;
-        writeln!(out, ",{}", r.reported_at)
+        write!(out, ",{},", r.reported_at)?;
+        if let Some(id) = r.incident_id {
+            write!(out, "{id}")?;
+        }
+        out.write_all(b",")?;
+        if let Some(opens) = r.incident_opens {
+            write!(out, "{opens}")?;
+        }
+        out.write_all(b",")?;
+        if let Some(rank) = r.incident_rank {
+            write!(out, "{rank}")?;
+        }
+        writeln!(out)
     }
 
     /// Writes the header if needed, flushes and returns the writer.

@@ -185,7 +185,12 @@ pub(crate) mod tests {
                 reported_at: 100 + i + 2 * u64::from(i == 3),
                 recurs: None,
                 record: None,
-                incident: None,
+                incident: (i != 4).then_some(driftlock_engine::IncidentTag {
+                    id: 1 + i / 2,
+                    opens: i % 2 == 0,
+                    rank: 0.25 * i as f64,
+                    first_index: 100 + i - i % 2,
+                }),
             })
             .collect()
     }
