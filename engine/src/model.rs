@@ -21,9 +21,15 @@ use crate::stored::Stored;
 /// numeric excursion, code length): each kind of structural evidence outranks
 /// any amount of the kinds after it. Baseline events are ranked the same way,
 /// out of sample, so conformal p-values stay valid.
-pub(crate) fn rank(score: f32, excursion: u32, novelty: Novelty) -> f32 {
+pub(crate) fn rank(score: f32, excursion: u32, reach: f32, novelty: Novelty) -> f32 {
+    // At the level cap, how far beyond it (up to level 9.9) tells extremes apart.
+    let excursion = if excursion >= 4 {
+        reach.clamp(4.0, 9.9)
+    } else {
+        excursion as f32
+    };
     score.clamp(0.0, 99.0)
-        + 100.0 * excursion.min(4) as f32
+        + 100.0 * excursion
         + 1_000.0 * novelty.tokens.min(9) as f32
         + 10_000.0 * novelty.members.min(9) as f32
 }
@@ -84,6 +90,9 @@ impl Clone for Model {
 /// the cross-fitting folds (4 of 5) so that calibration scores and new scores are
 /// measured against dictionaries of the same size.
 pub(crate) const FOLDS: usize = 5;
+
+/// Reference ranks that set the scale of the tail beyond them.
+const TAIL: usize = 20;
 
 impl Model {
     /// Builds the model from `baseline` (oldest first), whose scores and ranks
@@ -236,6 +245,13 @@ impl Model {
     /// broken by `u` in (0, 1] so that p is uniform under exchangeability and
     /// never 0.
     pub fn p_value(&self, rank: f32, u: f64) -> f64 {
+        match self.tail(rank) {
+            Some(t) => t / (self.calib_rank.len() + 1) as f64,
+            None => self.tied_p_value(rank, u),
+        }
+    }
+
+    fn tied_p_value(&self, rank: f32, u: f64) -> f64 {
         let c = &self.calib_rank;
         let n = c.len();
         let below = c.partition_point(|&x| x < rank);
@@ -245,12 +261,46 @@ impl Model {
         (greater as f64 + u * (1 + equal) as f64) / (n + 1) as f64
     }
 
+    /// For a rank beyond every reference rank, where the tie-breaker alone
+    /// would decide the p-value, how far beyond it is on the scale of the
+    /// reference's own top: `1 / (1 + excess / β)`, β the mean excess of the
+    /// top [`TAIL`] ranks over the next one. Under the null, with a tail no
+    /// heavier than a Pareto's, that is at least uniform, so the p-value stays
+    /// valid below `1 / (n + 1)` and the most extreme event gets the smallest.
+    fn tail(&self, rank: f32) -> Option<f64> {
+        let c = &self.calib_rank;
+        let &top = c.last()?;
+        if rank <= top {
+            return None;
+        }
+        let k = TAIL.min(c.len() - 1);
+        if k == 0 {
+            return Some(1.0);
+        }
+        let base = c[c.len() - 1 - k] as f64;
+        let beta = c[c.len() - k..]
+            .iter()
+            .map(|&r| r as f64 - base)
+            .sum::<f64>()
+            / k as f64;
+        let excess = (rank - top) as f64;
+        // 1 / (1 + x/β) rather than e^(−x/β): no more than an exponential
+        // tail's probability, and a jump of structural evidence (hundreds in
+        // rank) does not underflow to one value for every extreme.
+        let t = if beta > 0.0 {
+            1.0 / (1.0 + excess / beta)
+        } else {
+            1.0 / (1.0 + excess)
+        };
+        Some(t.max(f64::MIN_POSITIVE))
+    }
+
     /// The conservative conformal p-value of `rank`: ties count against the
     /// event (`u` = 1). An event whose evidence ties with baseline events can
     /// have a small randomised p-value by the draw of its tie-breaker alone;
     /// this bound is small only when the event outranks the baseline.
     pub fn p_upper(&self, rank: f32) -> f64 {
-        self.p_value(rank, 1.0)
+        self.tied_p_value(rank, 1.0)
     }
 
     /// The median calibration score: a "typical" baseline event.

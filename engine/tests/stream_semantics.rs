@@ -426,3 +426,30 @@ fn a_saved_detector_writes_its_baseline_once() {
     let err = serde_json::from_value::<StreamDetector>(corrupt).unwrap_err();
     assert!(err.to_string().contains("baseline_pool_from"), "{err}");
 }
+
+#[test]
+fn the_most_extreme_anomaly_gets_the_smallest_p_value() {
+    // Three streams alike but for one event at position 600, each beyond
+    // every baseline event by more than the last: their p-values follow how
+    // far beyond they are, not the tie-breaker's draw at that position.
+    let p_at_600 = |latency: f64| {
+        let events: Vec<Event> = (0..700u64)
+            .map(|i| Event {
+                body: json!({
+                    "message": "GET /api/users 200",
+                    "latency_ms": if i == 600 { latency } else { 20.0 + (i * 37 % 41) as f64 },
+                }),
+                ..Default::default()
+            })
+            .collect();
+        let mut d = StreamDetector::new("s", DetectorConfig::default()).unwrap();
+        d.enable_diagnostics();
+        d.push(&events).unwrap();
+        let diag = d.take_diagnostics();
+        diag.event_p.iter().find(|(i, _)| *i == 600).unwrap().1
+    };
+    let ps: Vec<f64> = [400.0, 5_000.0, 1e6].map(p_at_600).to_vec();
+    let floor = 1.0 / 401.0;
+    assert!(ps.iter().all(|&p| p > 0.0 && p <= floor), "{ps:?}");
+    assert!(ps.windows(2).all(|w| w[1] < w[0]), "{ps:?}");
+}

@@ -63,7 +63,7 @@ pub(crate) fn cross_fit(
     let blocked = raws.iter().any(|r| !r.derived.is_empty());
     let n = raws.len().max(1);
     let fold_of = |i: usize| if blocked { i * FOLDS / n } else { i % FOLDS };
-    type Out = (usize, f32, u32, Novelty);
+    type Out = (usize, f32, u32, f32, Novelty);
     let scores: Vec<Vec<Out>> = (0..FOLDS)
         .into_par_iter()
         .map(|k| {
@@ -100,7 +100,8 @@ pub(crate) fn cross_fit(
                         enc.keyset,
                         &raws[i].runs,
                     ));
-                    Ok((i, score, excursion, vocab.novelty(&memory.vocab, &facts[i])))
+                    let novelty = vocab.novelty(&memory.vocab, &facts[i]);
+                    Ok((i, score, excursion, enc.reach, novelty))
                 })
                 .collect()
         })
@@ -116,7 +117,7 @@ pub(crate) fn cross_fit(
         .zip(facts)
         .zip(out)
         .map(|((((r, (context, leaves)), encoded), facts), o)| {
-            let (_, score, excursion, novelty) = o.expect("every event is in one fold");
+            let (_, score, excursion, reach, novelty) = o.expect("every event is in one fold");
             Stored {
                 index: r.index,
                 timestamp: r.timestamp.clone(),
@@ -125,7 +126,7 @@ pub(crate) fn cross_fit(
                 context: context.0,
                 keyset: context.1,
                 score,
-                rank: rank(score, excursion, novelty),
+                rank: rank(score, excursion, reach, novelty),
                 excursion,
                 novelty,
                 facts,

@@ -79,7 +79,7 @@ impl StreamDetector {
                 ));
                 let facts = Facts::of(&enc.bytes);
                 let novelty = model.vocab.novelty(&self.memory.vocab, &facts);
-                let rank = rank(score, enc.excursion, novelty);
+                let rank = rank(score, enc.excursion, enc.reach, novelty);
                 let p = model.p_value(rank, unit_interval(self.config.seed, index));
                 let stored = Arc::new(Stored {
                     index,

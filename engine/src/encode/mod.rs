@@ -30,6 +30,9 @@ pub struct Encoded {
     pub keyset: u64,
     /// Largest excursion level among the numbers (0 when all are in range).
     pub excursion: u32,
+    /// Largest uncapped excursion level among the numbers at the cap (see
+    /// `FieldProfile::reach`): what tells two extremes apart.
+    pub reach: f32,
 }
 
 impl Encoded {
@@ -43,6 +46,9 @@ impl Encoded {
         for (path, v) in derived {
             if let NumSymbol::Above(l) | NumSymbol::Below(l) = profile.symbol(ctx, path, *v) {
                 self.excursion = self.excursion.max(l);
+                if l >= numeric::MAX_LEVEL {
+                    self.reach = self.reach.max(profile.reach(ctx, path, *v));
+                }
             }
             self.leaves.push((path.clone(), *v));
         }
@@ -60,6 +66,7 @@ pub fn encode(body: &Value, profile: &NumericProfile, mask_volatile: bool) -> En
             context: CONTEXT_SEED,
             keyset: CONTEXT_SEED,
             excursion: 0,
+            reach: 0.0,
         },
         path: String::with_capacity(64),
         numbers: Vec::new(),
@@ -123,6 +130,9 @@ impl<'a> Encoder<'a> {
             let sym = profile.symbol(ctx, path, *v);
             if let NumSymbol::Above(l) | NumSymbol::Below(l) = sym {
                 excursion = excursion.max(l);
+                if l >= numeric::MAX_LEVEL {
+                    self.out.reach = self.out.reach.max(profile.reach(ctx, path, *v));
+                }
             }
             numeric::write_symbol(&mut bytes, path, sym);
             last = *at;

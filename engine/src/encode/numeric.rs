@@ -23,7 +23,7 @@ const RANGE_QUANTILES: (f64, f64) = (0.01, 0.99);
 /// Values within this share of the baseline's spread outside the range are not
 /// excursions: the range's own ends are noisy.
 const MARGIN: f64 = 0.5;
-const MAX_LEVEL: u32 = 4;
+pub(crate) const MAX_LEVEL: u32 = 4;
 /// Bytes of excursion token per level.
 const TOKEN_BYTES_PER_LEVEL: usize = 24;
 
@@ -128,6 +128,32 @@ impl FieldProfile {
         }
         NumSymbol::Bin(self.edges.iter().filter(|&&e| e < x).count() as u8)
     }
+
+    /// The excursion level of `v` before it is capped at [`MAX_LEVEL`], as a
+    /// real number: how far beyond the cap an extreme value goes.
+    fn reach(&self, v: f64) -> f32 {
+        let margin = self.margin();
+        let x = if self.log { v.ln_1p() } else { v };
+        let d = if self.spread <= 0.0 {
+            return 0.0;
+        } else if x > self.hi {
+            (x - self.hi) / self.spread
+        } else if self.log {
+            if self.lin_spread > 0.0 && v < self.min {
+                (self.min - v) / self.lin_spread
+            } else {
+                0.0
+            }
+        } else if x < self.lo {
+            (self.lo - x) / self.spread
+        } else {
+            0.0
+        };
+        if d <= margin {
+            return 0.0;
+        }
+        (1.0 + (1.0 + d - margin).log2()) as f32
+    }
 }
 
 /// A template needs this many baseline values of a field before its own profile
@@ -228,6 +254,14 @@ impl NumericProfile {
             },
             Some(_) => NumSymbol::Above(MAX_LEVEL),
             None => NumSymbol::Unseen,
+        }
+    }
+
+    /// [`FieldProfile::reach`] of `v` in its profile (0 without one).
+    pub fn reach(&self, ctx: Ctx, path: &str, v: f64) -> f32 {
+        match self.profile(ctx, path) {
+            Some(p) if v.is_finite() => p.reach(v),
+            _ => 0.0,
         }
     }
 
