@@ -111,6 +111,9 @@ impl DetectorConfig {
         if !(1..=10_000).contains(&self.window_size) {
             return Err(bad("window_size", "must be between 1 and 10000"));
         }
+        if self.window_size > self.baseline_size {
+            return Err(bad("window_size", "must be at most baseline_size"));
+        }
         if self.hop_size == 0 || self.hop_size > self.window_size {
             return Err(bad("hop_size", "must be between 1 and window_size"));
         }
@@ -138,6 +141,27 @@ impl DetectorConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_never_exceeds_the_baseline() {
+        let wide = DetectorConfig {
+            baseline_size: 40,
+            window_size: 50,
+            ..DetectorConfig::default()
+        };
+        assert!(matches!(
+            wide.validate(),
+            Err(EngineError::Config {
+                field: "window_size",
+                ..
+            })
+        ));
+        let equal = DetectorConfig {
+            baseline_size: 50,
+            ..wide
+        };
+        equal.validate().unwrap();
+    }
 
     #[test]
     fn a_short_first_baseline_is_optional_and_bounded() {

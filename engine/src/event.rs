@@ -39,7 +39,9 @@ impl EventKind {
 /// One event, as in the `/v1/detect` request body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Event {
-    #[serde(default)]
+    /// Empty for an event sent to the API (its stream is the request's), and
+    /// then not written, so a stored event is the one that was sent.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stream_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<String>,

@@ -7,6 +7,7 @@ use anyhow::bail;
 use clap::Args;
 
 use driftlock_batch::backfill::{self, BackfillConfig, DateRange, Output};
+use driftlock_store::dir_lock::DirLock;
 
 use crate::score::{DetectorArgs, MappingArgs, PipelineArgs};
 
@@ -61,6 +62,11 @@ pub struct BackfillArgs {
 
 pub fn run(args: BackfillArgs) -> anyhow::Result<()> {
     crate::logging::init_tracing();
+    // Held until the backfill ends: a server on the same store would lose writes.
+    let _lock = match &args.store {
+        Some(dir) => Some(DirLock::acquire(dir)?),
+        None => None,
+    };
     let output = match (&args.out, &args.store) {
         (Some(dir), None) => Output::Parts(dir.clone()),
         (None, Some(dir)) => Output::Store(dir.clone()),

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 mod backfill;
 mod eval;
 mod export;
+mod file_limit;
 mod generate;
 mod keys;
 mod logging;

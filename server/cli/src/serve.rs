@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use driftlock_service::detectors::{EngineDetectors, ScriptedDetectors, SharedFactory};
+use driftlock_service::server::{self, ConnectionLimits};
 use driftlock_service::{AppState, ServeConfig, app, auth};
 use driftlock_store::SyncMode;
+use driftlock_store::dir_lock::DirLock;
 use driftlock_store::keys::Plan;
 
 /// Settings; each also reads its environment variable. Precedence: flag or
@@ -16,7 +18,10 @@ use driftlock_store::keys::Plan;
 pub struct ConfigArgs {
     /// TOML configuration file (keys as in `ServeConfig`: listen, data_dir,
     /// max_body_bytes, max_events_per_request, worker_batch_size, default_plan,
-    /// sync, trusted_proxies, archive_roots, max_concurrent_jobs, `[rate_limits]`, `[demo]`).
+    /// sync, trusted_proxies, archive_roots, max_concurrent_jobs,
+    /// header_read_timeout_secs, body_read_timeout_secs, max_connections,
+    /// max_in_flight_requests, failed_auth_per_minute, anonymous_rate_limit,
+    /// `[rate_limits]`, `[demo]`).
     #[arg(long, env = "DRIFTLOCK_CONFIG")]
     pub config: Option<PathBuf>,
     /// Directory of the SQLite database [default: ./driftlock-data].
@@ -110,6 +115,19 @@ pub struct ServeArgs {
     /// Jobs that run at the same time [default: 1].
     #[arg(long, env = "DRIFTLOCK_MAX_CONCURRENT_JOBS")]
     pub max_concurrent_jobs: Option<usize>,
+    /// Seconds to send a request's head, from the connection's start or the
+    /// previous response (also closes idle keep-alive connections) [default: 10].
+    #[arg(long, env = "DRIFTLOCK_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds for a request's whole body to arrive [default: 30].
+    #[arg(long, env = "DRIFTLOCK_BODY_READ_TIMEOUT")]
+    pub body_read_timeout_secs: Option<u64>,
+    /// Open client connections, lowered to fit the open-file limit [default: 4096].
+    #[arg(long, env = "DRIFTLOCK_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Requests handled at once; more are answered 503 [default: 512].
+    #[arg(long, env = "DRIFTLOCK_MAX_IN_FLIGHT")]
+    pub max_in_flight_requests: Option<usize>,
     /// Detector implementation (`scripted` is a deterministic stand-in for tests).
     #[arg(
         long,
@@ -164,6 +182,18 @@ impl ServeArgs {
         if let Some(v) = self.max_concurrent_jobs {
             c.max_concurrent_jobs = v;
         }
+        if let Some(v) = self.header_read_timeout_secs {
+            c.header_read_timeout_secs = v;
+        }
+        if let Some(v) = self.body_read_timeout_secs {
+            c.body_read_timeout_secs = v;
+        }
+        if let Some(v) = self.max_connections {
+            c.max_connections = v;
+        }
+        if let Some(v) = self.max_in_flight_requests {
+            c.max_in_flight_requests = v;
+        }
         c.bootstrap_api_key = std::env::var("DRIFTLOCK_API_KEY")
             .ok()
             .filter(|k| !k.is_empty());
@@ -173,13 +203,25 @@ impl ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let config = args.config()?;
+    let mut config = args.config()?;
     let factory: SharedFactory = match args.detector.as_str() {
         "engine" => Arc::new(EngineDetectors),
         "scripted" => Arc::new(ScriptedDetectors),
         other => anyhow::bail!("unknown detector `{other}` (engine or scripted)"),
     };
     crate::logging::init_tracing();
+    // Held for the process's life: two servers on one store lose data.
+    let _lock = DirLock::acquire(&config.data_dir)?;
+    let open_files = crate::file_limit::raise_open_file_limit();
+    let fits = crate::file_limit::connections_within(open_files, config.max_connections);
+    if fits < config.max_connections {
+        tracing::warn!(
+            "max_connections lowered from {} to {fits} to fit the open-file limit ({}); raise LimitNOFILE",
+            config.max_connections,
+            open_files.unwrap_or_default()
+        );
+        config.max_connections = fits;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -209,13 +251,10 @@ async fn serve(config: ServeConfig, factory: SharedFactory) -> anyhow::Result<()
     use std::io::Write;
     let _ = std::io::stdout().flush();
     let router = app(state.clone());
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("serving")?;
+    let limits = ConnectionLimits::from_config(&state.config);
+    server::serve(listener, router, limits, shutdown_signal())
+        .await
+        .context("serving")?;
     state.shutdown().await;
     tracing::info!("stopped");
     Ok(())

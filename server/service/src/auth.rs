@@ -1,7 +1,9 @@
 //! API keys: generation (256 random bits from the OS), SHA-256 hashing,
 //! constant-time verification, the authentication middleware and role checks.
 
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use driftlock_store::ids::random_hex;
@@ -207,17 +209,43 @@ fn presented_key(req: &Request) -> Option<String> {
     Some(token.trim().to_string())
 }
 
+/// The client's address, as the demo and the failed-key throttle see it.
+pub fn client_ip(req: &Request, trusted: &[std::net::IpAddr]) -> Option<std::net::IpAddr> {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    crate::api::demo::client_ip(peer, req.headers(), trusted)
+}
+
 /// Middleware: authenticates `X-Api-Key` (or `Authorization: Bearer`), applies
-/// the key's rate limit and sets the rate-limit headers on the response.
+/// the key's rate limit and sets the rate-limit headers on the response. An
+/// address over its failed-key budget is refused before its key is looked at;
+/// a 401's headers show that budget.
 pub async fn require_key(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let ip = client_ip(&req, &state.config.trusted_proxies);
+    let budget = state.auth_throttle.check(ip);
+    let refuse = |err: ApiError, budget: crate::rate_limit::Decision| {
+        let mut resp = err.into_response();
+        budget.apply(resp.headers_mut());
+        resp
+    };
+    if !budget.allowed {
+        let err = ApiError::RateLimited {
+            retry_after_seconds: budget.retry_after,
+        };
+        return refuse(err, budget);
+    }
     let Some(presented) = presented_key(&req).filter(|k| !k.is_empty()) else {
-        return ApiError::Unauthorized("missing API key (X-Api-Key header)".into()).into_response();
+        let err = ApiError::Unauthorized("missing API key (X-Api-Key header)".into());
+        return refuse(err, budget);
     };
     let found = state.store.call(move |c| verify(c, &presented)).await;
     let key = match found {
         Ok(Some(k)) => k,
         Ok(None) => {
-            return ApiError::Unauthorized("invalid or revoked API key".into()).into_response();
+            let err = ApiError::Unauthorized("invalid or revoked API key".into());
+            return refuse(err, state.auth_throttle.fail(ip));
         }
         Err(e) => return ApiError::from(e).into_response(),
     };

@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +99,23 @@ pub struct ServeConfig {
     /// Fire cron schedules from a background timer. Off only where something
     /// else drives `Scheduler::tick` (tests choose the time they tick at).
     pub run_schedules: bool,
+    /// Seconds a client has to send a request's head, counted from the
+    /// connection's start or the end of the previous response: a partial
+    /// request and an idle keep-alive connection are both closed after it.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request's whole body may take to arrive (408 after).
+    pub body_read_timeout_secs: u64,
+    /// Open client connections; more wait in the listen backlog. `serve`
+    /// lowers it to fit the open-file limit.
+    pub max_connections: usize,
+    /// Requests handled at once; more are answered 503 at once.
+    pub max_in_flight_requests: usize,
+    /// Failed authentications a minute per client address; then 429 until
+    /// the minute is over.
+    pub failed_auth_per_minute: u32,
+    /// Requests a minute per client address to what needs no key (`/healthz`,
+    /// `/v1/openapi.json`, unknown routes).
+    pub anonymous_rate_limit: u32,
 }
 
 impl Default for ServeConfig {
@@ -117,6 +135,12 @@ impl Default for ServeConfig {
             archive_roots: Vec::new(),
             max_concurrent_jobs: 1,
             run_schedules: true,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            max_connections: 4096,
+            max_in_flight_requests: 512,
+            failed_auth_per_minute: 10,
+            anonymous_rate_limit: 600,
         }
     }
 }
@@ -168,12 +192,35 @@ impl ServeConfig {
                 "max_concurrent_jobs must be > 0".into(),
             ));
         }
+        let positive = [
+            (
+                "header_read_timeout_secs",
+                self.header_read_timeout_secs as usize,
+            ),
+            (
+                "body_read_timeout_secs",
+                self.body_read_timeout_secs as usize,
+            ),
+            ("max_connections", self.max_connections),
+            ("max_in_flight_requests", self.max_in_flight_requests),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::Invalid(format!("{name} must be > 0")));
+        }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid(
                 "max_body_bytes must be at least 1024".into(),
             ));
         }
         Ok(())
+    }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs)
+    }
+
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_read_timeout_secs)
     }
 
     /// The database file.

@@ -162,6 +162,8 @@ mod tests {
     fn scripted_detector_calibrates_then_flags() {
         let config = DetectorConfig {
             baseline_size: 20,
+            window_size: 10,
+            hop_size: 5,
             ..DetectorConfig::default()
         };
         let mut d = ScriptedDetectors.create("s", &config).unwrap();

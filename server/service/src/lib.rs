@@ -10,14 +10,17 @@
 
 pub mod api;
 pub mod auth;
+pub mod auth_throttle;
 pub mod config;
 pub mod detectors;
 pub mod error;
+pub mod header_limits;
 pub mod jobs;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;
 pub mod scorer;
+pub mod server;
 pub mod state;
 pub mod usage;
 pub mod worker;

@@ -7,11 +7,17 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter as Gcra};
+
+use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The outcome of one request's check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +131,32 @@ impl<C: Clock + Clone> RateLimiter<C> {
             }
         }
     }
+}
+
+/// Middleware: a response that no key or demo limit has put rate-limit
+/// headers on (`/healthz`, `/v1/openapi.json`, unknown routes, refusals
+/// before authentication) counts against its address's anonymous limit and
+/// carries that limit's headers; over the limit it is a 429.
+pub async fn anonymous(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let ip = crate::auth::client_ip(&req, &state.config.trusted_proxies);
+    let resp = next.run(req).await;
+    if resp.headers().contains_key("x-ratelimit-limit") {
+        return resp;
+    }
+    let client = ip.map_or_else(|| "anon:unknown".to_string(), |i| format!("anon:{i}"));
+    let decision = state
+        .anonymous_limiter
+        .check(&client, state.config.anonymous_rate_limit);
+    let mut resp = if decision.allowed {
+        resp
+    } else {
+        ApiError::RateLimited {
+            retry_after_seconds: decision.retry_after,
+        }
+        .into_response()
+    };
+    decision.apply(resp.headers_mut());
+    resp
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::auth_throttle::AuthThrottle;
 use crate::config::{ConfigError, ServeConfig};
 use crate::detectors::SharedFactory;
 use crate::jobs::Jobs;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub scorer: Arc<Scorer>,
     pub limiter: Arc<RateLimiter>,
     pub demo_limiter: Arc<RateLimiter>,
+    pub anonymous_limiter: Arc<RateLimiter>,
+    pub auth_throttle: Arc<AuthThrottle>,
     pub metrics: Arc<Metrics>,
     pub usage: Arc<UsageTracker>,
     pub worker: Arc<Worker>,
@@ -49,12 +52,15 @@ impl AppState {
         // The counter starts from what the store already holds.
         metrics.anomalies_found.inc_by(found as u64);
         let scorer = Arc::new(Scorer::new(store.clone(), factory, metrics.clone()));
+        let auth_throttle = Arc::new(AuthThrottle::new(config.failed_auth_per_minute));
         let state = AppState {
             config: Arc::new(config),
             store,
             scorer,
             limiter: Arc::new(RateLimiter::new()),
             demo_limiter: Arc::new(RateLimiter::new()),
+            anonymous_limiter: Arc::new(RateLimiter::new()),
+            auth_throttle,
             metrics,
             usage: Arc::new(UsageTracker::new()),
             worker: Arc::new(Worker::new()),

@@ -109,7 +109,7 @@ async fn idempotent_resends_are_not_scored_twice() {
 async fn config_override_creates_and_conflicts() {
     let t = TestApp::new().await;
     let admin = t.admin.clone();
-    let ov = json!({ "ncd_threshold": 0.35, "p_value_threshold": 0.02, "compressor": "lz4", "baseline_size": 20 });
+    let ov = json!({ "ncd_threshold": 0.35, "p_value_threshold": 0.02, "compressor": "lz4", "baseline_size": 20, "window_size": 10, "hop_size": 5 });
     let r = t
         .post(
             "/v1/detect",

@@ -4,13 +4,15 @@
 //!
 //! One file per table family ([`anomalies`], with its [`anomaly_filter`],
 //! [`feedback`], [`jobs`], [`keys`], [`queue`], [`streams`], [`usage`]);
-//! [`schema`] applies migrations. A stored
+//! [`schema`] applies migrations; [`dir_lock`] keeps one writing process per
+//! data directory. A stored
 //! anomaly is built in one place, [`record`], for the API, the worker and
 //! backfills alike; [`view`] is how users read it back and [`flat_row`] its
 //! flat-schema row. [`ids`] and [`time`] sit at the bottom of the graph.
 
 pub mod anomalies;
 pub mod anomaly_filter;
+pub mod dir_lock;
 pub mod feedback;
 pub mod flat_row;
 pub mod flat_rows;
@@ -61,6 +63,12 @@ pub enum StoreError {
     SchemaTooNew { found: i64, supported: i64 },
     #[error("{0}")]
     Corrupt(String),
+    #[error("data directory {dir} is in use by another driftlock process ({}); stop it or use another directory", holder_text(.holder))]
+    Locked { dir: String, holder: Option<u32> },
+}
+
+fn holder_text(pid: &Option<u32>) -> String {
+    pid.map_or_else(|| "PID unknown".to_string(), |p| format!("PID {p}"))
 }
 
 const IDLE_CONNECTIONS: usize = 8;

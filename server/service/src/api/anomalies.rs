@@ -86,6 +86,7 @@ impl Filters {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Page size, 1-100 (default 50).
     pub limit: Option<u32>,

@@ -10,7 +10,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use driftlock_engine::{DetectorConfig, Event};
+use driftlock_engine::DetectorConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -26,9 +26,10 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DemoRequest {
-    #[schema(value_type = Vec<Object>)]
-    pub events: Vec<Event>,
+    #[schema(value_type = Vec<super::event_input::EventSchema>)]
+    pub events: Vec<super::event_input::InputEvent>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub config_override: Option<Map<String, Value>>,
@@ -141,9 +142,7 @@ pub async fn demo_detect(State(state): State<AppState>, req: Request) -> Respons
 
 async fn run(state: &AppState, req: Request) -> Result<DemoResponse, ApiError> {
     let started = Instant::now();
-    let bytes = axum::body::to_bytes(req.into_body(), state.config.max_body_bytes)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge("request body is larger than the limit".into()))?;
+    let bytes = super::extract::read_body(req, state.config.max_body_bytes).await?;
     let body: DemoRequest = parse_json(&bytes)?;
     let max = state.config.demo.max_events;
     super::detect::check_events(&body.events, max)?;
@@ -153,7 +152,7 @@ async fn run(state: &AppState, req: Request) -> Result<DemoResponse, ApiError> {
     )?;
     let algo = config.compressor.effective().as_str().to_string();
     let scorer = state.scorer.clone();
-    let events = body.events;
+    let events = super::event_input::into_events(body.events);
     let total = events.len();
     let (found, status, events) = tokio::task::spawn_blocking(move || {
         let mut d = scorer.factory().create("demo", &config)?;

@@ -6,11 +6,12 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Extension, Json, Router};
-use driftlock_engine::{AnomalyKind, Event, Metrics};
+use driftlock_engine::{AnomalyKind, Metrics};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::event_input::{InputEvent, into_events};
 use super::extract::ApiJson;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -30,8 +31,8 @@ pub struct DetectRequest {
     #[serde(default)]
     pub stream_id: Option<String>,
     /// 1-256 events: `{timestamp, type, body, attributes, idempotency_key, sequence}`.
-    #[schema(value_type = Vec<Object>)]
-    pub events: Vec<Event>,
+    #[schema(value_type = Vec<super::event_input::EventSchema>)]
+    pub events: Vec<InputEvent>,
     /// DetectorConfig fields (`baseline_size`, `min_baseline_size`, `window_size`, `hop_size`,
     /// `ncd_threshold`, `p_value_threshold`, `compressor`, `permutation_count`,
     /// `seed`, `mask_volatile`, `metric_context`, `record_margin`). Creates the stream with this config; on an
@@ -89,7 +90,7 @@ pub struct DetectResponse {
 }
 
 /// Checks the events count and the override before any work.
-pub(crate) fn check_events(events: &[Event], max: usize) -> Result<(), ApiError> {
+pub(crate) fn check_events<T>(events: &[T], max: usize) -> Result<(), ApiError> {
     if events.is_empty() {
         return Err(ApiError::field(
             "events",
@@ -171,7 +172,7 @@ pub async fn detect(
         .scorer
         .score(
             &stream_id,
-            req.events,
+            into_events(req.events),
             req.config_override,
             batch_id.clone(),
         )

@@ -11,14 +11,42 @@ use crate::error::ApiError;
 /// `invalid_argument` naming the path; bodies over the limit are 413.
 pub struct ApiJson<T>(pub T);
 
+/// Whether reading the body failed because its deadline passed.
+fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
 async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|rej| {
         if rej.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge("request body is larger than the limit".into())
+        } else if timed_out(&rej) {
+            ApiError::RequestTimeout("the request body did not arrive in time".into())
         } else {
             ApiError::invalid(format!("could not read the body: {rej}"))
         }
     })
+}
+
+/// The whole body of `req`, at most `limit` bytes (for handlers that read it
+/// themselves); failures as in [`ApiJson`].
+pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|e| {
+            if timed_out(&e) {
+                ApiError::RequestTimeout("the request body did not arrive in time".into())
+            } else {
+                ApiError::PayloadTooLarge("request body is larger than the limit".into())
+            }
+        })
 }
 
 /// Parses JSON, reporting where it went wrong.
@@ -64,16 +92,28 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     }
 }
 
-/// Query parameters; a value of the wrong type is 400 `invalid_argument`.
+/// Query parameters; a value of the wrong type or an unknown parameter is
+/// 400 `invalid_argument` naming it.
 pub struct ApiQuery<T>(pub T);
+
+/// Parses a query string, naming the parameter that went wrong.
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        match path.as_str() {
+            "" | "." => ApiError::invalid(inner),
+            p => ApiError::field(p, inner),
+        }
+    })
+}
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::try_from_uri(&parts.uri)
-            .map(|q| ApiQuery(q.0))
-            .map_err(|e| ApiError::invalid(e.body_text()))
+        parse_query(parts.uri.query().unwrap_or("")).map(ApiQuery)
     }
 }
 
@@ -112,5 +152,23 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(parse_json::<T>(br#"{"a": 1} x"#).is_err());
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Q {
+        limit: Option<u32>,
+    }
+
+    #[test]
+    fn query_errors_name_the_parameter() {
+        assert_eq!(parse_query::<Q>("limit=5").unwrap().limit, Some(5));
+        for (q, name) in [("limit=x", "limit"), ("limt=5", "limt")] {
+            match parse_query::<Q>(q) {
+                Err(ApiError::InvalidField { field, .. }) => assert_eq!(field, name, "{q}"),
+                other => panic!("{q}: {other:?}"),
+            }
+        }
     }
 }

@@ -12,10 +12,13 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use driftlock_store::{queue, streams};
 
-pub fn public_router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+/// Liveness stays outside the load shedder: an overloaded process is alive.
+pub fn liveness_router() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz))
+}
+
+pub fn readiness_router() -> Router<AppState> {
+    Router::new().route("/readyz", get(readyz))
 }
 
 pub fn authed_router() -> Router<AppState> {

@@ -301,6 +301,7 @@ pub async fn create_job(
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Page size, 1-100 (default 50).
     pub limit: Option<u32>,

@@ -5,12 +5,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use driftlock_engine::{DetectorConfig, Event};
+use driftlock_engine::DetectorConfig;
 use rusqlite::TransactionBehavior;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::event_input::{InputEvent, into_events};
 use super::extract::ApiJson;
 use crate::auth::{Caller, valid_stream_id};
 use crate::error::ApiError;
@@ -70,8 +71,8 @@ pub struct StreamList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IngestRequest {
-    #[schema(value_type = Vec<Object>)]
-    pub events: Vec<Event>,
+    #[schema(value_type = Vec<super::event_input::EventSchema>)]
+    pub events: Vec<InputEvent>,
     /// As in `/v1/detect`: the config of a stream created by this call.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -145,6 +146,7 @@ pub async fn ingest(
     caller.check_stream(&id)?;
     super::detect::check_events(&req.events, state.config.max_events_per_request)?;
     let accepted = req.events.len();
+    let events = into_events(req.events);
     let st = state.clone();
     let stream_id = id.clone();
     let depth = state
@@ -160,7 +162,7 @@ pub async fn ingest(
             queue::enqueue(
                 &tx,
                 &stream_id,
-                &req.events,
+                &events,
                 &driftlock_store::time::now_rfc3339(),
             )?;
             let depth = queue::depth(&tx, &stream_id)?;

@@ -12,10 +12,14 @@ pub fn config_from_override(
 ) -> Result<DetectorConfig, ScoreError> {
     let config: DetectorConfig = match fields {
         None => DetectorConfig::default(),
-        Some(map) => serde_json::from_value(Value::Object(map.clone())).map_err(|e| {
+        Some(map) => serde_path_to_error::deserialize(Value::Object(map.clone())).map_err(|e| {
+            let path = e.path().to_string();
             ScoreError::InvalidOverride {
-                field: "config_override".into(),
-                reason: e.to_string(),
+                field: match path.as_str() {
+                    "" | "." => "config_override".into(),
+                    p => format!("config_override.{p}"),
+                },
+                reason: e.into_inner().to_string(),
             }
         })?,
     };
@@ -104,9 +108,20 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let unknown: Map<String, Value> = serde_json::from_str(r#"{"nope": 1}"#).unwrap();
-        assert!(matches!(
-            config_from_override(Some(&unknown)),
-            Err(ScoreError::InvalidOverride { .. })
-        ));
+        match config_from_override(Some(&unknown)) {
+            Err(ScoreError::InvalidOverride { field, reason }) => {
+                assert_eq!(field, "config_override.nope");
+                assert!(reason.contains("unknown field"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let wide: Map<String, Value> =
+            serde_json::from_str(r#"{"baseline_size": 40, "window_size": 50}"#).unwrap();
+        match config_from_override(Some(&wide)) {
+            Err(ScoreError::InvalidOverride { field, .. }) => {
+                assert_eq!(field, "config_override.window_size")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

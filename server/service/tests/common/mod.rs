@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use driftlock_service::detectors::{ScriptedDetectors, SharedFactory};
+use driftlock_service::server::{ConnectionLimits, serve};
 use driftlock_service::{AppState, ServeConfig, app, auth};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -22,6 +23,21 @@ pub struct TestApp {
     pub state: AppState,
     pub dir: Arc<TempDir>,
     pub admin: String,
+}
+
+/// The app served on a loopback port by the real accept loop.
+pub struct Served {
+    pub addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Served {
+    /// Stops accepting and waits for the loop to finish.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
 }
 
 pub struct Reply {
@@ -55,6 +71,8 @@ impl TestApp {
         let mut config = test_config(&dir);
         config.rate_limits.free = 100_000;
         config.rate_limits.enterprise = 100_000;
+        config.failed_auth_per_minute = 100_000;
+        config.anonymous_rate_limit = 100_000;
         tweak(&mut config);
         Self::open(dir, config, Arc::new(ScriptedDetectors)).await
     }
@@ -73,6 +91,18 @@ impl TestApp {
             dir,
             admin,
         }
+    }
+
+    /// Serves the app on 127.0.0.1 with an ephemeral port.
+    pub async fn serve(&self) -> Served {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let limits = ConnectionLimits::from_config(&self.state.config);
+        let task = tokio::spawn(serve(listener, self.app.clone(), limits, async {
+            let _ = stopped.await;
+        }));
+        Served { addr, stop, task }
     }
 
     /// Stops the worker and reopens the same database (a restart).
