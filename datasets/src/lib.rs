@@ -46,6 +46,7 @@
 //! take the dataset root as an argument and fail with
 //! [`Error::MissingPath`] naming it when it is absent.
 
+pub mod drift;
 pub mod error;
 pub mod generate;
 pub mod hdfs;

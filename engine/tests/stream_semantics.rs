@@ -453,3 +453,46 @@ fn the_most_extreme_anomaly_gets_the_smallest_p_value() {
     assert!(ps.iter().all(|&p| p > 0.0 && p <= floor), "{ps:?}");
     assert!(ps.windows(2).all(|w| w[1] < w[0]), "{ps:?}");
 }
+
+#[test]
+fn a_new_template_that_keeps_recurring_becomes_normal_and_a_rare_one_stays_rare() {
+    // From event 1,000 a new message is one line in five; a different new
+    // message comes once every 300 lines.
+    let events: Vec<Event> = (0..3_000u64)
+        .map(|i| {
+            let message = if i >= 1_000 && i % 5 == 0 {
+                "cache warmed for shard".to_string()
+            } else if i >= 1_000 && i % 300 == 7 {
+                "ledger checksum mismatch, refusing commit".to_string()
+            } else {
+                ["GET /api/users ok", "POST /api/orders ok"][(i % 2) as usize].to_string()
+            };
+            Event {
+                body: json!({ "message": message, "latency_ms": 20 + i * 7 % 30 }),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let mut d = StreamDetector::new("s", DetectorConfig::default()).unwrap();
+    let found: Vec<u64> = d
+        .push(&events)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.kind == AnomalyKind::Event)
+        .map(|a| a.index)
+        .collect();
+    let recurring = found.iter().filter(|&&i| i >= 1_000 && i % 5 == 0).count();
+    let rare = found
+        .iter()
+        .filter(|&&i| i >= 1_000 && i % 300 == 7)
+        .count();
+    assert!(
+        recurring <= 40,
+        "the recurring template was flagged {recurring} times"
+    );
+    assert!(
+        !found.iter().any(|&i| i >= 1_500 && i % 5 == 0),
+        "still flagged after 500 events: {found:?}"
+    );
+    assert!(rare >= 6, "the rare message was flagged {rare} of 7 times");
+}

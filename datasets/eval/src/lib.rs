@@ -3,6 +3,7 @@
 //! struct; `driftlock eval` prints it. The data is not part of the repository:
 //! both take the corpus folder as an argument and fail clearly when it is absent.
 
+pub mod drift;
 mod error;
 pub mod hdfs;
 pub mod nab;

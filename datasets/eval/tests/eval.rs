@@ -193,3 +193,22 @@ fn missing_paths_are_clear_errors() {
     let err = eval::hdfs::run(&absent, &HdfsOptions::default(), &eval::no_progress).unwrap_err();
     assert!(format!("{err:#}").contains("no such directory"), "{err:#}");
 }
+
+#[test]
+fn drift_eval_reports_every_kind_and_the_clean_stream() {
+    let opts = eval::drift::DriftOptions {
+        events: 4_000,
+        ..Default::default()
+    };
+    let report = eval::drift::run(&opts).unwrap();
+    assert_eq!(report.kinds.len(), 4);
+    for k in &report.kinds {
+        assert!(k.detector.truth > 0, "{:?}", k.kind);
+        assert!(k.detector.hits <= k.detector.truth.min(k.detector.flagged));
+    }
+    let text = report.render();
+    assert!(
+        text.contains("rare_error") && text.contains("per 10k"),
+        "{text}"
+    );
+}

@@ -33,13 +33,22 @@ use scoring::Scored;
 const STOP_AFTER_EXCEEDANCES: u32 = 16;
 
 /// A strong flag (conservative p-value at most `BURST_P`) with at least
-/// `BURST_FLAGS - 1` more among the `BURST_SPAN` events after it is part of a
-/// burst: kept out of the event p-values' reference as well as out of what
-/// the model knows. On a clean stream three such flags within ten events
-/// come about once in 10^5 events, so the reference keeps its tail.
+/// `BURST_FLAGS - 1` more in a row, or among the `BURST_SPAN` events after it,
+/// is part of a burst: kept out of the event p-values' reference as well as
+/// out of what the model knows (a new template among other lines is admitted
+/// instead, see [`ADMIT_AFTER`]). On a clean stream three such flags within
+/// ten events come about once in 10^5 events, so the reference keeps its tail.
 const BURST_P: f64 = 0.025;
 const BURST_FLAGS: usize = 3;
 const BURST_SPAN: u64 = 10;
+
+/// A new template (never-seen tokens or members, not a metric series) flagged
+/// this many times within a window's length before and after one of its
+/// lines stops being an anomaly:
+/// its lines enter the baseline. A genuinely rare event stays rare, however
+/// often it comes back over time; a new normal template, which recurs within
+/// a window, costs its first few flags, one incident.
+const ADMIT_AFTER: usize = 3;
 
 /// Whether a stream can score yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +87,10 @@ struct WindowEntry {
     /// Flagged with a conservative p-value at most [`BURST_P`].
     #[serde(default)]
     strong: bool,
+    /// Not a metric event: its template may become normal by recurring
+    /// (see [`ADMIT_AFTER`]).
+    #[serde(default)]
+    recurs_in: bool,
 }
 
 /// The state of one stream. Serialisable so that a server can persist it and
@@ -440,31 +453,14 @@ impl StreamDetector {
                 ev: s.stored,
                 flagged,
                 strong,
+                recurs_in: chunk[j].kind != EventKind::Metric,
             });
             if self.window.len() as u64 > w {
                 let left = self.window.pop_front().expect("window is not empty");
                 if left.flagged {
-                    // A strong flag followed closely by others is part of a
-                    // burst, and a burst kept in the reference would make its
-                    // recurrences look ordinary. Other flags keep their ranks
-                    // there: a clean stream gives them at the rate α, and
-                    // strong ones close together almost never, whatever α is.
-                    let i = left.ev.index;
-                    let after = self
-                        .window
-                        .iter()
-                        .take_while(|e| e.ev.index <= i + BURST_SPAN)
-                        .filter(|e| e.strong)
-                        .count();
-                    if !left.strong || after + 1 < BURST_FLAGS {
-                        self.held.push_back(left.ev);
-                    }
+                    self.leave_flagged(left);
                 } else {
-                    self.baseline.push_back(left.ev);
-                    if self.baseline.len() > self.config.baseline_size {
-                        let gone = self.baseline.pop_front().expect("baseline is not empty");
-                        self.memory.remember(gone);
-                    }
+                    self.admit(left.ev);
                 }
             }
             if let Some(p) = window_test {
@@ -489,6 +485,64 @@ impl StreamDetector {
             }
         }
         Ok(chunk.len())
+    }
+
+    /// Adds `ev` to the baseline; the oldest event moves to memory.
+    fn admit(&mut self, ev: Arc<Stored>) {
+        self.baseline.push_back(ev);
+        if self.baseline.len() > self.config.baseline_size {
+            let gone = self.baseline.pop_front().expect("baseline is not empty");
+            self.memory.remember(gone);
+        }
+    }
+
+    /// Where a flagged event goes when it leaves the window: out of
+    /// everything (a burst), into the baseline (a new template that recurs),
+    /// or held (its rank stays in the reference).
+    fn leave_flagged(&mut self, left: WindowEntry) {
+        // A burst kept in the reference would make its recurrences look
+        // ordinary. Other flags keep their ranks there: a clean stream gives
+        // them at the rate α, and strong ones close together almost never,
+        // whatever α is.
+        let i = left.ev.index;
+        let in_row = self.window.iter().take_while(|e| e.strong).count();
+        let near = self
+            .window
+            .iter()
+            .take_while(|e| e.ev.index <= i + BURST_SPAN)
+            .filter(|e| e.strong)
+            .count();
+        if left.strong && in_row + 1 >= BURST_FLAGS {
+            return;
+        }
+        let template = (left.ev.context, left.ev.keyset);
+        let same = |e: &Arc<Stored>| (e.context, e.keyset) == template;
+        let horizon = self.config.window_size as u64;
+        let before = self
+            .held
+            .iter()
+            .rev()
+            .take_while(|e| e.index + horizon >= i)
+            .filter(|e| same(e))
+            .count();
+        let after = self
+            .window
+            .iter()
+            .filter(|e| e.flagged && same(&e.ev))
+            .count();
+        let new_template = left.recurs_in && left.ev.novelty.any();
+        if new_template && before + after + 1 >= ADMIT_AFTER {
+            // A new template flagged again and again among other lines is
+            // the stream's new normal: it enters the baseline with its
+            // earlier flagged lines, so the next one is judged as known.
+            let (earlier, rest): (Vec<_>, Vec<_>) = self.held.drain(..).partition(same);
+            self.held = rest.into();
+            for ev in earlier.into_iter().chain([left.ev]) {
+                self.admit(ev);
+            }
+        } else if !(left.strong && near + 1 >= BURST_FLAGS) {
+            self.held.push_back(left.ev);
+        }
     }
 
     fn model(&self) -> &Model {
