@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex, mpsc};
 mod pairwise;
 mod windows;
 
+pub use windows::gpu_host_prepare;
+
 use wgpu::util::DeviceExt as _;
 
 use crate::{KernelError, PermutationBackend, PermutationParams, WindowBatch, WindowStat};

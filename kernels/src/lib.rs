@@ -55,7 +55,7 @@ mod select;
 
 pub use cpu::CpuBackend;
 pub use error::KernelError;
-pub use gpu::{GPU_MAX_POOL, GpuContext};
+pub use gpu::{GPU_MAX_POOL, GpuContext, gpu_host_prepare};
 pub use select::{AutoBackend, DeviceChoice, GPU_AUTO_THRESHOLD, backend, shared_gpu};
 
 /// Where one window's values sit in [`WindowBatch::values`].

@@ -38,6 +38,22 @@ struct WindowParams {
     stop_h: u32,
 }
 
+/// The GPU backend's host-side work for `batch` without a device: validation,
+/// quantisation and packing, as one upload. Returns the bytes it would upload. For
+/// the host-side benchmark (`benches/host_prepare.rs`).
+#[doc(hidden)]
+pub fn gpu_host_prepare(
+    batch: WindowBatch<'_>,
+    params: PermutationParams,
+) -> Result<u64, KernelError> {
+    pvalue::check_params(&params)?;
+    let prepared = GpuContext::prepare_chunk(&batch, 0..batch.windows.len(), &params, Vec::new())?;
+    Ok(
+        prepared.metas.len() as u64 * std::mem::size_of::<Meta>() as u64
+            + prepared.q.len() as u64 * 4,
+    )
+}
+
 impl GpuContext {
     pub(super) fn run_windows(
         &self,
