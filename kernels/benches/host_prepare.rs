@@ -31,11 +31,11 @@ fn engine_batch(windows: usize) -> (Vec<f32>, Vec<WindowSpec>) {
     let mut values = Vec::new();
     let mut specs = Vec::new();
     for i in 0..windows {
-        specs.push(WindowSpec {
-            offset: values.len() as u32,
-            baseline_len: BASELINE as u32,
-            window_len: WINDOW as u32,
-        });
+        specs.push(WindowSpec::pooled(
+            values.len() as u32,
+            BASELINE as u32,
+            WINDOW as u32,
+        ));
         values.extend_from_slice(&baseline);
         values.extend_from_slice(&stream[i * HOP..i * HOP + WINDOW]);
     }

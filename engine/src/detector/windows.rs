@@ -43,13 +43,15 @@ impl StreamDetector {
                 } else {
                     if run.specs.is_empty() {
                         run.first = ordinal;
+                        run.values.extend_from_slice(calib);
                     }
+                    // Every window of a run shares the one copy of the baseline.
                     run.specs.push(WindowSpec {
-                        offset: run.values.len() as u32,
+                        baseline_offset: 0,
                         baseline_len: calib.len() as u32,
+                        window_offset: run.values.len() as u32,
                         window_len: unflagged.len() as u32,
                     });
-                    run.values.extend_from_slice(calib);
                     run.values.extend_from_slice(&unflagged);
                 }
                 ordinal += 1;
