@@ -85,10 +85,22 @@ impl GpuContext {
     ) -> Result<Vec<WindowStat>, KernelError> {
         pvalue::check_params(&params)?;
         let blocks = params.permutations.div_ceil(32).max(1) as u64;
-        let mut bufs = self
-            .buffers
-            .lock()
-            .map_err(|_| gpu_err("GPU buffers poisoned by a panic"))?;
+        // A rayon worker waiting here runs other rayon jobs meanwhile: the
+        // holder's producer quantises with rayon, and blocking every worker on
+        // this lock (streams scored in parallel) would deadlock.
+        let mut bufs = loop {
+            match self.buffers.try_lock() {
+                Ok(bufs) => break bufs,
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                        std::thread::yield_now();
+                    }
+                }
+                Err(std::sync::TryLockError::Poisoned(_)) => {
+                    return Err(gpu_err("GPU buffers poisoned by a panic"));
+                }
+            }
+        };
         let mut out = Vec::with_capacity(batch.windows.len());
         let chunks = self.chunks(&batch, blocks);
         let max_words = self.max_binding() / 4;
