@@ -1,8 +1,10 @@
 //! Host-side work of the GPU backend per window (validation, quantisation,
-//! packing) and the bytes it uploads, on the engine's layout: every window of a
-//! batch tested against one shared baseline (400 scores), windows of 50 scores
-//! sliding by 10. Criterion throughput is windows; the upload bytes per window
-//! are printed once per size. Runs without a GPU.
+//! packing) and the bytes it uploads, for an engine batch: every window tested
+//! against one baseline (400 scores), windows of 50 scores sliding by 10.
+//! `pooled`: each window's pool stored whole (the baseline copied per window);
+//! `shared`: one copy of the baseline that every window names. Criterion
+//! throughput is windows; the upload bytes per window are printed once per size.
+//! Runs without a GPU.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -20,9 +22,8 @@ fn uniform(x: &mut u32) -> f32 {
     (*x >> 8) as f32 / (1u32 << 24) as f32
 }
 
-/// The batch as the engine builds it: each window's pool is the baseline
-/// followed by the window's scores.
-fn engine_batch(windows: usize) -> (Vec<f32>, Vec<WindowSpec>) {
+/// An engine batch, with the baseline copied per window or shared.
+fn engine_batch(windows: usize, shared: bool) -> (Vec<f32>, Vec<WindowSpec>) {
     let mut x = 0x1234_5678u32;
     let baseline: Vec<f32> = (0..BASELINE).map(|_| uniform(&mut x)).collect();
     let stream: Vec<f32> = (0..windows * HOP + WINDOW)
@@ -30,6 +31,19 @@ fn engine_batch(windows: usize) -> (Vec<f32>, Vec<WindowSpec>) {
         .collect();
     let mut values = Vec::new();
     let mut specs = Vec::new();
+    if shared {
+        values.extend_from_slice(&baseline);
+        for i in 0..windows {
+            specs.push(WindowSpec {
+                baseline_offset: 0,
+                baseline_len: BASELINE as u32,
+                window_offset: values.len() as u32,
+                window_len: WINDOW as u32,
+            });
+            values.extend_from_slice(&stream[i * HOP..i * HOP + WINDOW]);
+        }
+        return (values, specs);
+    }
     for i in 0..windows {
         specs.push(WindowSpec::pooled(
             values.len() as u32,
@@ -52,19 +66,26 @@ fn params() -> PermutationParams {
 }
 
 fn benches(c: &mut Criterion) {
-    let mut group = c.benchmark_group("host_prepare/gpu");
+    for shared in [false, true] {
+        layout(c, shared);
+    }
+}
+
+fn layout(c: &mut Criterion, shared: bool) {
+    let name = if shared { "shared" } else { "pooled" };
+    let mut group = c.benchmark_group(format!("host_prepare/gpu/{name}"));
     group.sample_size(10);
     group.warm_up_time(Duration::from_millis(500));
     group.measurement_time(Duration::from_secs(3));
     for windows in SIZES {
-        let (values, specs) = engine_batch(windows);
+        let (values, specs) = engine_batch(windows, shared);
         let batch = WindowBatch {
             values: &values,
             windows: &specs,
         };
         let bytes = gpu_host_prepare(batch, params()).unwrap();
         eprintln!(
-            "host_prepare/gpu/{windows}: {bytes} upload bytes, {:.1} per window",
+            "host_prepare/gpu/{name}/{windows}: {bytes} upload bytes, {:.1} per window",
             bytes as f64 / windows as f64
         );
         group.throughput(Throughput::Elements(windows as u64));
