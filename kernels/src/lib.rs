@@ -5,9 +5,10 @@
 //! (`values[window_offset..][..window_len]`), so windows tested against the same
 //! baseline share one copy of it (the GPU backend then uploads it once). Positions
 //! in a window's pool count the baseline first, then the window. The statistic
-//! is `mean(window) - mean(baseline)`; a permutation draws a random `window_len`-subset of the pooled values and the
-//! p-value is `(1 + #{perm stat >= observed}) / (1 + permutations)`, or the
-//! Besag–Clifford `h / k` when sequential stopping ends the test at the h-th
+//! is `mean(window) - mean(baseline)`; a permutation draws a random
+//! `window_len`-subset of the pooled values and the p-value is
+//! `(1 + #{perm stat >= observed}) / (1 + permutations)`, or the Besag–Clifford
+//! `h / k` when sequential stopping ends the test at the h-th
 //! exceedance (permutation k).
 //!
 //! Two backends implement [`PermutationBackend`] with bit-identical answers:
@@ -47,6 +48,7 @@
 //! ```
 
 mod cpu;
+mod crossover;
 mod error;
 mod gpu;
 mod pairwise;
@@ -56,9 +58,12 @@ pub mod rng;
 mod select;
 
 pub use cpu::CpuBackend;
+pub use crossover::Crossover;
 pub use error::KernelError;
 pub use gpu::{GPU_MAX_POOL, GpuContext, gpu_host_prepare};
-pub use select::{AutoBackend, DeviceChoice, GPU_AUTO_THRESHOLD, backend, shared_gpu};
+pub use select::{
+    AutoBackend, DeviceChoice, GPU_PROBE_MIN_WORK, QUIET_PROBE_ENV, backend, shared_gpu,
+};
 
 /// Where one window's baseline and own values sit in [`WindowBatch::values`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +124,11 @@ pub struct WindowStat {
 /// A backend for batched permutation tests.
 pub trait PermutationBackend: Send + Sync {
     fn name(&self) -> &'static str;
+
+    /// Which backend ran the calls so far and why, for a run's summary.
+    fn describe(&self) -> String {
+        format!("the {} backend", self.name())
+    }
 
     /// One [`WindowStat`] per window, in order. Errors name the window by its
     /// position in `batch.windows`.
