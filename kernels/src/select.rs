@@ -89,6 +89,9 @@ pub fn backend(choice: DeviceChoice) -> Result<Arc<dyn PermutationBackend>, Kern
     }
 }
 
+/// A crossover measured for a stopping rule, or why it could not be.
+type Measured = (Option<u32>, Result<Crossover, String>);
+
 /// The GPU as `auto` found it.
 enum Probe {
     Usable(Arc<GpuContext>),
@@ -103,7 +106,7 @@ pub struct AutoBackend {
     cpu: CpuBackend,
     gpu: OnceLock<Probe>,
     threshold: Option<u64>,
-    crossovers: Mutex<Vec<(Option<u32>, Result<Crossover, String>)>>,
+    crossovers: Mutex<Vec<Measured>>,
     cpu_batches: AtomicU64,
     gpu_batches: AtomicU64,
     largest: AtomicU64,
@@ -174,13 +177,13 @@ impl AutoBackend {
     fn pick(&self, work: u64, fits_gpu: bool, stop: Option<u32>) -> &dyn PermutationBackend {
         self.largest.fetch_max(work, Ordering::Relaxed);
         let floor = self.threshold.unwrap_or(GPU_PROBE_MIN_WORK);
-        if fits_gpu && work >= floor {
-            if let Probe::Usable(gpu) = self.probe() {
-                if self.crossover(gpu, stop).is_some_and(|c| work >= c) {
-                    self.gpu_batches.fetch_add(1, Ordering::Relaxed);
-                    return gpu.as_ref();
-                }
-            }
+        if fits_gpu
+            && work >= floor
+            && let Probe::Usable(gpu) = self.probe()
+            && self.crossover(gpu, stop).is_some_and(|c| work >= c)
+        {
+            self.gpu_batches.fetch_add(1, Ordering::Relaxed);
+            return gpu.as_ref();
         }
         self.cpu_batches.fetch_add(1, Ordering::Relaxed);
         &self.cpu
