@@ -107,11 +107,7 @@ fn window_test(c: &mut Criterion) {
     let values: Vec<f32> = (0..450)
         .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
         .collect();
-    let spec = [WindowSpec {
-        offset: 0,
-        baseline_len: 400,
-        window_len: 50,
-    }];
+    let spec = [WindowSpec::pooled(0, 400, 50)];
     let cpu = CpuBackend::new();
     let mut g = c.benchmark_group("window_test");
     // One window test per hop of 10 events.

@@ -4,9 +4,11 @@
 use rayon::prelude::*;
 
 use crate::pvalue::{self, Exceedances};
-use crate::quantize::{quantize_window, window_values};
+use crate::quantize::{Grid, Span, observed, window_values};
 use crate::rng::{draw, fastmod, fastmod_magic, perm_key, window_key};
-use crate::{KernelError, PermutationBackend, PermutationParams, WindowBatch, WindowStat};
+use crate::{
+    KernelError, PermutationBackend, PermutationParams, WindowBatch, WindowSpec, WindowStat,
+};
 
 /// Batched permutation tests on the CPU (rayon's global pool). Handles pools of any
 /// size.
@@ -33,6 +35,47 @@ struct Scratch {
     /// stream usually have the same pool and window sizes, and a null window
     /// stops after a few dozen permutations, so its divisions are worth skipping.
     magic_for: (usize, usize),
+    /// The baseline (offset, length) whose span was computed last, and the
+    /// grid whose integers `q[..baseline_len]` hold: windows sharing a baseline
+    /// skip both.
+    base: Option<((u32, u32), Span)>,
+    base_grid: Option<((u32, u32), Grid)>,
+}
+
+impl Scratch {
+    /// Quantises window `i`'s pool into `q` (baseline first), reusing the
+    /// baseline's span and integers from the previous window where they match.
+    fn quantize(
+        &mut self,
+        values: &[f32],
+        spec: &WindowSpec,
+        i: usize,
+    ) -> Result<crate::quantize::QuantWindow, KernelError> {
+        let (base, win) = window_values(values, spec, i)?;
+        let id = (spec.baseline_offset, spec.baseline_len);
+        let bspan = match self.base {
+            Some((at, span)) if at == id => span,
+            _ => {
+                let span = Span::of(base, i, 0)?;
+                self.base = Some((id, span));
+                span
+            }
+        };
+        let wspan = Span::of(win, i, base.len())?;
+        let grid = Grid::for_pool(&bspan, &wspan, i)?;
+        let b = base.len();
+        let current = matches!(self.base_grid, Some((at, g)) if at == id && g.same(&grid));
+        self.q.resize(b + win.len(), 0);
+        if !current {
+            grid.quantize_into(base, &mut self.q[..b]);
+            self.base_grid = Some((id, grid));
+        }
+        grid.quantize_into(win, &mut self.q[b..]);
+        Ok(crate::quantize::QuantWindow {
+            observed: observed(&bspan, &wspan),
+            observed_sum: self.q[b..].iter().sum(),
+        })
+    }
 }
 
 impl PermutationBackend for CpuBackend {
@@ -52,9 +95,7 @@ impl PermutationBackend for CpuBackend {
             .enumerate()
             .with_min_len(4)
             .map_init(Scratch::default, |scratch, (i, spec)| {
-                let pool = window_values(batch.values, spec, i)?;
-                let b = spec.baseline_len as usize;
-                let qw = quantize_window(pool, b, i, &mut scratch.q)?;
+                let qw = scratch.quantize(batch.values, spec, i)?;
                 let key = window_key(params.seed, params.first_window + i as u64);
                 let ex = window_exceedances(
                     spec.window_len as usize,
@@ -175,7 +216,6 @@ fn subset_sums<const L: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::WindowSpec;
 
     fn params(perms: u32, stop: Option<u32>) -> PermutationParams {
         PermutationParams {
@@ -192,11 +232,7 @@ mod tests {
         for (i, v) in values.iter_mut().enumerate() {
             *v = (i % 7) as f32 + if i >= 80 { 100.0 } else { 0.0 };
         }
-        let spec = WindowSpec {
-            offset: 0,
-            baseline_len: 80,
-            window_len: 20,
-        };
+        let spec = WindowSpec::pooled(0, 80, 20);
         let batch = WindowBatch {
             values: &values,
             windows: &[spec],
@@ -212,11 +248,7 @@ mod tests {
         // m == n is impossible (baseline non-empty), but m == n - 1 with one distinct
         // baseline value is a corner where every draw hits the taken branch often.
         let values = [1.0f32, 2.0, 3.0, 4.0];
-        let spec = WindowSpec {
-            offset: 0,
-            baseline_len: 1,
-            window_len: 3,
-        };
+        let spec = WindowSpec::pooled(0, 1, 3);
         let batch = WindowBatch {
             values: &values,
             windows: &[spec],

@@ -1,6 +1,7 @@
 //! The wgpu backend. Quantisation and key derivation run on the CPU (shared with
 //! the CPU backend); the shaders only sample subsets and compare integer sums, so the
-//! answers are bit-identical to [`crate::CpuBackend`].
+//! answers are bit-identical to [`crate::CpuBackend`]. A baseline shared by many
+//! windows is uploaded once and stays on the device (`gpu/baselines.rs`).
 //!
 //! Pools are limited to [`GPU_MAX_POOL`] values (the per-invocation membership
 //! bitmask is a fixed private array); larger windows are a `BadWindow` error here and
@@ -13,8 +14,11 @@
 
 use std::sync::{Arc, Mutex, mpsc};
 
+mod baselines;
 mod pairwise;
 mod windows;
+
+pub use windows::gpu_host_prepare;
 
 use wgpu::util::DeviceExt as _;
 
@@ -62,6 +66,9 @@ impl Slot {
 struct Buffers {
     metas: Slot,
     q: Slot,
+    /// Resident baseline integers, described by `baselines`.
+    baseline: Slot,
+    baselines: baselines::Baselines,
     bits: Slot,
     summary: Slot,
     staging: Slot,

@@ -1,18 +1,21 @@
 //! Batched permutation statistics for Driftlock.
 //!
-//! A batch holds many windows. Each window is a slice of a pooled `f32` vector:
-//! `values[offset .. offset + baseline_len + window_len]`, baseline values first,
-//! then window values. The statistic is `mean(window) - mean(baseline)`; a
-//! permutation draws a random `window_len`-subset of the pooled values and the
-//! p-value is `(1 + #{perm stat >= observed}) / (1 + permutations)`, or the
-//! Besag–Clifford `h / k` when sequential stopping ends the test at the h-th
+//! A batch holds many windows over one `f32` vector: each window names its
+//! baseline (`values[baseline_offset..][..baseline_len]`) and its own values
+//! (`values[window_offset..][..window_len]`), so windows tested against the same
+//! baseline share one copy of it (the GPU backend then uploads it once). Positions
+//! in a window's pool count the baseline first, then the window. The statistic
+//! is `mean(window) - mean(baseline)`; a permutation draws a random
+//! `window_len`-subset of the pooled values and the p-value is
+//! `(1 + #{perm stat >= observed}) / (1 + permutations)`, or the Besag–Clifford
+//! `h / k` when sequential stopping ends the test at the h-th
 //! exceedance (permutation k).
 //!
 //! Two backends implement [`PermutationBackend`] with bit-identical answers:
 //! [`CpuBackend`] (rayon, stops early) and [`GpuContext`] (wgpu compute shaders).
 //! They agree because
-//! - each window is quantised to integers on the CPU ([`quantize`]), so every
-//!   permutation sum is exact and order-independent;
+//! - each window's pool is quantised to integers on the CPU ([`quantize`]), so
+//!   every permutation sum is exact and order-independent;
 //! - the random subsets come from one counter-based `u32` generator ([`rng`]) keyed by
 //!   (seed, global window index, permutation, draw), sampled with Robert Floyd's
 //!   algorithm — the same code path in Rust and WGSL;
@@ -29,7 +32,7 @@
 //! // 40 baseline values around 0, then a window of 10 values shifted up.
 //! let mut values: Vec<f32> = (0..40).map(|i| (i % 5) as f32 * 0.1).collect();
 //! values.extend((0..10).map(|i| 2.0 + (i % 3) as f32 * 0.1));
-//! let windows = [WindowSpec { offset: 0, baseline_len: 40, window_len: 10 }];
+//! let windows = [WindowSpec::pooled(0, 40, 10)];
 //! let params = PermutationParams {
 //!     permutations: 999,
 //!     seed: 7,
@@ -45,6 +48,7 @@
 //! ```
 
 mod cpu;
+mod crossover;
 mod error;
 mod gpu;
 mod pairwise;
@@ -54,19 +58,35 @@ pub mod rng;
 mod select;
 
 pub use cpu::CpuBackend;
+pub use crossover::Crossover;
 pub use error::KernelError;
-pub use gpu::{GPU_MAX_POOL, GpuContext};
-pub use select::{AutoBackend, DeviceChoice, GPU_AUTO_THRESHOLD, backend, shared_gpu};
+pub use gpu::{GPU_MAX_POOL, GpuContext, gpu_host_prepare};
+pub use select::{
+    AutoBackend, DeviceChoice, GPU_PROBE_MIN_WORK, QUIET_PROBE_ENV, backend, shared_gpu,
+};
 
-/// Where one window's values sit in [`WindowBatch::values`].
+/// Where one window's baseline and own values sit in [`WindowBatch::values`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowSpec {
-    pub offset: u32,
+    pub baseline_offset: u32,
     pub baseline_len: u32,
+    pub window_offset: u32,
     pub window_len: u32,
 }
 
-/// Many windows sharing one pooled value buffer.
+impl WindowSpec {
+    /// A pool stored back to back from `offset`: the baseline, then the window.
+    pub const fn pooled(offset: u32, baseline_len: u32, window_len: u32) -> Self {
+        WindowSpec {
+            baseline_offset: offset,
+            baseline_len,
+            window_offset: offset + baseline_len,
+            window_len,
+        }
+    }
+}
+
+/// Many windows over one value buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct WindowBatch<'a> {
     pub values: &'a [f32],
@@ -104,6 +124,11 @@ pub struct WindowStat {
 /// A backend for batched permutation tests.
 pub trait PermutationBackend: Send + Sync {
     fn name(&self) -> &'static str;
+
+    /// Which backend ran the calls so far and why, for a run's summary.
+    fn describe(&self) -> String {
+        format!("the {} backend", self.name())
+    }
 
     /// One [`WindowStat`] per window, in order. Errors name the window by its
     /// position in `batch.windows`.

@@ -17,9 +17,13 @@ struct Params {
     stop_h: u32,
 }
 
+// A window's pool is its baseline (b integers at base_off in `base`, shared by
+// the windows that have the same baseline and grid) then its own m integers at
+// win_off in `q`.
 struct Meta {
-    q_off: u32,
-    n: u32,
+    base_off: u32,
+    b: u32,
+    win_off: u32,
     m: u32,
     obs: u32,
     key: u32,
@@ -30,6 +34,7 @@ struct Meta {
 @group(0) @binding(2) var<storage, read> q: array<u32>;
 @group(0) @binding(3) var<storage, read_write> bits: array<u32>;
 @group(0) @binding(4) var<storage, read_write> summary: array<vec2<u32>>;
+@group(0) @binding(5) var<storage, read> base: array<u32>;
 
 fn linear_id(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.y * nwg.x * WG + gid.x;
@@ -44,8 +49,8 @@ fn permute(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     }
     let blk = id - w * params.blocks;
     let md = metas[w];
-    let nwords = (md.n + 31u) / 32u;
-    let start = md.n - md.m;
+    let nwords = (md.b + md.m + 31u) / 32u;
+    let start = md.b;
     let p0 = blk * 32u;
     let p1 = min(p0 + 32u, params.perms);
     var mask: array<u32, MAX_WORDS>;
@@ -64,7 +69,11 @@ fn permute(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
                 t = j;
             }
             mask[t >> 5u] |= 1u << (t & 31u);
-            sum += q[md.q_off + t];
+            if (t < md.b) {
+                sum += base[md.base_off + t];
+            } else {
+                sum += q[md.win_off + t - md.b];
+            }
         }
         if (sum >= md.obs) {
             out |= 1u << (p - p0);

@@ -17,11 +17,7 @@ pub fn make_batch(shapes: &[(u32, u32)], shift: f32, seed: u32) -> (Vec<f32>, Ve
     let mut values = Vec::new();
     let mut specs = Vec::new();
     for (k, &(b, m)) in shapes.iter().enumerate() {
-        specs.push(WindowSpec {
-            offset: values.len() as u32,
-            baseline_len: b,
-            window_len: m,
-        });
+        specs.push(WindowSpec::pooled(values.len() as u32, b, m));
         for i in 0..b + m {
             let bump = if i >= b && k % 3 == 0 { shift } else { 0.0 };
             values.push(uniform(&mut state) + bump);

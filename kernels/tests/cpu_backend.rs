@@ -109,11 +109,7 @@ fn stopping_is_a_prefix_of_the_full_run() {
 #[test]
 fn zero_variance_gives_p_one() {
     let values = vec![2.5f32; 30];
-    let specs = [WindowSpec {
-        offset: 0,
-        baseline_len: 20,
-        window_len: 10,
-    }];
+    let specs = [WindowSpec::pooled(0, 20, 10)];
     let batch = WindowBatch {
         values: &values,
         windows: &specs,
@@ -130,18 +126,7 @@ fn bad_inputs_are_errors() {
     let mut state = 1;
     let mut values: Vec<f32> = (0..20).map(|_| uniform(&mut state)).collect();
     values[13] = f32::NAN;
-    let specs = [
-        WindowSpec {
-            offset: 0,
-            baseline_len: 5,
-            window_len: 5,
-        },
-        WindowSpec {
-            offset: 10,
-            baseline_len: 5,
-            window_len: 5,
-        },
-    ];
+    let specs = [WindowSpec::pooled(0, 5, 5), WindowSpec::pooled(10, 5, 5)];
     let err = CpuBackend
         .window_tests(
             WindowBatch {
@@ -162,21 +147,9 @@ fn bad_inputs_are_errors() {
         "{err}"
     );
     for spec in [
-        WindowSpec {
-            offset: 0,
-            baseline_len: 0,
-            window_len: 5,
-        },
-        WindowSpec {
-            offset: 0,
-            baseline_len: 5,
-            window_len: 0,
-        },
-        WindowSpec {
-            offset: 15,
-            baseline_len: 5,
-            window_len: 5,
-        },
+        WindowSpec::pooled(0, 0, 5),
+        WindowSpec::pooled(0, 5, 0),
+        WindowSpec::pooled(15, 5, 5),
     ] {
         let err = CpuBackend
             .window_tests(
@@ -192,11 +165,7 @@ fn bad_inputs_are_errors() {
             "{err}"
         );
     }
-    let ok = [WindowSpec {
-        offset: 0,
-        baseline_len: 5,
-        window_len: 5,
-    }];
+    let ok = [WindowSpec::pooled(0, 5, 5)];
     let err = CpuBackend
         .window_tests(
             WindowBatch {

@@ -101,11 +101,7 @@ fn windows_match_cpu_on_many_shapes() {
 fn zero_variance_and_split_batches_match() {
     let Some(gpu) = gpu() else { return };
     let (mut values, mut specs) = make_batch(&vec![(30u32, 7u32); 150], 0.2, 23);
-    specs.push(WindowSpec {
-        offset: values.len() as u32,
-        baseline_len: 12,
-        window_len: 4,
-    });
+    specs.push(WindowSpec::pooled(values.len() as u32, 12, 4));
     values.extend([1.25f32; 16]);
     assert_same(&gpu, &values, &specs, params(96, Some(8)));
     let p = PermutationParams {
@@ -142,11 +138,7 @@ fn gpu_rejects_bad_windows() {
     let Some(gpu) = gpu() else { return };
     let mut state = 5;
     let mut values: Vec<f32> = (0..5000).map(|_| uniform(&mut state)).collect();
-    let big = [WindowSpec {
-        offset: 0,
-        baseline_len: 4000,
-        window_len: 100,
-    }];
+    let big = [WindowSpec::pooled(0, 4000, 100)];
     let err = gpu
         .window_tests(
             WindowBatch {
@@ -161,11 +153,7 @@ fn gpu_rejects_bad_windows() {
         "{err}"
     );
     values[7] = f32::NAN;
-    let small = [WindowSpec {
-        offset: 0,
-        baseline_len: 6,
-        window_len: 4,
-    }];
+    let small = [WindowSpec::pooled(0, 6, 4)];
     let err = gpu
         .window_tests(
             WindowBatch {
@@ -215,4 +203,102 @@ fn pairwise_matches_cpu() {
             assert!(c.p_value > 0.0);
         }
     }
+}
+
+/// Windows of every shape against shared baselines: two baselines in one buffer,
+/// windows interleaved between them, overlapping each other, some inside the
+/// baseline's range (sharing its integers) and some beyond it (a grid of their own).
+#[test]
+fn shared_baselines_match_cpu_on_many_shapes() {
+    let Some(gpu) = gpu() else { return };
+    let mut state = 41;
+    let mut values: Vec<f32> = (0..3900).map(|_| uniform(&mut state)).collect();
+    // Window values from 1000 on: most in [0, 1), every fifth one far out.
+    values.extend((0..4000).map(|i| {
+        let v = uniform(&mut state);
+        if i % 97 == 0 { v * 5.0 - 2.0 } else { v }
+    }));
+    let mut specs = Vec::new();
+    let mut s = 7u32;
+    for k in 0..400u32 {
+        s = hash32(s);
+        let (b, base_at) = match k % 3 {
+            0 => (400, 0),
+            1 => (37, 500),
+            _ => (1 + s % 900, 1000),
+        };
+        let m = 1 + (s >> 12) % 60;
+        specs.push(WindowSpec {
+            baseline_offset: base_at,
+            baseline_len: b,
+            window_offset: 3900 + (s >> 4) % 3900,
+            window_len: m,
+        });
+    }
+    // A window inside its own baseline's span of the buffer, and the pool limit.
+    specs.push(WindowSpec {
+        baseline_offset: 0,
+        baseline_len: 400,
+        window_offset: 100,
+        window_len: 50,
+    });
+    specs.push(WindowSpec {
+        baseline_offset: 0,
+        baseline_len: 3900,
+        window_offset: 3900,
+        window_len: 196,
+    });
+    for (perms, stop) in [(37, None), (200, Some(7)), (1, None), (0, None)] {
+        assert_same(&gpu, &values, &specs, params(perms, stop));
+    }
+}
+
+/// The resident baselines are found by content: a different baseline at the same
+/// place in the next call is uploaded, not taken for the previous one.
+#[test]
+fn resident_baselines_follow_content_across_calls() {
+    let Some(gpu) = gpu() else { return };
+    let engine_like = |seed: u32, shift: f32| {
+        let mut state = seed;
+        let values: Vec<f32> = (0..400 + 30 * 50)
+            .map(|_| uniform(&mut state) + shift)
+            .collect();
+        let specs: Vec<WindowSpec> = (0..30u32)
+            .map(|i| WindowSpec {
+                baseline_offset: 0,
+                baseline_len: 400,
+                window_offset: 400 + i * 50,
+                window_len: 50,
+            })
+            .collect();
+        (values, specs)
+    };
+    let (a, specs) = engine_like(1, 0.0);
+    let (mut b, _) = engine_like(2, 0.0);
+    // Same range as `a`'s baseline (so the same grid), other values.
+    b[..400].copy_from_slice(&a[..400]);
+    b[17] = a[18];
+    let (c, _) = engine_like(1, 0.25);
+    for values in [&a, &b, &a, &c, &b] {
+        assert_same(&gpu, values, &specs, params(300, Some(10)));
+    }
+}
+
+/// More windows than one chunk holds, all on one baseline: later chunks find it
+/// resident.
+#[test]
+fn shared_baseline_across_chunks_matches() {
+    let Some(gpu) = gpu() else { return };
+    let mut state = 3;
+    let windows = 70_000u32;
+    let values: Vec<f32> = (0..20 + windows + 3).map(|_| uniform(&mut state)).collect();
+    let specs: Vec<WindowSpec> = (0..windows)
+        .map(|i| WindowSpec {
+            baseline_offset: 0,
+            baseline_len: 20,
+            window_offset: 20 + i,
+            window_len: 3,
+        })
+        .collect();
+    assert_same(&gpu, &values, &specs, params(3, None));
 }

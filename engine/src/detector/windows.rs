@@ -29,13 +29,15 @@ impl StreamDetector {
             if pos >= w as u64 && pos.is_multiple_of(hop) {
                 if run.specs.is_empty() {
                     run.first = ordinal;
+                    run.values.extend_from_slice(calib);
                 }
+                // Every window of a run shares the one copy of the reference.
                 run.specs.push(WindowSpec {
-                    offset: run.values.len() as u32,
+                    baseline_offset: 0,
                     baseline_len: calib.len() as u32,
+                    window_offset: run.values.len() as u32,
                     window_len: w as u32,
                 });
-                run.values.extend_from_slice(calib);
                 run.values.extend_from_slice(&history[history.len() - w..]);
                 ordinal += 1;
             }

@@ -17,11 +17,7 @@ pub fn sliding_windows(windows: usize, baseline: u32, window: u32) -> (Vec<f32>,
         })
         .collect();
     let specs = (0..windows)
-        .map(|i| WindowSpec {
-            offset: (i * stride) as u32,
-            baseline_len: baseline,
-            window_len: window,
-        })
+        .map(|i| WindowSpec::pooled((i * stride) as u32, baseline, window))
         .collect();
     (values, specs)
 }

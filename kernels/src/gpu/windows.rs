@@ -1,22 +1,31 @@
 //! Window tests on the GPU: CPU-side chunk preparation (overlapped with the GPU on
 //! a producer thread) and the permute + reduce dispatches.
+//!
+//! Upload layout: each window sends its own integers and a 24-byte header; its
+//! baseline's integers live in a resident buffer ([`Baselines`]), uploaded once
+//! for all the windows (and calls) that share that baseline and grid.
 
+use std::collections::HashMap;
 use std::sync::mpsc;
 
 use rayon::prelude::*;
 use wgpu::util::DeviceExt as _;
 
-use super::{Buffers, GPU_MAX_POOL, GpuContext, MAX_CHUNK_WINDOWS, gpu_err};
+use super::baselines::Baselines;
+use super::{Buffers, GPU_MAX_POOL, GpuContext, MAX_BUFFER_BYTES, MAX_CHUNK_WINDOWS, gpu_err};
 use crate::pvalue::{self, Exceedances};
-use crate::quantize::{quantize_window, window_values};
+use crate::quantize::{Grid, Span, observed, window_values};
 use crate::rng::window_key;
 use crate::{KernelError, PermutationParams, WindowBatch, WindowStat};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Meta {
-    q_off: u32,
-    n: u32,
+    /// First baseline integer in the resident buffer.
+    base_off: u32,
+    b: u32,
+    /// First window integer in the chunk's window buffer.
+    win_off: u32,
     m: u32,
     obs: u32,
     key: u32,
@@ -25,7 +34,13 @@ struct Meta {
 /// A chunk of windows quantised on the CPU, ready for upload.
 struct Prepared {
     metas: Vec<Meta>,
+    /// The windows' own integers.
     q: Vec<u32>,
+    /// Baseline integers new to the device, to be written at word `images_at`.
+    images: Vec<u32>,
+    images_at: u64,
+    /// Words the resident buffer must hold.
+    resident_words: u64,
     observed: Vec<f32>,
 }
 
@@ -38,6 +53,30 @@ struct WindowParams {
     stop_h: u32,
 }
 
+/// The GPU backend's host-side work for `batch` without a device: validation,
+/// quantisation and packing, as one upload onto an empty device. Returns the
+/// bytes it would upload. For the host-side benchmark (`benches/host_prepare.rs`).
+#[doc(hidden)]
+pub fn gpu_host_prepare(
+    batch: WindowBatch<'_>,
+    params: PermutationParams,
+) -> Result<u64, KernelError> {
+    pvalue::check_params(&params)?;
+    let mut resident = Baselines::default();
+    let prepared = GpuContext::prepare_chunk(
+        &batch,
+        0..batch.windows.len(),
+        &params,
+        &mut resident,
+        MAX_BUFFER_BYTES / 4,
+        Vec::new(),
+    )?;
+    Ok(
+        prepared.metas.len() as u64 * std::mem::size_of::<Meta>() as u64
+            + (prepared.q.len() + prepared.images.len()) as u64 * 4,
+    )
+}
+
 impl GpuContext {
     pub(super) fn run_windows(
         &self,
@@ -46,21 +85,37 @@ impl GpuContext {
     ) -> Result<Vec<WindowStat>, KernelError> {
         pvalue::check_params(&params)?;
         let blocks = params.permutations.div_ceil(32).max(1) as u64;
-        let mut bufs = self
-            .buffers
-            .lock()
-            .map_err(|_| gpu_err("GPU buffers poisoned by a panic"))?;
+        // A rayon worker waiting here runs other rayon jobs meanwhile: the
+        // holder's producer quantises with rayon, and blocking every worker on
+        // this lock (streams scored in parallel) would deadlock.
+        let mut bufs = loop {
+            match self.buffers.try_lock() {
+                Ok(bufs) => break bufs,
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                        std::thread::yield_now();
+                    }
+                }
+                Err(std::sync::TryLockError::Poisoned(_)) => {
+                    return Err(gpu_err("GPU buffers poisoned by a panic"));
+                }
+            }
+        };
         let mut out = Vec::with_capacity(batch.windows.len());
         let chunks = self.chunks(&batch, blocks);
-        std::thread::scope(|scope| {
+        let max_words = self.max_binding() / 4;
+        let mut resident = std::mem::take(&mut bufs.baselines);
+        let result = std::thread::scope(|scope| {
             // One chunk prepared ahead; spent q buffers come back for reuse.
             let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<Prepared, KernelError>>(1);
             let (spent_tx, spent_rx) = mpsc::channel::<Vec<u32>>();
             let batch = &batch;
+            let resident = &mut resident;
             scope.spawn(move || {
                 for range in chunks {
                     let q = spent_rx.try_recv().unwrap_or_default();
-                    let prepared = Self::prepare_chunk(batch, range, &params, q);
+                    let prepared =
+                        Self::prepare_chunk(batch, range, &params, resident, max_words, q);
                     let failed = prepared.is_err();
                     // A send error means the consumer gave up (GPU error): stop.
                     if ready_tx.send(prepared).is_err() || failed {
@@ -74,7 +129,14 @@ impl GpuContext {
                 let _ = spent_tx.send(prepared.q);
             }
             Ok(out)
-        })
+        });
+        // After an error the device may lack images the index lists.
+        bufs.baselines = if result.is_ok() {
+            resident
+        } else {
+            Baselines::default()
+        };
+        result
     }
 
     /// Splits `batch` into chunks that fit the adapter's buffer limits.
@@ -87,7 +149,7 @@ impl GpuContext {
             let count = (i - start) as u64 + 1;
             let too_big = q_words + n > max_words
                 || count * blocks > max_words
-                || count * 5 > max_words
+                || count * (std::mem::size_of::<Meta>() as u64 / 4) > max_words
                 || count as usize > MAX_CHUNK_WINDOWS;
             if too_big && i > start {
                 out.push(start..i);
@@ -102,44 +164,126 @@ impl GpuContext {
         out
     }
 
-    /// CPU half of a chunk: validation, quantisation and keys. Runs on a producer
-    /// thread so it overlaps with the GPU working on the previous chunk.
+    /// CPU half of a chunk: validation, quantisation, keys and the baselines the
+    /// device lacks. Runs on a producer thread so it overlaps with the GPU working
+    /// on the previous chunk.
     fn prepare_chunk(
         batch: &WindowBatch<'_>,
         range: std::ops::Range<usize>,
         params: &PermutationParams,
+        resident: &mut Baselines,
+        max_words: u64,
         mut q: Vec<u32>,
     ) -> Result<Prepared, KernelError> {
         let windows = &batch.windows[range.clone()];
-        // Lay the quantised pools out back to back, then fill them in parallel.
-        let mut metas = Vec::with_capacity(windows.len());
-        let mut q_len = 0usize;
         for (k, w) in windows.iter().enumerate() {
-            let i = range.start + k;
             let n = w.baseline_len as usize + w.window_len as usize;
             if n > GPU_MAX_POOL {
                 return Err(KernelError::BadWindow {
-                    window: i,
+                    window: range.start + k,
                     reason: format!(
                         "pool of {n} values exceeds the GPU limit of {GPU_MAX_POOL}; use the CPU backend"
                     ),
                 });
             }
+        }
+        // Ranges and sums; each worker reuses the span of the baseline it saw last.
+        let spans: Vec<(Span, Span)> = windows
+            .par_iter()
+            .enumerate()
+            .with_min_len(64)
+            .map_init(
+                || None,
+                |last: &mut Option<((u32, u32), Span)>, (k, w)| {
+                    let i = range.start + k;
+                    let (base, win) = window_values(batch.values, w, i)?;
+                    let id = (w.baseline_offset, w.baseline_len);
+                    let bspan = match *last {
+                        Some((at, span)) if at == id => span,
+                        _ => {
+                            let span = Span::of(base, i, 0)?;
+                            *last = Some((id, span));
+                            span
+                        }
+                    };
+                    Ok((bspan, Span::of(win, i, base.len())?))
+                },
+            )
+            .collect::<Result<_, KernelError>>()?;
+
+        // The chunk's distinct (baseline, grid) images, and each window's.
+        let mut local = HashMap::new();
+        let mut images: Vec<(usize, Grid)> = Vec::new();
+        let mut image_of = Vec::with_capacity(windows.len());
+        let mut metas = Vec::with_capacity(windows.len());
+        let mut win_words = 0u32;
+        for (k, (w, (bspan, wspan))) in windows.iter().zip(&spans).enumerate() {
+            let i = range.start + k;
+            let grid = Grid::for_pool(bspan, wspan, i)?;
+            let key = (
+                w.baseline_offset,
+                w.baseline_len,
+                grid.min.to_bits(),
+                grid.max.to_bits(),
+                grid.scale_bits,
+            );
+            let image = *local.entry(key).or_insert_with(|| {
+                images.push((k, grid));
+                images.len() - 1
+            });
+            image_of.push(image);
             metas.push(Meta {
-                q_off: q_len as u32,
-                n: n as u32,
+                base_off: 0,
+                b: w.baseline_len,
+                win_off: win_words,
                 m: w.window_len,
                 obs: 0,
                 key: window_key(params.seed, params.first_window + i as u64),
             });
-            q_len += n;
+            win_words += w.window_len;
         }
-        // Recycled buffers keep their pages: no fresh page faults per chunk.
-        q.resize(q_len, 0);
+
+        // Images already on the device are reused; the others go after them.
+        let baseline = |k: usize| {
+            let w = &windows[k];
+            &batch.values[w.baseline_offset as usize..][..w.baseline_len as usize]
+        };
+        let bound: u64 = images
+            .iter()
+            .map(|&(k, _)| windows[k].baseline_len as u64)
+            .sum();
+        resident.reserve(bound, max_words);
+        let images_at = resident.used();
+        let mut offsets = Vec::with_capacity(images.len());
+        let mut fresh = Vec::new();
+        for &(k, grid) in &images {
+            let values = baseline(k);
+            let offset = resident.find(values, &grid).unwrap_or_else(|| {
+                fresh.push((k, grid));
+                resident.insert(values, grid)
+            });
+            offsets.push(offset);
+        }
+        let mut image_words = vec![0u32; (resident.used() - images_at) as usize];
+        let mut slots = Vec::with_capacity(fresh.len());
+        let mut rest = &mut image_words[..];
+        for &(k, _) in &fresh {
+            let (head, tail) = rest.split_at_mut(windows[k].baseline_len as usize);
+            slots.push(head);
+            rest = tail;
+        }
+        slots
+            .into_par_iter()
+            .zip(&fresh)
+            .for_each(|(dst, &(k, grid))| grid.quantize_into(baseline(k), dst));
+
+        // The windows' own integers, back to back. Recycled buffers keep their
+        // pages: no fresh page faults per chunk.
+        q.resize(win_words as usize, 0);
         let mut slices = Vec::with_capacity(windows.len());
         let mut rest = &mut q[..];
         for md in &metas {
-            let (head, tail) = rest.split_at_mut(md.n as usize);
+            let (head, tail) = rest.split_at_mut(md.m as usize);
             slices.push(head);
             rest = tail;
         }
@@ -148,16 +292,25 @@ impl GpuContext {
             .zip(metas.par_iter_mut())
             .enumerate()
             .with_min_len(64)
-            .map_init(Vec::new, |tmp, (k, (dst, md))| {
-                let i = range.start + k;
-                let pool = window_values(batch.values, &windows[k], i)?;
-                let qw = quantize_window(pool, windows[k].baseline_len as usize, i, tmp)?;
-                dst.copy_from_slice(tmp);
-                md.obs = qw.observed_sum;
-                Ok(qw.observed)
+            .map(|(k, (dst, md))| {
+                let w = &windows[k];
+                let win = &batch.values[w.window_offset as usize..][..w.window_len as usize];
+                let image = image_of[k];
+                images[image].1.quantize_into(win, dst);
+                md.obs = dst.iter().sum();
+                md.base_off = offsets[image];
+                let (bspan, wspan) = &spans[k];
+                observed(bspan, wspan)
             })
-            .collect::<Result<_, KernelError>>()?;
-        Ok(Prepared { metas, q, observed })
+            .collect();
+        Ok(Prepared {
+            metas,
+            q,
+            images: image_words,
+            images_at,
+            resident_words: resident.capacity(),
+            observed,
+        })
     }
 
     /// GPU half of a chunk: upload, permute, reduce, read back.
@@ -185,8 +338,11 @@ impl GpuContext {
             contents: bytemuck::bytes_of(&wparams),
             usage: wgpu::BufferUsages::UNIFORM,
         });
-        let metas_buf = bufs.metas.get(dev, num * 20, storage);
+        let metas_buf = bufs
+            .metas
+            .get(dev, num * std::mem::size_of::<Meta>() as u64, storage);
         let q_buf = bufs.q.get(dev, q_len as u64 * 4, storage);
+        let base_buf = bufs.baseline.get(dev, chunk.resident_words * 4, storage);
         let bits_buf = bufs.bits.get(dev, num * blocks as u64 * 4, storage);
         let summary_bytes = num * 8;
         let summary_buf =
@@ -202,6 +358,13 @@ impl GpuContext {
         if !q.is_empty() {
             self.queue.write_buffer(q_buf, 0, bytemuck::cast_slice(q));
         }
+        if !chunk.images.is_empty() {
+            self.queue.write_buffer(
+                base_buf,
+                chunk.images_at * 4,
+                bytemuck::cast_slice(&chunk.images),
+            );
+        }
         let layout = self.permute.get_bind_group_layout(0);
         let entries = [
             uniform.as_entire_binding(),
@@ -209,6 +372,7 @@ impl GpuContext {
             q_buf.as_entire_binding(),
             bits_buf.as_entire_binding(),
             summary_buf.as_entire_binding(),
+            base_buf.as_entire_binding(),
         ];
         let entries: Vec<_> = entries
             .into_iter()
@@ -221,7 +385,13 @@ impl GpuContext {
         let bind = dev.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("windows"),
             layout: &layout,
-            entries: &entries[..4],
+            entries: &[
+                entries[0].clone(),
+                entries[1].clone(),
+                entries[2].clone(),
+                entries[3].clone(),
+                entries[5].clone(),
+            ],
         });
         let reduce_bind = dev.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("windows reduce"),

@@ -106,7 +106,7 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<()> {
     let secs = summary.secs.max(1e-9);
     eprintln!(
         "backfilled {} files{}: {} events in {} streams, {} anomalies, {} bad rows skipped; \
-         this run {} rows, {:.1} MB in {:.2}s ({:.0} events/s, {:.1} MB/s) on the {} backend",
+         this run {} rows, {:.1} MB in {:.2}s ({:.0} events/s, {:.1} MB/s) on {}",
         p.files_total,
         if summary.resumed { " (resumed)" } else { "" },
         p.events,
@@ -118,7 +118,7 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<()> {
         summary.secs,
         summary.rows_this_run as f64 / secs,
         summary.bytes_this_run as f64 / 1e6 / secs,
-        backend.name(),
+        backend.describe(),
     );
     Ok(())
 }

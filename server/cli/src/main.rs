@@ -50,6 +50,12 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    for (key, value) in driftlock_kernels::QUIET_PROBE_ENV {
+        if std::env::var_os(key).is_none() {
+            // SAFETY: first thing in main, before any other thread exists.
+            unsafe { std::env::set_var(key, value) };
+        }
+    }
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -232,7 +232,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     let secs = summary.secs;
     eprintln!(
         "scored {} events in {} streams: {} anomalies, {} bad rows skipped, \
-         {} streams still calibrating; {secs:.2}s ({:.0} events/s, {:.1} MB/s) on the {} backend",
+         {} streams still calibrating; {secs:.2}s ({:.0} events/s, {:.1} MB/s) on {}",
         summary.events,
         summary.streams,
         summary.anomalies,
@@ -240,7 +240,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         summary.calibrating,
         summary.events as f64 / secs.max(1e-9),
         summary.bytes_total as f64 / 1e6 / secs.max(1e-9),
-        backend.name(),
+        backend.describe(),
     );
     Ok(())
 }

@@ -2,18 +2,16 @@
 //! event, `driftlock keys` works on the same database, and the Python examples
 //! of the API documentation run unchanged against `driftlock serve`.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 mod common;
-use common::{BIN, KEY, Server, http, start, wait_until};
+use common::{BIN, KEY, http, start, wait_until};
 
 #[test]
 fn sigkill_while_queueing_loses_no_acknowledged_event() {
