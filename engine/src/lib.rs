@@ -139,6 +139,7 @@ pub mod encode;
 pub mod error;
 pub mod event;
 mod explain;
+pub mod fdr;
 pub mod incident;
 mod memory;
 mod model;

@@ -69,6 +69,9 @@ pub struct HdfsReport {
     pub test_normal: usize,
     pub test_abnormal: usize,
     pub metrics: BinaryMetrics,
+    /// The exact lookup of each session's template-count vector among the
+    /// baseline's, on the same split.
+    pub lookup: BinaryMetrics,
 }
 
 impl HdfsReport {
@@ -96,6 +99,13 @@ impl HdfsReport {
         let _ = writeln!(s, "recall     {:.4}", m.recall);
         let _ = writeln!(s, "F1         {:.4}", m.f1);
         let _ = writeln!(s, "FPR        {:.4}  (on normal test sessions)", m.fpr);
+        let l = &self.lookup;
+        let _ = writeln!(
+            s,
+            "\nexact lookup of the template-count vector among the baseline's, same split: \
+             precision {:.4} recall {:.4} F1 {:.4} FPR {:.4}",
+            l.precision, l.recall, l.f1, l.fpr
+        );
         s
     }
 }
@@ -176,9 +186,25 @@ pub fn run(root: &Path, opts: &HdfsOptions, progress: Progress<'_>) -> Result<Hd
     require_dir(root, "HDFS sessions (normal.txt, abnormal.txt)")?;
     let sessions =
         hdfs::load(root).context(format!("loading HDFS sessions from {}", root.display()))?;
+    // At least as many normal sessions held apart as a tenth of the
+    // baseline: otherwise the false-positive rate is measured on (almost)
+    // nothing.
+    let held_apart = sessions.normal.len().saturating_sub(opts.baseline);
+    if held_apart < (opts.baseline / 10).max(1) {
+        return Err(EvalError::Invalid(format!(
+            "--baseline {} leaves {held_apart} of the {} normal sessions to test; \
+             use a baseline of at most {}",
+            opts.baseline,
+            sessions.normal.len(),
+            sessions.normal.len() * 10 / 11
+        )));
+    }
     let split = sessions.split(opts.baseline, opts.seed);
     let mut config = opts.config.clone();
     config.baseline_size = split.baseline.len();
+    // A window may not outgrow its baseline; chunks stay shorter than it.
+    config.window_size = config.window_size.min(config.baseline_size);
+    config.hop_size = config.hop_size.min(config.window_size);
     config.validate().context(format!(
         "baseline of {} normal sessions",
         split.baseline.len()
@@ -228,6 +254,23 @@ pub fn run(root: &Path, opts: &HdfsOptions, progress: Progress<'_>) -> Result<Hd
     }
     let labels: Vec<bool> = split.test.iter().map(|(_, abnormal)| *abnormal).collect();
     let metrics = hdfs::evaluate_flags(&flags, &labels).context("scoring the flags")?;
+    // The exact lookup: a session is abnormal when no baseline session has
+    // its template-count vector.
+    let counts = |s: &[u32]| {
+        let mut c = std::collections::BTreeMap::<u32, u32>::new();
+        for &t in s {
+            *c.entry(t).or_default() += 1;
+        }
+        c.into_iter().collect::<Vec<_>>()
+    };
+    let known: std::collections::HashSet<Vec<(u32, u32)>> =
+        split.baseline.iter().map(|s| counts(s)).collect();
+    let lookup_flags: Vec<bool> = split
+        .test
+        .iter()
+        .map(|(s, _)| !known.contains(&counts(s)))
+        .collect();
+    let lookup = hdfs::evaluate_flags(&lookup_flags, &labels).context("scoring the lookup")?;
     Ok(HdfsReport {
         config,
         seed: opts.seed,
@@ -236,5 +279,6 @@ pub fn run(root: &Path, opts: &HdfsOptions, progress: Progress<'_>) -> Result<Hd
         test_normal: labels.iter().filter(|l| !**l).count(),
         test_abnormal: labels.iter().filter(|l| **l).count(),
         metrics,
+        lookup,
     })
 }

@@ -182,6 +182,18 @@ fn hdfs_eval_reports_detection_rates() {
     assert!(m.fpr <= 0.05, "{m:?}");
     let text = report.render();
     assert!(text.contains("precision") && text.contains("FPR"), "{text}");
+    assert!(text.contains("exact lookup"), "{text}");
+    assert_eq!(report.lookup.tp + report.lookup.fn_, 40);
+    // A baseline that leaves (almost) no normal session to test is refused
+    // instead of reporting a false-positive rate of nothing.
+    for baseline in [400, 395] {
+        let opts = HdfsOptions {
+            baseline,
+            ..Default::default()
+        };
+        let err = eval::hdfs::run(&root, &opts, &eval::no_progress).unwrap_err();
+        assert!(format!("{err:#}").contains("leaves"), "{err:#}");
+    }
 }
 
 #[test]

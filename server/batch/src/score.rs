@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use driftlock_engine::read::ReadOptions;
-use driftlock_engine::{DetectorConfig, StreamDetector, StreamStatus};
+use driftlock_engine::{Anomaly, AnomalyKind, DetectorConfig, StreamDetector, StreamStatus};
 use driftlock_kernels::PermutationBackend;
 
 use crate::BatchError;
@@ -27,6 +27,10 @@ pub struct ScoreConfig {
     /// Events queued across streams before they are scored together (see
     /// [`crate::backfill::BUFFER_EVENTS`]).
     pub buffer_events: usize,
+    /// Keep only the event anomalies that pass Benjamini–Hochberg at this
+    /// false-discovery rate over every event of the run (see
+    /// [`driftlock_engine::fdr`]); the anomalies are then held until the end.
+    pub fdr: Option<f64>,
 }
 
 /// Where a run stands, after every read batch.
@@ -83,6 +87,7 @@ pub fn run(
         queued: Pending::default(),
         sink: sink.as_mut(),
         written: 0,
+        held: cfg.fdr.map(|_| Vec::new()),
     };
     let (mut seq, mut skipped, mut bytes_before) = (0u64, 0u64, 0u64);
     for path in &cfg.inputs {
@@ -112,6 +117,22 @@ pub fn run(
             Ok(())
         })?;
         bytes_before += std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    }
+    if let (Some(q), Some(held)) = (cfg.fdr, run.held.take()) {
+        let ps: Vec<f64> = held
+            .iter()
+            .filter(|a| a.kind == AnomalyKind::Event)
+            .map(|a| a.metrics.p_value)
+            .collect();
+        let cutoff = driftlock_engine::fdr::bh_cutoff(&ps, seq, q);
+        let kept: Vec<Anomaly> = held
+            .into_iter()
+            .filter(|a| {
+                a.kind != AnomalyKind::Event || cutoff.is_some_and(|c| a.metrics.p_value <= c)
+            })
+            .collect();
+        run.sink.write(&kept)?;
+        run.written = kept.len() as u64;
     }
     let anomalies = run.written;
     let streams = run.detectors.len();
@@ -144,6 +165,8 @@ struct Run<'a> {
     queued: Pending,
     sink: &'a mut dyn AnomalySink,
     written: u64,
+    /// With a false-discovery rate, every anomaly until the run ends.
+    held: Option<Vec<Anomaly>>,
 }
 
 impl<'a> Run<'a> {
@@ -171,8 +194,13 @@ impl<'a> Run<'a> {
         let landed = f.land()?;
         self.detectors = landed.detectors;
         let anomalies: Vec<_> = landed.found.into_iter().map(|(a, _)| a).collect();
-        self.sink.write(&anomalies)?;
-        self.written += anomalies.len() as u64;
+        match self.held.as_mut() {
+            Some(held) => held.extend(anomalies),
+            None => {
+                self.sink.write(&anomalies)?;
+                self.written += anomalies.len() as u64;
+            }
+        }
         let _ = spent.send(landed.spent);
         Ok(())
     }

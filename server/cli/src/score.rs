@@ -32,6 +32,12 @@ pub struct ScoreArgs {
     /// Output file; the format follows the extension. Default: NDJSON on stdout.
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Report only the event anomalies that pass Benjamini–Hochberg at this
+    /// false-discovery rate over every event of the run (e.g. 0.01), instead
+    /// of each event's own p-value threshold. Anomalies are then written when
+    /// the run ends. Change points are kept.
+    #[arg(long, value_name = "Q", value_parser = fdr_rate)]
+    pub fdr: Option<f64>,
 
     #[command(flatten)]
     pub detector: DetectorArgs,
@@ -205,6 +211,13 @@ impl MappingArgs {
     }
 }
 
+fn fdr_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(q) if q > 0.0 && q < 1.0 => Ok(q),
+        _ => Err(format!("expected a rate between 0 and 1, got `{s}`")),
+    }
+}
+
 pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     crate::logging::init_tracing();
     let run = &args.pipeline;
@@ -214,6 +227,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         read: run.read_options(&args.mapping)?,
         detector: args.detector.config()?,
         buffer_events: run.buffer_events.max(1),
+        fdr: args.fdr,
     };
     let sink = create_file_sink(args.out.as_deref())?;
     let bar = crate::progress::bytes(run.no_progress);

@@ -339,4 +339,39 @@ fn score_writes_what_a_backfill_writes_in_the_same_order() {
         finish(c);
         assert_eq!(parts(&scored), expected, "buffer {buffer}");
     }
+    // With a false-discovery rate, a subset: the event anomalies that pass
+    // Benjamini–Hochberg over all 12,000 events, and every change point.
+    let fdr = dir.path().join("score-fdr");
+    std::fs::create_dir_all(&fdr).unwrap();
+    let mut c = Command::new(BIN);
+    c.arg("score")
+        .args(&files)
+        .arg("--out")
+        .arg(fdr.join("anomalies.parquet"))
+        .args(OPTIONS)
+        .args(["--fdr", "0.05"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    finish(c);
+    let kept = parts(&fdr);
+    assert!(kept.iter().all(|r| expected.contains(r)));
+    let events = |rows: &[Row]| rows.iter().filter(|r| r.2 == "event").count();
+    assert!(
+        events(&kept) < events(&expected),
+        "{} of {}",
+        events(&kept),
+        events(&expected)
+    );
+    let mut ps: Vec<f64> = kept
+        .iter()
+        .filter(|r| r.2 == "event")
+        .map(|r| f64::from_bits(r.4))
+        .collect();
+    ps.sort_by(|a, b| a.total_cmp(b));
+    if let Some(last) = ps.last() {
+        assert!(*last <= ps.len() as f64 * 0.05 / 12_000.0, "{ps:?}");
+    }
+    let changes = |rows: &[Row]| rows.iter().filter(|r| r.2 != "event").count();
+    assert_eq!(changes(&kept), changes(&expected));
 }
