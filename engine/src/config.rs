@@ -35,6 +35,14 @@ pub struct DetectorConfig {
     pub compressor: CompressorKind,
     /// Permutations per window test.
     pub permutation_count: u32,
+    /// Besag–Clifford early stopping: a window test stops at its 16th
+    /// exceedance (valid p-values, ~30 permutations for a null window). Off:
+    /// every test runs all `permutation_count` permutations, for p-values
+    /// resolved down to `1 / (permutation_count + 1)` (exact mode, e.g. for a
+    /// false-discovery rate over many windows). Left out of the serialised
+    /// form when on, so configurations written before it read and hash the same.
+    #[serde(skip_serializing_if = "is_true")]
+    pub early_stop: bool,
     /// Seed of the permutation generator; the same input and seed give the same output.
     pub seed: u64,
     /// Mask volatile tokens (ids, hashes, IPs, timestamps). `None`: on for logs,
@@ -66,6 +74,7 @@ impl Default for DetectorConfig {
             p_value_threshold: 0.05,
             compressor: CompressorKind::Zstd,
             permutation_count: 1000,
+            early_stop: true,
             seed: 0,
             mask_volatile: None,
             metric_context: 0,
@@ -76,6 +85,10 @@ impl Default for DetectorConfig {
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 fn bad(field: &'static str, reason: impl Into<String>) -> EngineError {

@@ -496,3 +496,28 @@ fn a_new_template_that_keeps_recurring_becomes_normal_and_a_rare_one_stays_rare(
     );
     assert!(rare >= 6, "the rare message was flagged {rare} of 7 times");
 }
+
+#[test]
+fn without_early_stopping_window_p_values_are_resolved_to_every_permutation() {
+    let events = clean(StreamKind::Logs, 900, 4);
+    let run = |early_stop: bool| {
+        let config = DetectorConfig {
+            early_stop,
+            permutation_count: 2_000,
+            ..Default::default()
+        };
+        let mut d = StreamDetector::new("s", config).unwrap();
+        d.enable_diagnostics();
+        d.push(&events).unwrap();
+        d.take_diagnostics().window_p
+    };
+    let (stopped, exact) = (run(true), run(false));
+    assert_eq!(stopped.len(), exact.len());
+    // Exact p-values are multiples of 1/2001; early-stopped null windows
+    // mostly stop at 16 exceedances, well short of 2,000 permutations.
+    let on_grid = |p: f64| ((p * 2_001.0).round() - p * 2_001.0).abs() < 1e-6;
+    assert!(exact.iter().all(|(_, p)| on_grid(*p)), "{exact:?}");
+    assert!(stopped.iter().any(|(_, p)| !on_grid(*p)), "{stopped:?}");
+    let json = serde_json::to_value(DetectorConfig::default()).unwrap();
+    assert!(json.get("early_stop").is_none(), "{json}");
+}

@@ -64,7 +64,7 @@ impl Run {
             permutations: d.config.permutation_count,
             seed: d.config.seed,
             first_window: self.first,
-            stop_after_exceedances: Some(STOP_AFTER_EXCEEDANCES),
+            stop_after_exceedances: d.config.early_stop.then_some(STOP_AFTER_EXCEEDANCES),
         };
         let stats = backend.window_tests(
             WindowBatch {

@@ -114,6 +114,11 @@ pub struct DetectorArgs {
     /// Permutations per window test.
     #[arg(long = "permutations", default_value_t = 1000)]
     pub permutation_count: u32,
+    /// Run every window test's --permutations in full instead of stopping at
+    /// its 16th exceedance: p-values resolved to 1/(N+1), at N times the cost
+    /// of a null window (exact mode; the GPU backend pays off here).
+    #[arg(long)]
+    pub no_early_stop: bool,
     /// Seed: the same input and seed give the same output, byte for byte.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -150,6 +155,7 @@ impl DetectorArgs {
             p_value_threshold: self.p_value_threshold,
             compressor: self.compressor,
             permutation_count: self.permutation_count,
+            early_stop: !self.no_early_stop,
             seed: self.seed,
             mask_volatile,
             metric_context: self.metric_context,
