@@ -444,3 +444,64 @@ async fn a_record_is_flagged_when_the_override_asks_for_records() {
     assert_eq!(s.body["config"]["record_margin"], 0.05);
     t.state.shutdown().await;
 }
+
+#[tokio::test]
+async fn incidents_group_the_engine_s_anomalies_and_are_listed_and_fetched() {
+    let t = engine_app().await;
+    let all = log_events(600);
+    run(&t, "inc", &all, 200).await;
+    let anomalies = t
+        .get("/v1/anomalies?stream_id=inc&limit=100", &t.admin.clone())
+        .await;
+    let found = anomalies.body["total"].as_u64().unwrap();
+    assert!(found >= 3, "{}", anomalies.body);
+    let list = t.get("/v1/incidents?stream_id=inc", &t.admin.clone()).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let incidents = list.body["incidents"].as_array().unwrap().clone();
+    assert!(!incidents.is_empty(), "{}", list.body);
+    assert_eq!(list.body["total"].as_u64().unwrap(), incidents.len() as u64);
+    // Every anomaly belongs to exactly one listed incident.
+    let members: u64 = incidents
+        .iter()
+        .map(|i| i["anomalies"].as_u64().unwrap())
+        .sum();
+    assert_eq!(members, found, "{}", list.body);
+    let numbers: Vec<u64> = incidents
+        .iter()
+        .map(|i| i["number"].as_u64().unwrap())
+        .collect();
+    let mut expected: Vec<u64> = (1..=incidents.len() as u64).collect();
+    expected.reverse();
+    assert_eq!(numbers, expected, "newest first, numbered from 1");
+    let first = &incidents[incidents.len() - 1];
+    assert_eq!(first["rank"], 1.0);
+    let id = first["id"].as_str().unwrap();
+    let one = t
+        .get(&format!("/v1/incidents/{id}"), &t.admin.clone())
+        .await;
+    assert_eq!(one.status, 200);
+    assert_eq!(one.body["first_position"], first["first_position"]);
+    // An anomaly that did not open an incident is not one.
+    let opener_ids: Vec<&str> = incidents
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    let joiner = anomalies.body["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .find(|id| !opener_ids.contains(id));
+    if let Some(j) = joiner {
+        assert_eq!(
+            t.get(&format!("/v1/incidents/{j}"), &t.admin.clone())
+                .await
+                .status,
+            404
+        );
+    }
+    assert_eq!(
+        t.get("/v1/incidents/nope", &t.admin.clone()).await.status,
+        404
+    );
+}

@@ -17,6 +17,7 @@ pub mod feedback;
 pub mod flat_row;
 pub mod flat_rows;
 pub mod ids;
+pub mod incidents;
 pub mod jobs;
 pub mod keys;
 pub mod queue;

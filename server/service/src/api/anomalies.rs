@@ -106,7 +106,7 @@ pub struct ListQuery {
 
 impl ListQuery {
     // Not `#[serde(flatten)]`: flattening makes query numbers unparseable.
-    fn filters(self) -> Filters {
+    pub(super) fn filters(self) -> Filters {
         Filters {
             stream_id: self.stream_id,
             min_ncd: self.min_ncd,

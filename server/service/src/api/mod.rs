@@ -7,6 +7,7 @@ pub mod event_input;
 pub mod export;
 pub mod extract;
 pub mod health;
+pub mod incidents;
 pub mod jobs;
 pub mod keys;
 pub mod openapi;
@@ -77,6 +78,7 @@ pub fn app(state: AppState) -> Router {
         .merge(streams::router())
         .merge(export::router())
         .merge(anomalies::router())
+        .merge(incidents::router())
         .merge(keys::router())
         .merge(sql::router())
         .merge(jobs::router())

@@ -41,6 +41,8 @@ impl Modify for SecurityAddon {
         super::anomalies::get_anomaly,
         super::anomalies::patch_anomaly,
         super::anomalies::feedback,
+        super::incidents::list_incidents,
+        super::incidents::get_incident,
         super::export::export_many,
         super::export::export_one,
         super::keys::create_key,
