@@ -64,8 +64,11 @@
 //!   else per field), then bits per byte. Baseline events are ranked the same
 //!   way out of sample.
 //! - **Event p-value**: conformal on that rank,
-//!   `(#{baseline ranks > r} + u·(1 + #{= r})) / (n + 1)` with `u ∈ (0, 1]`
+//!   `(#{reference ranks > r} + u·(1 + #{= r})) / (n + 1)` with `u ∈ (0, 1]`
 //!   drawn from (seed, position): uniform under exchangeability, never 0.
+//!   Beyond every reference rank, `u` is replaced by `1 / (1 + excess / β)`
+//!   from the reference's own top, so the most extreme event gets the
+//!   smallest p-value.
 //! - **Flagging**: an event is an anomaly when its p-value is at most
 //!   `p_value_threshold` — and so is its conservative p-value, ties counted
 //!   against it (`u` = 1), so that an event whose evidence ties with baseline
@@ -111,18 +114,28 @@
 //!   normal message that drops out of the 400-event baseline is therefore not
 //!   flagged on its next occurrence (and then kept out of the baseline for ever).
 //! - **Windows**: every `hop_size` events (once `window_size` events were scored)
-//!   the unflagged scores among the newest `window_size` events are tested
-//!   against the baseline's scores with a permutation test on the difference of
-//!   means (+1 correction, Besag–Clifford early stopping at 16 exceedances,
-//!   seeded by position). Flagged events are left out on both sides (they never
-//!   enter the baseline), so the test is calibrated and measures drift among
-//!   normal-looking events; its p-value is reported as `window_p_value`.
+//!   the scores of the newest `window_size` events are tested against the
+//!   model's window reference with a permutation test on the difference of
+//!   means (+1 correction, Besag–Clifford early stopping at 16 exceedances
+//!   unless `early_stop` is off, seeded by position). The reference is the
+//!   baseline's oldest fifth, which the dictionary leaves out, and the flagged
+//!   events of its span, scored against the current dictionary: both sides are
+//!   drawn alike, flagged events included. Its p-value is reported as
+//!   `window_p_value`.
 //! - **Rolling baseline**: an event enters the baseline when it leaves the
 //!   window, unless it was flagged; the model (dictionary, numeric profile,
-//!   vocabulary, calibration scores) is rebuilt every
+//!   vocabulary, reference ranks) is rebuilt every
 //!   `max(window_size, baseline_size / 4)` scored events. The grid counts
 //!   stream positions, so sending events one by one or in one batch gives the
-//!   same anomalies.
+//!   same anomalies. A flagged event stays out of what the model knows but
+//!   keeps its rank in the event p-values' reference, so that a clean stream
+//!   stays calibrated at any threshold; only a burst (a strong flag with two
+//!   more in a row or within ten events) is left out of the reference too. A
+//!   new template (never-seen tokens or members, not a metric) flagged three
+//!   times within a window's length enters the baseline with those lines: logs
+//!   whose normal changes stop alarming on their own evolution.
+//! - **Incidents**: a stream's anomalies are grouped causally
+//!   ([`incident`]), each incident with a rank.
 //! - **Change points**: when, at a window test, more than half of the window
 //!   is flagged, one `change_point` anomaly is reported and the
 //!   baseline is rebuilt (cross-fitted) from the newest `baseline_size` events,

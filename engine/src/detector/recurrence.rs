@@ -1,11 +1,12 @@
 //! Recurrence: does a new anomaly repeat an earlier one of its stream?
 //!
-//! Flagged events never enter the baseline, so a rare but regular pattern (a
+//! Flagged events do not enter the baseline (only new templates that recur
+//! within a window do), so a rare but regular pattern (a
 //! nightly batch job's spike, the daily step of a square wave) stays novel
 //! and is flagged every time it comes back. The detector still flags it — a
 //! baseline cannot know what it never kept — but each anomaly says which
-//! earlier anomaly it repeats and how closely, so a person (or a ranking of
-//! alerts) can tell a new incident from a known one.
+//! earlier anomaly it repeats and how closely, so a person (or an incident's
+//! rank, see [`crate::incident`]) can tell a new incident from a known one.
 
 use std::collections::VecDeque;
 
