@@ -83,7 +83,7 @@ DROP INDEX anomalies_position;
 CREATE INDEX anomalies_reported_at ON anomalies (stream_id, COALESCE(reported_at, position));
 ";
 
-pub(crate) const COLUMNS: &str =
+const COLUMNS: &str =
     "seq, id, stream_id, position, kind, timestamp, ts_ms, detected_at, ncd, p_value,
     confidence, compression_ratio, entropy_change, window_p_value, why, compressor, status, event,
     evidence, has_evidence, batch_id, encoded, nearest, baseline_digest,
@@ -213,11 +213,7 @@ fn split_evidence(evidence: Option<&Value>) -> Result<SplitEvidence<'_>, StoreEr
     Ok(split)
 }
 
-pub(crate) fn query(
-    conn: &Connection,
-    sql: &str,
-    args: Vec<Sql>,
-) -> Result<Vec<AnomalyRecord>, StoreError> {
+fn query(conn: &Connection, sql: &str, args: Vec<Sql>) -> Result<Vec<AnomalyRecord>, StoreError> {
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(params_from_iter(args), from_row)?;
     let mut out = Vec::new();

@@ -15,6 +15,8 @@ pub struct AnomalyFilter {
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
     pub has_evidence: Option<bool>,
+    /// Only anomalies that opened an incident (`GET /v1/incidents`).
+    pub opens_incident: bool,
 }
 
 impl AnomalyFilter {
@@ -50,6 +52,9 @@ impl AnomalyFilter {
         if let Some(v) = self.has_evidence {
             clauses.push("has_evidence = ?");
             args.push(Sql::Integer(v as i64));
+        }
+        if self.opens_incident {
+            clauses.push("json_extract(evidence, '$.incident.opens') = 1");
         }
         if let Some(seq) = before_seq {
             clauses.push("seq < ?");

@@ -4,10 +4,8 @@
 //! anomaly that opened it.
 
 use rusqlite::Connection;
-use rusqlite::types::Value as Sql;
 
 use crate::StoreError;
-use crate::anomalies::{COLUMNS, query};
 use crate::anomaly_filter::AnomalyFilter;
 use crate::record::AnomalyRecord;
 
@@ -24,8 +22,6 @@ pub struct IncidentRecord {
     pub last_position: u64,
 }
 
-const OPENS: &str = "json_extract(evidence, '$.incident.opens') = 1";
-
 /// The incidents whose opening anomaly matches `filter`, newest first, before
 /// `before_seq` (the keyset of the anomalies' list).
 pub fn list(
@@ -34,13 +30,11 @@ pub fn list(
     before_seq: Option<i64>,
     limit: usize,
 ) -> Result<Vec<IncidentRecord>, StoreError> {
-    let (clause, mut args) = filter.sql(before_seq);
-    let joiner = if clause.is_empty() { " WHERE" } else { " AND" };
-    args.push(Sql::Integer(limit as i64));
-    let sql = format!(
-        "SELECT {COLUMNS} FROM anomalies{clause}{joiner} {OPENS} ORDER BY seq DESC LIMIT ?"
-    );
-    query(conn, &sql, args)?
+    let openers = AnomalyFilter {
+        opens_incident: true,
+        ..filter.clone()
+    };
+    crate::anomalies::list(conn, &openers, before_seq, limit)?
         .into_iter()
         .filter_map(|a| complete(conn, a).transpose())
         .collect()
@@ -48,11 +42,11 @@ pub fn list(
 
 /// How many incidents' opening anomalies match `filter`.
 pub fn count(conn: &Connection, filter: &AnomalyFilter) -> Result<u64, StoreError> {
-    let (clause, args) = filter.sql(None);
-    let joiner = if clause.is_empty() { " WHERE" } else { " AND" };
-    let sql = format!("SELECT COUNT(*) FROM anomalies{clause}{joiner} {OPENS}");
-    let mut stmt = conn.prepare_cached(&sql)?;
-    Ok(stmt.query_row(rusqlite::params_from_iter(args), |r| r.get::<_, i64>(0))? as u64)
+    let openers = AnomalyFilter {
+        opens_incident: true,
+        ..filter.clone()
+    };
+    crate::anomalies::count(conn, &openers)
 }
 
 /// The incident opened by anomaly `id`, if that anomaly opened one.

@@ -81,6 +81,7 @@ impl Filters {
             since_ms: time("since", self.since)?,
             until_ms: time("until", self.until)?,
             has_evidence: self.has_evidence,
+            opens_incident: false,
         })
     }
 }
@@ -104,9 +105,31 @@ pub struct ListQuery {
     pub has_evidence: Option<bool>,
 }
 
+/// One page's request, checked: its size, where it starts and its filter.
+pub(super) struct Page {
+    pub limit: usize,
+    pub before: Option<i64>,
+    pub filter: AnomalyFilter,
+}
+
 impl ListQuery {
+    /// The checked page size, token and filters (scoped to `caller`'s stream).
+    pub(super) fn page(self, caller: &Caller) -> Result<Page, ApiError> {
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=100).contains(&limit) {
+            return Err(ApiError::field("limit", "must be between 1 and 100"));
+        }
+        let before = self.page_token.as_deref().map(decode_token).transpose()?;
+        let filter = self.filters().resolve(caller)?;
+        Ok(Page {
+            limit: limit as usize,
+            before,
+            filter,
+        })
+    }
+
     // Not `#[serde(flatten)]`: flattening makes query numbers unparseable.
-    pub(super) fn filters(self) -> Filters {
+    fn filters(self) -> Filters {
         Filters {
             stream_id: self.stream_id,
             min_ncd: self.min_ncd,
@@ -161,23 +184,22 @@ pub async fn list_anomalies(
     Extension(caller): Extension<Caller>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<AnomalyList>, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 100"));
-    }
-    let before = q.page_token.as_deref().map(decode_token).transpose()?;
-    let filter = q.filters().resolve(&caller)?;
+    let Page {
+        limit,
+        before,
+        filter,
+    } = q.page(&caller)?;
     let (mut rows, total) = state
         .store
         .call(move |c| {
             let tx = c.transaction()?;
-            let rows = anomalies::list_summaries(&tx, &filter, before, limit as usize + 1)?;
+            let rows = anomalies::list_summaries(&tx, &filter, before, limit + 1)?;
             let total = anomalies::count(&tx, &filter)?;
             tx.commit()?;
             Ok::<_, ApiError>((rows, total))
         })
         .await?;
-    let next_page_token = next_page(&mut rows, limit as usize, |r| r.seq);
+    let next_page_token = next_page(&mut rows, limit, |r| r.seq);
     Ok(Json(AnomalyList {
         anomalies: rows.iter().map(summary).collect(),
         next_page_token,

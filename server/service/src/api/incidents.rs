@@ -8,7 +8,7 @@ use axum::{Extension, Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::anomalies::{ListQuery, decode_token, next_page};
+use super::anomalies::{ListQuery, Page, next_page};
 use super::extract::ApiQuery;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -77,23 +77,22 @@ pub async fn list_incidents(
     Extension(caller): Extension<Caller>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<IncidentList>, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 100"));
-    }
-    let before = q.page_token.as_deref().map(decode_token).transpose()?;
-    let filter = q.filters().resolve(&caller)?;
+    let Page {
+        limit,
+        before,
+        filter,
+    } = q.page(&caller)?;
     let (mut rows, total) = state
         .store
         .call(move |c| {
             let tx = c.transaction()?;
-            let rows = incidents::list(&tx, &filter, before, limit as usize + 1)?;
+            let rows = incidents::list(&tx, &filter, before, limit + 1)?;
             let total = incidents::count(&tx, &filter)?;
             tx.commit()?;
             Ok::<_, ApiError>((rows, total))
         })
         .await?;
-    let next_page_token = next_page(&mut rows, limit as usize, |r| r.opener.seq);
+    let next_page_token = next_page(&mut rows, limit, |r| r.opener.seq);
     Ok(Json(IncidentList {
         incidents: rows.into_iter().map(view).collect(),
         next_page_token,
