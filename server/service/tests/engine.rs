@@ -504,4 +504,83 @@ async fn incidents_group_the_engine_s_anomalies_and_are_listed_and_fetched() {
         t.get("/v1/incidents/nope", &t.admin.clone()).await.status,
         404
     );
+
+    // People set its status; the list filters on it; its anomalies keep theirs.
+    assert_eq!(first["status"], "open");
+    assert!(first["status_updated_at"].is_null());
+    let admin = t.admin.clone();
+    let uri = format!("/v1/incidents/{id}");
+    let acked = t
+        .call(
+            "PATCH",
+            &uri,
+            Some(&admin),
+            Some(json!({"status": "acknowledged", "note": "on it"})),
+        )
+        .await;
+    assert_eq!(acked.status, 200, "{}", acked.body);
+    assert_eq!(acked.body["status"], "acknowledged");
+    assert_eq!(acked.body["note"], "on it");
+    assert!(acked.body["status_updated_at"].is_string());
+    let resolved = t
+        .call(
+            "PATCH",
+            &uri,
+            Some(&admin),
+            Some(json!({"status": "resolved"})),
+        )
+        .await;
+    assert_eq!(resolved.body["status"], "resolved");
+    assert_eq!(
+        resolved.body["note"], "on it",
+        "a change without a note keeps the last one"
+    );
+    let listed = |status: &'static str| {
+        let t = &t;
+        let admin = admin.clone();
+        async move {
+            t.get(
+                &format!("/v1/incidents?stream_id=inc&status={status}"),
+                &admin,
+            )
+            .await
+            .body["total"]
+                .as_u64()
+                .unwrap()
+        }
+    };
+    assert_eq!(listed("resolved").await, 1);
+    assert_eq!(listed("open").await, incidents.len() as u64 - 1);
+    assert_eq!(listed("acknowledged").await, 0);
+    let opener = t.get(&format!("/v1/anomalies/{id}"), &admin).await;
+    assert_eq!(opener.body["status"], "new");
+    for (body, field) in [
+        (json!({"status": "closed"}), "status"),
+        (
+            json!({"status": "resolved", "note": "x".repeat(2001)}),
+            "note",
+        ),
+    ] {
+        let r = t.call("PATCH", &uri, Some(&admin), Some(body)).await;
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.body.to_string().contains(field), "{}", r.body);
+    }
+    let bad = t.get("/v1/incidents?status=new", &admin).await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    if let Some(j) = joiner {
+        let r = t
+            .call(
+                "PATCH",
+                &format!("/v1/incidents/{j}"),
+                Some(&admin),
+                Some(json!({"status": "resolved"})),
+            )
+            .await;
+        assert_eq!(r.status, 404, "a joining anomaly names no incident");
+    }
+    let other = t.key("stream", Some("elsewhere")).await;
+    let r = t
+        .call("PATCH", &uri, Some(&other), Some(json!({"status": "open"})))
+        .await;
+    assert_eq!(r.status, 404, "another stream's key sees no such incident");
 }

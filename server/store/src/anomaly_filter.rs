@@ -3,6 +3,7 @@
 
 use rusqlite::types::Value as Sql;
 
+use crate::incidents::IncidentStatus;
 use crate::record::AnomalyStatus;
 
 /// The `GET /v1/anomalies` filters.
@@ -17,6 +18,8 @@ pub struct AnomalyFilter {
     pub has_evidence: Option<bool>,
     /// Only anomalies that opened an incident (`GET /v1/incidents`).
     pub opens_incident: bool,
+    /// Only incident openers whose incident has this status.
+    pub incident_status: Option<IncidentStatus>,
 }
 
 impl AnomalyFilter {
@@ -55,6 +58,12 @@ impl AnomalyFilter {
         }
         if self.opens_incident {
             clauses.push("json_extract(evidence, '$.incident.opens') = 1");
+        }
+        if let Some(s) = self.incident_status {
+            clauses.push(
+                "COALESCE((SELECT status FROM incident_states WHERE anomaly_id = anomalies.id), 'open') = ?",
+            );
+            args.push(Sql::Text(s.as_str().to_owned()));
         }
         if let Some(seq) = before_seq {
             clauses.push("seq < ?");

@@ -19,6 +19,7 @@ fn migrations() -> Vec<Vec<&'static str>> {
         vec![super::jobs::SCHEMA],
         vec![super::anomalies::EVIDENCE_COLUMNS],
         vec![super::anomalies::REPORTED_AT_COLUMN],
+        vec![super::incidents::SCHEMA],
     ]
 }
 

@@ -82,6 +82,7 @@ impl Filters {
             until_ms: time("until", self.until)?,
             has_evidence: self.has_evidence,
             opens_incident: false,
+            incident_status: None,
         })
     }
 }

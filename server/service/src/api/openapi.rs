@@ -43,6 +43,7 @@ impl Modify for SecurityAddon {
         super::anomalies::feedback,
         super::incidents::list_incidents,
         super::incidents::get_incident,
+        super::incidents::patch_incident,
         super::export::export_many,
         super::export::export_one,
         super::keys::create_key,
