@@ -9,7 +9,7 @@ use std::fmt::Write;
 use crate::encode::{NumSymbol, context};
 use crate::memory::Memory;
 use crate::model::Model;
-use crate::novelty::scan;
+use crate::novelty::{fnv, scan, slot_hash};
 use crate::shape::SHAPE_FACTOR;
 use crate::stored::Stored;
 use crate::{Neighbour, Record};
@@ -57,11 +57,22 @@ pub(crate) fn why(ev: &Evidence<'_>) -> String {
     let mut new_keys: Vec<&str> = Vec::new();
     let mut retyped: Vec<String> = Vec::new();
     let mut new_tokens: Vec<&str> = Vec::new();
+    let mut new_values: Vec<String> = Vec::new();
     scan(
         &ev.event.encoded,
         |t| {
             if !vocab.knows_token(t) && !mem.knows_token(t) && !new_tokens.contains(&t) {
                 new_tokens.push(t);
+            }
+        },
+        |w, nth, v| {
+            if vocab.novel_value(mem, slot_hash(w, nth, v), fnv(v.as_bytes())) {
+                let at = match (w, nth) {
+                    ("", _) => String::new(),
+                    (w, 0) => format!(" after `{w}`"),
+                    (w, n) => format!(" in place {} after `{w}`", n + 1),
+                };
+                new_values.push(format!("`{v}`{at}"));
             }
         },
         |k, ty| {
@@ -145,6 +156,13 @@ pub(crate) fn why(ev: &Evidence<'_>) -> String {
         parts.push(format!(
             "tokens never seen in the baseline or the stream's memory: {}",
             quote_list(&new_tokens)
+        ));
+    }
+    if !new_values.is_empty() {
+        new_values.truncate(MAX_LISTED);
+        parts.push(format!(
+            "{} where the baseline's values recur and never included it",
+            new_values.join(", ")
         ));
     }
 

@@ -18,9 +18,11 @@ use crate::shape::{RunsOf, ShapeModel};
 use crate::stored::Stored;
 
 /// Nonconformity of an event, lexicographic in (new members, new tokens,
-/// numeric excursion, code length): each kind of structural evidence outranks
-/// any amount of the kinds after it. Baseline events are ranked the same way,
-/// out of sample, so conformal p-values stay valid.
+/// numeric excursion, a new value inside text, code length): each kind of
+/// evidence outranks any amount of the kinds after it. Baseline events are
+/// ranked the same way, out of sample, so conformal p-values stay valid. A
+/// number inside text ranks below a numeric excursion, whose evidence (how
+/// far, in calibrated levels) is the more graded.
 pub(crate) fn rank(score: f32, excursion: u32, reach: f32, novelty: Novelty) -> f32 {
     // At the level cap, how far beyond it (up to level 9.9) tells extremes apart.
     let excursion = if excursion >= 4 {
@@ -28,7 +30,9 @@ pub(crate) fn rank(score: f32, excursion: u32, reach: f32, novelty: Novelty) -> 
     } else {
         excursion as f32
     };
-    score.clamp(0.0, 99.0)
+    let in_text = if novelty.values > 0 { 50.0 } else { 0.0 };
+    score.clamp(0.0, 49.9)
+        + in_text
         + 100.0 * excursion
         + 1_000.0 * novelty.tokens.min(9) as f32
         + 10_000.0 * novelty.members.min(9) as f32

@@ -7,8 +7,17 @@
 //! string, costs it only a few bits. Counting never-seen tokens and members
 //! catches those directly; the counts feed the event's nonconformity (see
 //! [`crate::model::rank`]) so the p-value stays conformal.
+//!
+//! Short numbers inside text (`GET /api/users 500`) are neither words nor
+//! numeric fields. Each is judged in its slot, the word before it and its
+//! place after that word: a new number where the slot always held one value
+//! (an HTTP status that never changed) is evidence; a slot whose numbers vary
+//! (a latency or a count in the text) is not. Codes with letters (`step12`,
+//! `w-a3`) are left to the compressor: new ones arrive with every new
+//! template, and judging them cost more precision on drifting logs than it
+//! found.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use foldhash::fast::FixedState;
 use serde::{Deserialize, Serialize};
@@ -25,6 +34,9 @@ pub(crate) struct Facts {
     pub members: Vec<u64>,
     /// Key names alone, to tell a new field from a retyped one.
     pub keys: Vec<u64>,
+    /// `(slot, value)` of every short value inside text (see [`slot_hash`]).
+    #[serde(default)]
+    pub slots: Vec<(u64, u64)>,
 }
 
 /// How many of an event's tokens and members were never seen.
@@ -34,12 +46,66 @@ pub(crate) struct Novelty {
     /// Never-seen `(key, value type)` members (saved as `shapes`).
     #[serde(rename = "shapes")]
     pub members: u32,
+    /// New numbers in text slots that always held one (`500` after 200s).
+    #[serde(default)]
+    pub values: u32,
 }
 
 impl Novelty {
     pub fn any(self) -> bool {
+        self.new_template() || self.values > 0
+    }
+
+    /// New words or members: a template the stream never had. A new number
+    /// in a known template (a 5xx where there were 200s) is not one, however
+    /// often it recurs.
+    pub fn new_template(self) -> bool {
         self.tokens > 0 || self.members > 0
     }
+}
+
+/// A slot with more distinct values than this holds a quantity, not a code:
+/// the same bound as the memory's few-valued numeric fields.
+const SLOT_VALUES: usize = 16;
+
+/// The values a slot was seen with and how often (`Many` past [`SLOT_VALUES`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum SlotValues {
+    Few(Vec<(u64, u32)>),
+    Many,
+}
+
+impl SlotValues {
+    /// A new number is unexpected where the slot always held one value, seen
+    /// at least twice: Good–Turing's estimate of the chance of a new one
+    /// (values seen once / occurrences) is then 0. A number that varies
+    /// (`qty=3` after 1s and 2s) may vary more.
+    fn settled(&self, quantity: bool) -> bool {
+        match self {
+            SlotValues::Few(vals) if quantity => vals.len() == 1 && vals[0].1 >= 2,
+            _ => false,
+        }
+    }
+
+    fn knows(&self, v: u64) -> bool {
+        match self {
+            SlotValues::Many => true,
+            SlotValues::Few(vals) => vals.iter().any(|&(x, _)| x == v),
+        }
+    }
+}
+
+/// A slot: the word before a value, how many values came since that word and
+/// whether the value is a quantity (it starts with a digit: `500`, `3ms`),
+/// kept in the hash's lowest bit.
+pub(crate) fn slot_hash(word: &str, nth: u32, value: &str) -> u64 {
+    let quantity = value.as_bytes().first().is_some_and(u8::is_ascii_digit);
+    let h = fnv(word.as_bytes()) ^ ((nth as u64) + 1).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    (h & !1) | quantity as u64
+}
+
+fn is_quantity(slot: u64) -> bool {
+    slot & 1 == 1
 }
 
 /// FNV-1a, stable across runs and platforms (state is persisted).
@@ -60,6 +126,12 @@ fn is_word(t: &[u8]) -> bool {
     t.len() >= 3 && !t.iter().any(u8::is_ascii_digit) && !t.windows(5).any(|w| w == b"<num>")
 }
 
+/// A short value kept by the masking (`500`, `v2`, `worker-3`): it has a digit
+/// and no placeholder (masked ones are volatile by definition).
+fn is_value(t: &[u8]) -> bool {
+    (1..=12).contains(&t.len()) && t.iter().any(u8::is_ascii_digit) && !t.contains(&b'<')
+}
+
 /// Mask placeholders (`<num>`) join the word around them, so that
 /// `usr_bb<num>bba7c` stays one identifier instead of yielding `usr_bb`.
 fn is_word_byte(b: u8) -> bool {
@@ -67,14 +139,34 @@ fn is_word_byte(b: u8) -> bool {
 }
 
 /// Walks an encoded event (canonical compact JSON whose numbers are `#`
-/// symbols) and calls `token` for every word inside a string (keys included)
-/// and `member` for every `(key, value type byte)`.
+/// symbols) and calls `token` for every word inside a string (keys included),
+/// `value` for every short value in a string with its slot (the last word
+/// before it, keys included, and how many values came since), and `member`
+/// for every `(key, value type byte)`.
 pub(crate) fn scan<'a>(
     encoded: &'a str,
     mut token: impl FnMut(&'a str),
+    mut value: impl FnMut(&'a str, u32, &'a str),
     mut member: impl FnMut(&'a str, u8),
 ) {
     let b = encoded.as_bytes();
+    let mut last_word = "";
+    let mut since = 0u32;
+    let mut run = |from: usize, to: usize| {
+        let t = &b[from..to];
+        if is_word(t) {
+            token(&encoded[from..to]);
+            last_word = &encoded[from..to];
+            since = 0;
+        } else if is_value(t) {
+            value(last_word, since, &encoded[from..to]);
+            since += 1;
+        } else if t.windows(5).any(|w| w == b"<num>") {
+            // A masked value still holds its place: `orders/<num> 200` and
+            // `orders/1136 200` put `200` in the same slot.
+            since += 1;
+        }
+    };
     let mut i = 0;
     while i < b.len() {
         if b[i] != b'"' {
@@ -87,24 +179,20 @@ pub(crate) fn scan<'a>(
         let mut word = start;
         while j < b.len() && b[j] != b'"' {
             if b[j] == b'\\' {
-                if is_word(&b[word..j]) {
-                    token(&encoded[word..j]);
-                }
+                run(word, j);
                 j += 2;
                 word = j;
                 continue;
             }
             if !is_word_byte(b[j]) {
-                if is_word(&b[word..j]) {
-                    token(&encoded[word..j]);
-                }
+                run(word, j);
                 word = j + 1;
             }
             j += 1;
         }
         let end = j.min(b.len());
-        if word < end && is_word(&b[word..end]) {
-            token(&encoded[word..end]);
+        if word < end {
+            run(word, end);
         }
         i = end + 1;
         if i < b.len() && b[i] == b':' {
@@ -121,10 +209,12 @@ impl Facts {
             tokens: Vec::with_capacity(32),
             members: Vec::with_capacity(8),
             keys: Vec::with_capacity(8),
+            slots: Vec::new(),
         };
         scan(
             encoded,
             |t| f.tokens.push(fnv(t.as_bytes())),
+            |w, nth, v| f.slots.push((slot_hash(w, nth, v), fnv(v.as_bytes()))),
             |k, ty| {
                 f.members.push(member_hash(k.as_bytes(), ty));
                 f.keys.push(fnv(k.as_bytes()));
@@ -134,6 +224,8 @@ impl Facts {
             v.sort_unstable();
             v.dedup();
         }
+        f.slots.sort_unstable();
+        f.slots.dedup();
         f
     }
 }
@@ -170,6 +262,8 @@ pub(crate) struct Vocabulary {
     #[serde(rename = "shapes")]
     members: HashSet64,
     keys: HashSet64,
+    #[serde(default)]
+    slots: HashMap<u64, SlotValues, FixedState>,
 }
 
 impl Vocabulary {
@@ -195,6 +289,33 @@ impl Vocabulary {
                 set.insert(h);
             }
         }
+        for &(slot, v) in &f.slots {
+            if self.slots.len() >= cap && !self.slots.contains_key(&slot) {
+                break;
+            }
+            let entry = self
+                .slots
+                .entry(slot)
+                .or_insert_with(|| SlotValues::Few(Vec::new()));
+            if let SlotValues::Few(vals) = entry {
+                if let Some((_, c)) = vals.iter_mut().find(|(x, _)| *x == v) {
+                    *c = c.saturating_add(1);
+                } else if vals.len() < SLOT_VALUES {
+                    vals.push((v, 1));
+                } else {
+                    *entry = SlotValues::Many;
+                }
+            }
+        }
+    }
+
+    /// Whether value `v` in `slot` is new where the slot's values recur (in
+    /// `self` or `also`) and neither has seen it or many values there.
+    pub fn novel_value(&self, also: &Vocabulary, slot: u64, v: u64) -> bool {
+        let (a, b) = (self.slots.get(&slot), also.slots.get(&slot));
+        let known = |s: Option<&SlotValues>| s.is_some_and(|s| s.knows(v));
+        let settled = |s: Option<&SlotValues>| s.is_some_and(|s| s.settled(is_quantity(slot)));
+        !known(a) && !known(b) && (settled(a) || settled(b))
     }
 
     /// Counts `f`'s tokens and members found in neither `self` nor `also`.
@@ -208,6 +329,11 @@ impl Vocabulary {
         Novelty {
             tokens: count(&f.tokens, &self.tokens, &also.tokens),
             members: count(&f.members, &self.members, &also.members),
+            values: f
+                .slots
+                .iter()
+                .filter(|&&(s, v)| self.novel_value(also, s, v))
+                .count() as u32,
         }
     }
 
@@ -233,7 +359,14 @@ mod tests {
         let e = r##"{"level":"WARN","msg":"slow query on orders: \"x\" 456ms","n":#3,"tags":["a1b2c3"]}"##;
         let mut toks = Vec::new();
         let mut members = Vec::new();
-        scan(e, |t| toks.push(t), |k, ty| members.push((k, ty as char)));
+        let mut values = Vec::new();
+        scan(
+            e,
+            |t| toks.push(t),
+            |w, n, v| values.push((w, n, v)),
+            |k, ty| members.push((k, ty as char)),
+        );
+        assert_eq!(values, [("orders", 0, "456ms"), ("tags", 0, "a1b2c3")]);
         assert_eq!(
             toks,
             ["level", "WARN", "msg", "slow", "query", "orders", "tags"]
@@ -252,11 +385,64 @@ mod tests {
         assert_eq!(
             n,
             Novelty {
-                tokens: 0,
-                members: 1
+                members: 1,
+                ..Novelty::default()
             }
         );
         assert!(base.knows_key("level") && !base.knows_member("level", b'#'));
+    }
+
+    #[test]
+    fn a_new_status_in_a_constant_slot_is_novel_a_new_latency_is_not() {
+        let base: Vec<Facts> = (0..200)
+            .map(|i| {
+                let worker = ["w-a1", "w-b2", "w-c3"][i % 3];
+                Facts::of(&format!(
+                    r#"{{"msg":"GET /api/users 200 took {}ms on {worker} qty={}"}}"#,
+                    20 + (i * 7) % 40,
+                    1 + i % 2
+                ))
+            })
+            .collect();
+        let vocab = Vocabulary::of(&base);
+        let none = Vocabulary::default();
+        let seen = |m: &str| vocab.novelty(&none, &Facts::of(m)).values;
+        let line = |code, ms, worker, qty| {
+            format!(r#"{{"msg":"GET /api/users {code} took {ms}ms on {worker} qty={qty}"}}"#)
+        };
+        assert_eq!(seen(&line(200, 33, "w-a1", 1)), 0);
+        assert_eq!(
+            seen(&line(200, 99, "w-a1", 1)),
+            0,
+            "a latency slot has many values"
+        );
+        assert_eq!(
+            seen(&line(200, 33, "w-a1", 3)),
+            0,
+            "a quantity that varies may vary more"
+        );
+        assert_eq!(
+            seen(&line(500, 33, "w-a1", 1)),
+            1,
+            "a status that never changed did"
+        );
+        assert_eq!(
+            seen(&line(200, 33, "w-d4", 1)),
+            0,
+            "codes are the compressor's"
+        );
+        assert!(
+            vocab
+                .novelty(&none, &Facts::of(&line(500, 33, "w-a1", 1)))
+                .any()
+        );
+        // A slot seen with one value once has not shown its values recur.
+        let once = Vocabulary::of([&Facts::of(r#"{"msg":"retry 1 of 3"}"#)]);
+        assert_eq!(
+            once.novelty(&none, &Facts::of(r#"{"msg":"retry 2 of 3"}"#))
+                .values,
+            0
+        );
     }
 
     #[test]

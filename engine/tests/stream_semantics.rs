@@ -455,6 +455,39 @@ fn the_most_extreme_anomaly_gets_the_smallest_p_value() {
 }
 
 #[test]
+fn a_changed_status_inside_the_message_is_flagged_and_named() {
+    // The message's `200` never varied; one `500` is evidence, named in `why`,
+    // while the latency inside the text, which always varies, is not.
+    let events: Vec<Event> = (0..700u64)
+        .map(|i| {
+            let status = if i == 600 { 500 } else { 200 };
+            let ms = 20 + (i * 37 % 41);
+            Event {
+                body: json!({
+                    "message": format!("GET /api/users {status} in {ms}ms"),
+                    "latency_ms": ms,
+                }),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let mut d = StreamDetector::new("s", DetectorConfig::default()).unwrap();
+    let found = d.push(&events).unwrap();
+    let at_600: Vec<_> = found.iter().filter(|a| a.index == 600).collect();
+    assert_eq!(at_600.len(), 1, "{found:#?}");
+    assert!(
+        at_600[0].why.contains("`500` after `users`"),
+        "{}",
+        at_600[0].why
+    );
+    assert!(
+        found.iter().all(|a| a.index == 600 || a.index < 400),
+        "only the changed status: {:?}",
+        found.iter().map(|a| (a.index, &a.why)).collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn a_new_template_that_keeps_recurring_becomes_normal_and_a_rare_one_stays_rare() {
     // From event 1,000 a new message is one line in five; a different new
     // message comes once every 300 lines.

@@ -530,7 +530,7 @@ impl StreamDetector {
             .iter()
             .filter(|e| e.flagged && same(&e.ev))
             .count();
-        let new_template = left.recurs_in && left.ev.novelty.any();
+        let new_template = left.recurs_in && left.ev.novelty.new_template();
         if new_template && before + after + 1 >= ADMIT_AFTER {
             // A new template flagged again and again among other lines is
             // the stream's new normal: it enters the baseline with its
