@@ -9,7 +9,7 @@ use std::fmt::Write;
 use crate::encode::{NumSymbol, context};
 use crate::memory::Memory;
 use crate::model::Model;
-use crate::novelty::{fnv, scan, slot_hash};
+use crate::novelty::{fnv, scan, slot_hash, string_punctuation};
 use crate::shape::SHAPE_FACTOR;
 use crate::stored::Stored;
 use crate::{Neighbour, Record};
@@ -156,6 +156,19 @@ pub(crate) fn why(ev: &Evidence<'_>) -> String {
         parts.push(format!(
             "tokens never seen in the baseline or the stream's memory: {}",
             quote_list(&new_tokens)
+        ));
+    }
+    let punct = string_punctuation(&ev.event.encoded);
+    let new_chars: Vec<String> = (0u8..128)
+        .filter(|&b| punct & (1 << b) != 0)
+        .filter(|&b| !vocab.knows_char(b) && !mem.knows_char(b))
+        .map(|b| (b as char).to_string())
+        .collect();
+    if !new_chars.is_empty() {
+        let shown: Vec<&str> = new_chars.iter().map(String::as_str).collect();
+        parts.push(format!(
+            "characters never seen in the baseline or the stream's memory: {}",
+            quote_list(&shown)
         ));
     }
     if !new_values.is_empty() {

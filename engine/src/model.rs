@@ -18,7 +18,8 @@ use crate::shape::{RunsOf, ShapeModel};
 use crate::stored::Stored;
 
 /// Nonconformity of an event, lexicographic in (new members, new tokens,
-/// numeric excursion, a new value inside text, code length): each kind of
+/// numeric excursion, a new number or punctuation inside text, code
+/// length): each kind of
 /// evidence outranks any amount of the kinds after it. Baseline events are
 /// ranked the same way, out of sample, so conformal p-values stay valid. A
 /// number inside text ranks below a numeric excursion, whose evidence (how
@@ -30,7 +31,7 @@ pub(crate) fn rank(score: f32, excursion: u32, reach: f32, novelty: Novelty) -> 
     } else {
         excursion as f32
     };
-    let in_text = if novelty.values > 0 { 50.0 } else { 0.0 };
+    let in_text = if novelty.in_text() { 50.0 } else { 0.0 };
     score.clamp(0.0, 49.9)
         + in_text
         + 100.0 * excursion

@@ -37,6 +37,9 @@ pub(crate) struct Facts {
     /// `(slot, value)` of every short value inside text (see [`slot_hash`]).
     #[serde(default)]
     pub slots: Vec<(u64, u64)>,
+    /// Every punctuation byte, as [`punct_hash`].
+    #[serde(default)]
+    pub chars: Vec<u64>,
 }
 
 /// How many of an event's tokens and members were never seen.
@@ -49,6 +52,9 @@ pub(crate) struct Novelty {
     /// New numbers in text slots that always held one (`500` after 200s).
     #[serde(default)]
     pub values: u32,
+    /// Punctuation bytes never seen.
+    #[serde(default)]
+    pub chars: u32,
 }
 
 impl Novelty {
@@ -56,9 +62,14 @@ impl Novelty {
         self.new_template() || self.values > 0
     }
 
+    /// Evidence inside text that ranks below a numeric excursion.
+    pub fn in_text(self) -> bool {
+        self.values > 0 || self.chars > 0
+    }
+
     /// New words or members: a template the stream never had. A new number
-    /// in a known template (a 5xx where there were 200s) is not one, however
-    /// often it recurs.
+    /// or punctuation in a known template (a 5xx where there were 200s, a
+    /// quote in a path) is not one, however often it recurs.
     pub fn new_template(self) -> bool {
         self.tokens > 0 || self.members > 0
     }
@@ -102,6 +113,31 @@ pub(crate) fn slot_hash(word: &str, nth: u32, value: &str) -> u64 {
     let quantity = value.as_bytes().first().is_some_and(u8::is_ascii_digit);
     let h = fnv(word.as_bytes()) ^ ((nth as u64) + 1).wrapping_mul(0xff51_afd7_ed55_8ccd);
     (h & !1) | quantity as u64
+}
+
+/// The punctuation bytes inside an encoded event's strings (keys included),
+/// as a bit set: the JSON around them and the number symbols are the
+/// encoder's, not the event's.
+pub(crate) fn string_punctuation(encoded: &str) -> u128 {
+    let (mut set, mut inside, mut escaped) = (0u128, false, false);
+    for &b in encoded.as_bytes() {
+        if escaped {
+            escaped = false;
+            set |= (b.is_ascii_punctuation() as u128) << (b & 0x7f);
+        } else if b == b'"' {
+            inside = !inside;
+        } else if inside && b == b'\\' {
+            escaped = true;
+        } else if inside && b.is_ascii_punctuation() {
+            set |= 1 << b;
+        }
+    }
+    set
+}
+
+/// The token of one punctuation byte (no word has a control byte).
+pub(crate) fn punct_hash(b: u8) -> u64 {
+    fnv(&[0x01, b])
 }
 
 fn is_quantity(slot: u64) -> bool {
@@ -210,6 +246,7 @@ impl Facts {
             members: Vec::with_capacity(8),
             keys: Vec::with_capacity(8),
             slots: Vec::new(),
+            chars: Vec::new(),
         };
         scan(
             encoded,
@@ -220,7 +257,16 @@ impl Facts {
                 f.keys.push(fnv(k.as_bytes()));
             },
         );
-        for v in [&mut f.tokens, &mut f.members, &mut f.keys] {
+        // Punctuation never seen (a `'` in a request path): an injection
+        // changes a line's characters more than its words.
+        let punct = string_punctuation(encoded);
+        let mut punct = punct;
+        while punct != 0 {
+            let b = punct.trailing_zeros() as u8;
+            punct &= punct - 1;
+            f.chars.push(punct_hash(b));
+        }
+        for v in [&mut f.tokens, &mut f.members, &mut f.keys, &mut f.chars] {
             v.sort_unstable();
             v.dedup();
         }
@@ -264,6 +310,8 @@ pub(crate) struct Vocabulary {
     keys: HashSet64,
     #[serde(default)]
     slots: HashMap<u64, SlotValues, FixedState>,
+    #[serde(default)]
+    chars: HashSet64,
 }
 
 impl Vocabulary {
@@ -281,6 +329,7 @@ impl Vocabulary {
             (&mut self.tokens, &f.tokens),
             (&mut self.members, &f.members),
             (&mut self.keys, &f.keys),
+            (&mut self.chars, &f.chars),
         ] {
             for &h in items {
                 if set.len() >= cap {
@@ -329,6 +378,7 @@ impl Vocabulary {
         Novelty {
             tokens: count(&f.tokens, &self.tokens, &also.tokens),
             members: count(&f.members, &self.members, &also.members),
+            chars: count(&f.chars, &self.chars, &also.chars),
             values: f
                 .slots
                 .iter()
@@ -343,6 +393,10 @@ impl Vocabulary {
 
     pub fn knows_member(&self, key: &str, ty: u8) -> bool {
         self.members.contains(&member_hash(key.as_bytes(), ty))
+    }
+
+    pub fn knows_char(&self, b: u8) -> bool {
+        self.chars.contains(&punct_hash(b))
     }
 
     pub fn knows_key(&self, key: &str) -> bool {

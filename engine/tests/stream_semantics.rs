@@ -488,6 +488,39 @@ fn a_changed_status_inside_the_message_is_flagged_and_named() {
 }
 
 #[test]
+fn a_quote_injected_into_a_path_is_flagged_and_named() {
+    // A mixed stream at level info; one path carries `' OR '1'='1`. Its words
+    // are short or known, so the evidence is the quote no line had.
+    let routes = ["/api/users", "/api/orders", "/api/items"];
+    let events: Vec<Event> = (0..700u64)
+        .map(|i| {
+            let path = if i == 600 {
+                "/api/users?id=1' OR '1'='1".to_string()
+            } else {
+                format!("{}?id={}", routes[(i % 3) as usize], i % 97)
+            };
+            Event {
+                body: json!({
+                    "level": "info",
+                    "message": format!("GET {path} 200 in {}ms", 20 + (i * 37 % 41)),
+                }),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let mut d = StreamDetector::new("s", DetectorConfig::default()).unwrap();
+    let found = d.push(&events).unwrap();
+    let hit = found.iter().find(|a| a.index == 600);
+    let hit = hit.unwrap_or_else(|| panic!("not flagged: {found:#?}"));
+    assert!(
+        hit.why.to_lowercase().contains("characters never seen"),
+        "{}",
+        hit.why
+    );
+    assert!(hit.why.contains("`'`"), "{}", hit.why);
+}
+
+#[test]
 fn a_new_template_that_keeps_recurring_becomes_normal_and_a_rare_one_stays_rare() {
     // From event 1,000 a new message is one line in five; a different new
     // message comes once every 300 lines.
