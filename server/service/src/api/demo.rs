@@ -28,10 +28,10 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DemoRequest {
-    #[schema(value_type = Vec<super::event_input::EventSchema>)]
+    #[schema(value_type = Vec<super::schemas::EventSchema>, min_items = 1)]
     pub events: Vec<super::event_input::InputEvent>,
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<super::schemas::ConfigOverride>)]
     pub config_override: Option<Map<String, Value>>,
 }
 

@@ -11,6 +11,7 @@ pub mod incidents;
 pub mod jobs;
 pub mod keys;
 pub mod openapi;
+pub mod schemas;
 pub mod sql;
 pub mod streams;
 
@@ -41,9 +42,7 @@ pub struct ErrorBody {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// `invalid_argument`, `unauthorized`, `forbidden`, `not_found`,
-    /// `method_not_allowed`, `conflict`, `payload_too_large`,
-    /// `rate_limit_exceeded`, `unavailable` or `internal`.
+    #[schema(value_type = schemas::ErrorCode)]
     pub code: String,
     pub message: String,
     pub request_id: String,
