@@ -38,7 +38,7 @@ pub struct DetectRequest {
     /// `ncd_threshold`, `p_value_threshold`, `compressor`, `permutation_count`,
     /// `seed`, `mask_volatile`, `metric_context`, `record_margin`). Creates the stream with this config; on an
     /// existing stream, values that differ from its config are a 409.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::integers::config")]
     #[schema(value_type = Option<super::schemas::ConfigOverride>)]
     pub config_override: Option<Map<String, Value>>,
 }

@@ -21,7 +21,7 @@ pub struct InputEvent {
     pub attributes: Value,
     #[serde(default)]
     pub idempotency_key: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::integers::optional")]
     pub sequence: Option<i64>,
 }
 

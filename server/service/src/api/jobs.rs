@@ -56,6 +56,7 @@ pub struct CreateJobRequest {
     /// `all` (default) or `latest`: only the newest partition when a run starts.
     pub partition: Option<Partition>,
     /// Detector configuration (the fields of `config_override`).
+    #[serde(default, deserialize_with = "super::integers::config")]
     #[schema(value_type = Option<super::schemas::ConfigOverride>)]
     pub config: Option<Map<String, Value>>,
     pub columns: Option<Columns>,
@@ -63,6 +64,7 @@ pub struct CreateJobRequest {
     pub skip_bad_rows: Option<bool>,
     /// Rows per read batch (default 8192); cancellation and progress happen
     /// between batches.
+    #[serde(default, deserialize_with = "super::integers::optional")]
     #[schema(minimum = 1, maximum = 1_000_000)]
     pub batch_rows: Option<usize>,
     /// A 5-field cron expression in UTC (e.g. `0 2 * * *`): the job becomes a

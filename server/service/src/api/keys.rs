@@ -38,7 +38,7 @@ pub struct CreateKeyRequest {
     #[serde(default)]
     pub plan: Option<Plan>,
     /// Overrides the plan's requests per minute.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::integers::optional")]
     pub rate_limit_per_minute: Option<u32>,
 }
 

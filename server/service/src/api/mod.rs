@@ -8,6 +8,7 @@ pub mod export;
 pub mod extract;
 pub mod health;
 pub mod incidents;
+pub mod integers;
 pub mod jobs;
 pub mod keys;
 pub mod openapi;

@@ -84,7 +84,34 @@ pub fn document(config: &ServeConfig) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|_| json!({}));
     add_edge_responses(&mut doc);
     apply_limits(&mut doc, config);
+    unsigned_bounds(&mut doc);
     doc
+}
+
+/// utoipa writes unsigned integers as `int32`/`int64` (whose ranges end at
+/// 2^31-1 and 2^63-1, short of u32's and u64's) with a minimum of 0: such a
+/// schema gets its type's real maximum, as an exact integer, instead.
+pub fn unsigned_bounds(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            let unsigned = o.get("minimum").and_then(Value::as_f64).is_some_and(|m| m >= 0.0);
+            let max = match o.get("format").and_then(Value::as_str) {
+                Some("int32") if unsigned => Some(u64::from(u32::MAX)),
+                Some("int64") if unsigned => Some(u64::MAX),
+                _ => None,
+            };
+            if let Some(max) = max {
+                o.remove("format");
+                let lower = o.get("maximum").and_then(Value::as_f64).is_some_and(|m| m < max as f64);
+                if !lower {
+                    o.insert("maximum".into(), json!(max));
+                }
+            }
+            o.values_mut().for_each(unsigned_bounds);
+        }
+        Value::Array(a) => a.iter_mut().for_each(unsigned_bounds),
+        _ => {}
+    }
 }
 
 /// Answers of the layers around the handlers, added to every operation they
@@ -179,8 +206,18 @@ pub fn apply_limits(doc: &mut Value, config: &ServeConfig) {
     // The demo's override is the same object with a lower permutation cap.
     let demo_config = doc.pointer("/components/schemas/ConfigOverride").cloned();
     if let Some(mut demo_config) = demo_config {
-        demo_config["properties"]["permutation_count"]["maximum"] =
-            json!(config.demo.max_permutations);
+        let max = config.demo.max_permutations;
+        let defaults = super::demo::demo_defaults(max);
+        let props = &mut demo_config["properties"];
+        props["permutation_count"]["maximum"] = json!(max);
+        for (field, default) in [
+            ("baseline_size", json!(defaults.baseline_size)),
+            ("window_size", json!(defaults.window_size)),
+            ("hop_size", json!(defaults.hop_size)),
+            ("permutation_count", json!(defaults.permutation_count)),
+        ] {
+            props[field]["default"] = default;
+        }
         if let Some(schemas) = schema_mut(doc, "/components/schemas") {
             schemas.insert("DemoConfigOverride".into(), demo_config);
         }

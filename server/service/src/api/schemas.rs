@@ -12,50 +12,82 @@ use utoipa::ToSchema;
 /// optional; unknown fields are refused. Also checked across fields:
 /// `window_size` ≤ `baseline_size`, `hop_size` ≤ `window_size`, and
 /// `min_baseline_size` 0 or between 20 and `baseline_size`.
+///
+/// Every field may be left out (its default); only `mask_volatile` and
+/// `record_margin` may be null.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ConfigOverride {
     /// Events in the rolling baseline (default 400).
     #[schema(minimum = 20, maximum = 100_000)]
-    pub baseline_size: Option<u32>,
+    pub baseline_size: u32,
     /// Score from a shorter first baseline; 0 is off (default).
     #[schema(minimum = 0, maximum = 100_000)]
-    pub min_baseline_size: Option<u32>,
+    pub min_baseline_size: u32,
     /// Events in the tested window (default 50).
     #[schema(minimum = 1, maximum = 10_000)]
-    pub window_size: Option<u32>,
+    pub window_size: u32,
     /// Events between two window tests (default 10).
     #[schema(minimum = 1, maximum = 10_000)]
-    pub hop_size: Option<u32>,
+    pub hop_size: u32,
     /// Minimum NCD to flag an event (default 0.30).
     #[schema(minimum = 0.0, maximum = 1.0)]
-    pub ncd_threshold: Option<f64>,
+    pub ncd_threshold: f64,
     /// Maximum p-value to flag an event (default 0.05), in (0, 1].
     #[schema(exclusive_minimum = 0.0, maximum = 1.0)]
-    pub p_value_threshold: Option<f64>,
-    pub compressor: Option<Compressor>,
+    pub p_value_threshold: f64,
+    pub compressor: Compressor,
     /// Permutations per window test (default 1000).
     #[schema(minimum = 1, maximum = 100_000)]
-    pub permutation_count: Option<u32>,
+    pub permutation_count: u32,
     /// Stop a window test at its 16th exceedance (default true).
-    pub early_stop: Option<bool>,
+    pub early_stop: bool,
     /// Seed of the permutation generator (default 0).
     #[schema(minimum = 0)]
-    pub seed: Option<u64>,
+    pub seed: u64,
     /// Mask volatile tokens; null: on except for metrics.
     pub mask_volatile: Option<bool>,
     /// Rolling median/MAD context over this many metric events; 0 or 1 is off.
     #[schema(minimum = 0, maximum = 1000)]
-    pub metric_context: Option<u32>,
+    pub metric_context: u32,
     /// Flag new all-time highs/lows beyond this share of the range; null is off.
     #[schema(minimum = 0.0, maximum = 10.0)]
     pub record_margin: Option<f64>,
 }
 
+/// The documented defaults are `DetectorConfig`'s.
+impl Default for ConfigOverride {
+    fn default() -> Self {
+        let d = driftlock_engine::DetectorConfig::default();
+        let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        ConfigOverride {
+            baseline_size: n(d.baseline_size),
+            min_baseline_size: n(d.min_baseline_size),
+            window_size: n(d.window_size),
+            hop_size: n(d.hop_size),
+            ncd_threshold: d.ncd_threshold,
+            p_value_threshold: d.p_value_threshold,
+            compressor: match d.compressor {
+                driftlock_engine::CompressorKind::Zstd => Compressor::Zstd,
+                driftlock_engine::CompressorKind::Lz4 => Compressor::Lz4,
+                driftlock_engine::CompressorKind::Gzip => Compressor::Gzip,
+                driftlock_engine::CompressorKind::Openzl => Compressor::Openzl,
+            },
+            permutation_count: d.permutation_count,
+            early_stop: d.early_stop,
+            seed: d.seed,
+            mask_volatile: d.mask_volatile,
+            metric_context: n(d.metric_context),
+            record_margin: d.record_margin,
+        }
+    }
+}
+
 /// The compressor (`openzl` runs as zstd).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Default, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Compressor {
+    #[default]
     Zstd,
     Lz4,
     Gzip,
@@ -63,9 +95,10 @@ pub enum Compressor {
 }
 
 /// What kind of signal an event carries.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Default, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EventType {
+    #[default]
     Log,
     Metric,
     Trace,
@@ -108,13 +141,14 @@ pub struct EventSchema {
     /// RFC 3339, e.g. `2025-01-01T10:00:00Z`.
     #[schema(format = DateTime)]
     pub timestamp: Option<String>,
-    /// Default `log`.
-    #[serde(rename = "type")]
-    pub kind: Option<EventType>,
+    /// Default `log`; not null.
+    #[serde(rename = "type", default)]
+    pub kind: EventType,
     /// The payload to evaluate.
     #[schema(value_type = Object)]
     pub body: serde_json::Value,
     /// Any JSON value kept with the event.
+    #[serde(default)]
     #[schema(value_type = Value)]
     pub attributes: Option<serde_json::Value>,
     /// An event sent again with the same key is not scored twice.

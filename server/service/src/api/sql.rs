@@ -33,7 +33,7 @@ pub struct SqlRequest {
     #[schema(pattern = "\\S", example = "SELECT stream_id, count(*) AS n FROM anomalies GROUP BY stream_id")]
     pub query: String,
     /// Most rows returned (default 1000).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::integers::optional")]
     #[schema(minimum = 1, maximum = 10_000)]
     pub limit: Option<usize>,
 }

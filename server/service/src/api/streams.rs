@@ -74,7 +74,7 @@ pub struct IngestRequest {
     #[schema(value_type = Vec<super::schemas::EventSchema>, min_items = 1)]
     pub events: Vec<InputEvent>,
     /// As in `/v1/detect`: the config of a stream created by this call.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::integers::config")]
     #[schema(value_type = Option<super::schemas::ConfigOverride>)]
     pub config_override: Option<Map<String, Value>>,
 }
