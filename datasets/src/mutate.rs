@@ -11,7 +11,16 @@ use crate::rng::Rng;
 /// Byte values at the edges of common encodings (lengths, signs, UTF-8, varints).
 const BYTES: [u8; 10] = [0x00, 0x01, 0x7f, 0x80, 0xff, 0xfe, b'"', b',', b'\n', 0xc3];
 /// 32-bit values that land on length and offset fields' edges.
-const WORDS: [u32; 8] = [0, 1, 0x7f, 0xff, 0xffff, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff];
+const WORDS: [u32; 8] = [
+    0,
+    1,
+    0x7f,
+    0xff,
+    0xffff,
+    0x7fff_ffff,
+    0x8000_0000,
+    0xffff_ffff,
+];
 
 /// A seeded source of mutated inputs.
 #[derive(Debug, Clone)]

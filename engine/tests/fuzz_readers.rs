@@ -127,7 +127,10 @@ fn damaged_files_found_by_fuzzing_are_refused() {
         let path = entry.unwrap().path();
         for opts in option_sets() {
             let err = read(&path, &opts).expect_err(&path.display().to_string());
-            assert!(err.contains("damaged") || err.contains("not a readable"), "{err}");
+            assert!(
+                err.contains("damaged") || err.contains("not a readable"),
+                "{err}"
+            );
         }
         n += 1;
     }

@@ -24,7 +24,9 @@ fn corpus_dir() -> std::path::PathBuf {
 
 fn event(kind: EventKind, i: usize) -> Event {
     let body = match kind {
-        EventKind::Metric => json!({"host": "db-1", "cpu": (i % 7) as f64 / 10.0, "mem_mb": 1000 + i % 13}),
+        EventKind::Metric => {
+            json!({"host": "db-1", "cpu": (i % 7) as f64 / 10.0, "mem_mb": 1000 + i % 13})
+        }
         _ => json!({"level": "INFO", "msg": format!("GET /api/orders/{} 200", 1000 + i % 9)}),
     };
     Event {
@@ -54,7 +56,8 @@ fn seed_states() -> Vec<(&'static str, String)> {
         .map(|(name, kind)| {
             let mut d = StreamDetector::new("s", config.clone()).unwrap();
             let mut events: Vec<Event> = (0..40).map(|i| event(kind, i)).collect();
-            events[33].body = json!({"level": "FATAL", "msg": "kernel: Out of memory", "cpu": 99.0});
+            events[33].body =
+                json!({"level": "FATAL", "msg": "kernel: Out of memory", "cpu": 99.0});
             d.push(&events).unwrap();
             (name, serde_json::to_string(&d).unwrap())
         })
@@ -87,8 +90,8 @@ fn exercise(text: &str, kind: EventKind) -> Result<(), String> {
 fn saved_state_decoder_survives_1000_mutated_states_each() {
     for (seed, name) in SEEDS.iter().enumerate() {
         let path = corpus_dir().join(name);
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let kind = if name.starts_with("metrics") {
             EventKind::Metric
         } else {
@@ -110,11 +113,17 @@ fn saved_state_decoder_survives_1000_mutated_states_each() {
                 Err(_) => {
                     let keep = std::env::temp_dir().join(format!("panic-state-{run}-{name}"));
                     std::fs::write(&keep, &input).unwrap();
-                    panic!("{name}: run {run} panicked; input kept at {}", keep.display());
+                    panic!(
+                        "{name}: run {run} panicked; input kept at {}",
+                        keep.display()
+                    );
                 }
             }
         }
-        assert!(refused > 0 && decoded > 0, "{name}: {refused} refused, {decoded} decoded");
+        assert!(
+            refused > 0 && decoded > 0,
+            "{name}: {refused} refused, {decoded} decoded"
+        );
     }
 }
 
@@ -139,7 +148,9 @@ fn damaged_states_found_by_fuzzing_do_not_panic() {
     for entry in std::fs::read_dir(corpus_dir().join("damaged")).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
-        let kind = if path.to_string_lossy().contains("run-step") || path.to_string_lossy().contains("series") {
+        let kind = if path.to_string_lossy().contains("run-step")
+            || path.to_string_lossy().contains("series")
+        {
             EventKind::Metric
         } else {
             EventKind::Log

@@ -106,8 +106,15 @@ fn check_footer(handle: &mut File, size: u64) -> std::result::Result<(), String>
         .chain(footer.dictionaries())
         .flat_map(|v| v.iter());
     for b in blocks {
-        if !inside(b.offset(), &[i64::from(b.metaDataLength()), b.bodyLength()], size) {
-            return Err(format!("a block at offset {} runs past the end", b.offset()));
+        if !inside(
+            b.offset(),
+            &[i64::from(b.metaDataLength()), b.bodyLength()],
+            size,
+        ) {
+            return Err(format!(
+                "a block at offset {} runs past the end",
+                b.offset()
+            ));
         }
     }
     Ok(())
@@ -137,7 +144,9 @@ fn check_messages(handle: &mut File, size: u64) -> std::result::Result<(), Strin
         let message = arrow::ipc::root_as_message(&meta).map_err(|e| format!("message: {e}"))?;
         let body = message.bodyLength();
         if !inside((at + header) as i64, &[i64::from(len), body], size) {
-            return Err(format!("the body of a message at offset {at} runs past the end"));
+            return Err(format!(
+                "the body of a message at offset {at} runs past the end"
+            ));
         }
         at += header + len as u64 + body as u64;
     }

@@ -57,7 +57,10 @@ async fn document_is_structurally_sound() {
         "{}",
         doc["openapi"]
     );
-    assert!(doc["paths"]["/v1/sql"]["post"].is_object(), "/v1/sql missing");
+    assert!(
+        doc["paths"]["/v1/sql"]["post"].is_object(),
+        "/v1/sql missing"
+    );
     assert!(doc["paths"]["/v1/incidents/{id}"]["patch"].is_object());
     // Success codes the handlers use, and every ApiError status but 405 (a
     // route's, not an operation's) and 415 (no handler refuses a media type).
@@ -127,7 +130,14 @@ async fn document_is_structurally_sound() {
         .collect();
     assert_eq!(
         unauthenticated,
-        ["/docs", "/healthz", "/readyz", "/v1/demo/detect", "/v1/openapi.json"].into()
+        [
+            "/docs",
+            "/healthz",
+            "/readyz",
+            "/v1/demo/detect",
+            "/v1/openapi.json"
+        ]
+        .into()
     );
     // The list filters are typed.
     let list = &doc["paths"]["/v1/anomalies"]["get"]["parameters"];
@@ -198,11 +208,19 @@ async fn statuses_seen_on_samples_are_documented() {
     assert_eq!(r.status, 200, "{:?}", r.body);
     let anomaly = r.body["anomalies"][0]["id"].as_str().unwrap().to_owned();
     let created = app
-        .post("/v1/keys", &admin, json!({"role": "stream", "stream_id": "s2"}))
+        .post(
+            "/v1/keys",
+            &admin,
+            json!({"role": "stream", "stream_id": "s2"}),
+        )
         .await;
     let key_id = created.body["id"].as_str().unwrap().to_owned();
     let job = app
-        .post("/v1/jobs", &admin, json!({"path": "empty", "schedule": "0 2 * * *"}))
+        .post(
+            "/v1/jobs",
+            &admin,
+            json!({"path": "empty", "schedule": "0 2 * * *"}),
+        )
         .await;
     assert_eq!(job.status, 202, "{:?}", job.body);
     let job = job.body["id"].as_str().unwrap().to_owned();
@@ -210,63 +228,299 @@ async fn statuses_seen_on_samples_are_documented() {
     let samples = vec![
         sample("POST", "/v1/detect", "/v1/detect", a, one()),
         sample("POST", "/v1/detect", "/v1/detect", None, one()),
-        sample("POST", "/v1/detect", "/v1/detect", a, Some(json!({"events": []}))),
-        sample("POST", "/v1/detect", "/v1/detect", s, Some(json!({"stream_id": "s2", "events": [{"body": {}}]}))),
-        sample("POST", "/v1/detect", "/v1/detect", a, Some(json!({"stream_id": "s1", "config_override": {"baseline_size": 99}, "events": [{"body": {}}]}))),
+        sample(
+            "POST",
+            "/v1/detect",
+            "/v1/detect",
+            a,
+            Some(json!({"events": []})),
+        ),
+        sample(
+            "POST",
+            "/v1/detect",
+            "/v1/detect",
+            s,
+            Some(json!({"stream_id": "s2", "events": [{"body": {}}]})),
+        ),
+        sample(
+            "POST",
+            "/v1/detect",
+            "/v1/detect",
+            a,
+            Some(
+                json!({"stream_id": "s1", "config_override": {"baseline_size": 99}, "events": [{"body": {}}]}),
+            ),
+        ),
         sample("POST", "/v1/demo/detect", "/v1/demo/detect", None, one()),
-        sample("POST", "/v1/demo/detect", "/v1/demo/detect", None, Some(json!({"events": [{"body": 3}]}))),
+        sample(
+            "POST",
+            "/v1/demo/detect",
+            "/v1/demo/detect",
+            None,
+            Some(json!({"events": [{"body": 3}]})),
+        ),
         sample("GET", "/v1/streams", "/v1/streams", s, None),
         sample("GET", "/v1/streams/{id}", "/v1/streams/s1", s, None),
         sample("GET", "/v1/streams/{id}", "/v1/streams/s2", s, None),
         sample("GET", "/v1/streams/{id}", "/v1/streams/nope", a, None),
-        sample("POST", "/v1/streams/{id}/events", "/v1/streams/s1/events", s, one()),
-        sample("POST", "/v1/streams/{id}/events", "/v1/streams/s2/events", s, one()),
-        sample("POST", "/v1/streams/{id}/events", "/v1/streams/s1/events", a, Some(json!({"events": [{"body": {}, "bogus": 1}]}))),
-        sample("GET", "/v1/anomalies", "/v1/anomalies?limit=5&status=new", a, None),
+        sample(
+            "POST",
+            "/v1/streams/{id}/events",
+            "/v1/streams/s1/events",
+            s,
+            one(),
+        ),
+        sample(
+            "POST",
+            "/v1/streams/{id}/events",
+            "/v1/streams/s2/events",
+            s,
+            one(),
+        ),
+        sample(
+            "POST",
+            "/v1/streams/{id}/events",
+            "/v1/streams/s1/events",
+            a,
+            Some(json!({"events": [{"body": {}, "bogus": 1}]})),
+        ),
+        sample(
+            "GET",
+            "/v1/anomalies",
+            "/v1/anomalies?limit=5&status=new",
+            a,
+            None,
+        ),
         sample("GET", "/v1/anomalies", "/v1/anomalies?limit=0", a, None),
-        sample("GET", "/v1/anomalies", "/v1/anomalies?stream_id=s2", s, None),
-        sample("GET", "/v1/anomalies", "/v1/anomalies", Some("dlk_not_a_key_0123456789"), None),
-        sample("GET", "/v1/anomalies/{id}", format!("/v1/anomalies/{anomaly}"), s, None),
-        sample("GET", "/v1/anomalies/{id}", "/v1/anomalies/anom_none", a, None),
-        sample("PATCH", "/v1/anomalies/{id}", format!("/v1/anomalies/{anomaly}"), a, Some(json!({"status": "viewed"}))),
-        sample("PATCH", "/v1/anomalies/{id}", format!("/v1/anomalies/{anomaly}"), a, Some(json!({"status": "gone"}))),
-        sample("POST", "/v1/anomalies/{id}/feedback", format!("/v1/anomalies/{anomaly}/feedback"), a, Some(json!({"feedback_type": "confirmed"}))),
-        sample("POST", "/v1/anomalies/{id}/feedback", "/v1/anomalies/anom_none/feedback", a, Some(json!({"feedback_type": "confirmed"}))),
+        sample(
+            "GET",
+            "/v1/anomalies",
+            "/v1/anomalies?stream_id=s2",
+            s,
+            None,
+        ),
+        sample(
+            "GET",
+            "/v1/anomalies",
+            "/v1/anomalies",
+            Some("dlk_not_a_key_0123456789"),
+            None,
+        ),
+        sample(
+            "GET",
+            "/v1/anomalies/{id}",
+            format!("/v1/anomalies/{anomaly}"),
+            s,
+            None,
+        ),
+        sample(
+            "GET",
+            "/v1/anomalies/{id}",
+            "/v1/anomalies/anom_none",
+            a,
+            None,
+        ),
+        sample(
+            "PATCH",
+            "/v1/anomalies/{id}",
+            format!("/v1/anomalies/{anomaly}"),
+            a,
+            Some(json!({"status": "viewed"})),
+        ),
+        sample(
+            "PATCH",
+            "/v1/anomalies/{id}",
+            format!("/v1/anomalies/{anomaly}"),
+            a,
+            Some(json!({"status": "gone"})),
+        ),
+        sample(
+            "POST",
+            "/v1/anomalies/{id}/feedback",
+            format!("/v1/anomalies/{anomaly}/feedback"),
+            a,
+            Some(json!({"feedback_type": "confirmed"})),
+        ),
+        sample(
+            "POST",
+            "/v1/anomalies/{id}/feedback",
+            "/v1/anomalies/anom_none/feedback",
+            a,
+            Some(json!({"feedback_type": "confirmed"})),
+        ),
         sample("GET", "/v1/incidents", "/v1/incidents?status=open", a, None),
         sample("GET", "/v1/incidents", "/v1/incidents?limit=101", a, None),
-        sample("GET", "/v1/incidents/{id}", format!("/v1/incidents/{anomaly}"), a, None),
-        sample("GET", "/v1/incidents/{id}", "/v1/incidents/anom_none", a, None),
-        sample("PATCH", "/v1/incidents/{id}", format!("/v1/incidents/{anomaly}"), a, Some(json!({"status": "acknowledged", "note": "on it"}))),
-        sample("PATCH", "/v1/incidents/{id}", format!("/v1/incidents/{anomaly}"), a, Some(json!({"status": "later"}))),
-        sample("POST", "/v1/anomalies/export", "/v1/anomalies/export", a, Some(json!({"format": "csv"}))),
-        sample("POST", "/v1/anomalies/export", "/v1/anomalies/export", a, Some(json!({"format": "xlsx"}))),
-        sample("POST", "/v1/anomalies/export", "/v1/anomalies/export", s, Some(json!({"stream_id": "s2"}))),
-        sample("POST", "/v1/anomalies/{id}/export", format!("/v1/anomalies/{anomaly}/export"), a, None),
-        sample("POST", "/v1/anomalies/{id}/export", format!("/v1/anomalies/{anomaly}/export"), a, Some(json!({"format": "markdown"}))),
-        sample("POST", "/v1/anomalies/{id}/export", "/v1/anomalies/anom_none/export", a, None),
-        sample("POST", "/v1/keys", "/v1/keys", s, Some(json!({"role": "admin"}))),
-        sample("POST", "/v1/keys", "/v1/keys", a, Some(json!({"role": "stream"}))),
-        sample("POST", "/v1/keys", "/v1/keys", a, Some(json!({"role": "admin", "plan": "pro"}))),
+        sample(
+            "GET",
+            "/v1/incidents/{id}",
+            format!("/v1/incidents/{anomaly}"),
+            a,
+            None,
+        ),
+        sample(
+            "GET",
+            "/v1/incidents/{id}",
+            "/v1/incidents/anom_none",
+            a,
+            None,
+        ),
+        sample(
+            "PATCH",
+            "/v1/incidents/{id}",
+            format!("/v1/incidents/{anomaly}"),
+            a,
+            Some(json!({"status": "acknowledged", "note": "on it"})),
+        ),
+        sample(
+            "PATCH",
+            "/v1/incidents/{id}",
+            format!("/v1/incidents/{anomaly}"),
+            a,
+            Some(json!({"status": "later"})),
+        ),
+        sample(
+            "POST",
+            "/v1/anomalies/export",
+            "/v1/anomalies/export",
+            a,
+            Some(json!({"format": "csv"})),
+        ),
+        sample(
+            "POST",
+            "/v1/anomalies/export",
+            "/v1/anomalies/export",
+            a,
+            Some(json!({"format": "xlsx"})),
+        ),
+        sample(
+            "POST",
+            "/v1/anomalies/export",
+            "/v1/anomalies/export",
+            s,
+            Some(json!({"stream_id": "s2"})),
+        ),
+        sample(
+            "POST",
+            "/v1/anomalies/{id}/export",
+            format!("/v1/anomalies/{anomaly}/export"),
+            a,
+            None,
+        ),
+        sample(
+            "POST",
+            "/v1/anomalies/{id}/export",
+            format!("/v1/anomalies/{anomaly}/export"),
+            a,
+            Some(json!({"format": "markdown"})),
+        ),
+        sample(
+            "POST",
+            "/v1/anomalies/{id}/export",
+            "/v1/anomalies/anom_none/export",
+            a,
+            None,
+        ),
+        sample(
+            "POST",
+            "/v1/keys",
+            "/v1/keys",
+            s,
+            Some(json!({"role": "admin"})),
+        ),
+        sample(
+            "POST",
+            "/v1/keys",
+            "/v1/keys",
+            a,
+            Some(json!({"role": "stream"})),
+        ),
+        sample(
+            "POST",
+            "/v1/keys",
+            "/v1/keys",
+            a,
+            Some(json!({"role": "admin", "plan": "pro"})),
+        ),
         sample("GET", "/v1/keys", "/v1/keys", a, None),
         sample("GET", "/v1/keys", "/v1/keys", s, None),
-        sample("DELETE", "/v1/keys/{id}", format!("/v1/keys/{key_id}"), a, None),
-        sample("DELETE", "/v1/keys/{id}", format!("/v1/keys/{key_id}"), a, None),
+        sample(
+            "DELETE",
+            "/v1/keys/{id}",
+            format!("/v1/keys/{key_id}"),
+            a,
+            None,
+        ),
+        sample(
+            "DELETE",
+            "/v1/keys/{id}",
+            format!("/v1/keys/{key_id}"),
+            a,
+            None,
+        ),
         sample("DELETE", "/v1/keys/{id}", "/v1/keys/key_none", a, None),
         sample("GET", "/v1/me/keys", "/v1/me/keys", s, None),
         sample("GET", "/v1/me/usage", "/v1/me/usage", s, None),
-        sample("POST", "/v1/sql", "/v1/sql", a, Some(json!({"query": "SELECT count(*) AS n FROM anomalies"}))),
-        sample("POST", "/v1/sql", "/v1/sql", a, Some(json!({"query": "SELEC nothing"}))),
-        sample("POST", "/v1/sql", "/v1/sql", s, Some(json!({"query": "SELECT 1"}))),
-        sample("POST", "/v1/jobs", "/v1/jobs", a, Some(json!({"path": "empty", "schedule": "0 2 * * *"}))),
-        sample("POST", "/v1/jobs", "/v1/jobs", a, Some(json!({"path": "missing"}))),
-        sample("POST", "/v1/jobs", "/v1/jobs", a, Some(json!({"path": "empty", "batch_rows": 0}))),
+        sample(
+            "POST",
+            "/v1/sql",
+            "/v1/sql",
+            a,
+            Some(json!({"query": "SELECT count(*) AS n FROM anomalies"})),
+        ),
+        sample(
+            "POST",
+            "/v1/sql",
+            "/v1/sql",
+            a,
+            Some(json!({"query": "SELEC nothing"})),
+        ),
+        sample(
+            "POST",
+            "/v1/sql",
+            "/v1/sql",
+            s,
+            Some(json!({"query": "SELECT 1"})),
+        ),
+        sample(
+            "POST",
+            "/v1/jobs",
+            "/v1/jobs",
+            a,
+            Some(json!({"path": "empty", "schedule": "0 2 * * *"})),
+        ),
+        sample(
+            "POST",
+            "/v1/jobs",
+            "/v1/jobs",
+            a,
+            Some(json!({"path": "missing"})),
+        ),
+        sample(
+            "POST",
+            "/v1/jobs",
+            "/v1/jobs",
+            a,
+            Some(json!({"path": "empty", "batch_rows": 0})),
+        ),
         sample("GET", "/v1/jobs", "/v1/jobs?status=queued", a, None),
         sample("GET", "/v1/jobs", "/v1/jobs?status=done", a, None),
         sample("GET", "/v1/jobs/{id}", format!("/v1/jobs/{job}"), a, None),
         sample("GET", "/v1/jobs/{id}", "/v1/jobs/job_none", a, None),
         sample("DELETE", "/v1/jobs/{id}", "/v1/jobs/job_none", s, None),
-        sample("DELETE", "/v1/jobs/{id}", format!("/v1/jobs/{job}"), a, None),
-        sample("DELETE", "/v1/jobs/{id}", format!("/v1/jobs/{job}"), a, None),
+        sample(
+            "DELETE",
+            "/v1/jobs/{id}",
+            format!("/v1/jobs/{job}"),
+            a,
+            None,
+        ),
+        sample(
+            "DELETE",
+            "/v1/jobs/{id}",
+            format!("/v1/jobs/{job}"),
+            a,
+            None,
+        ),
         sample("GET", "/healthz", "/healthz", None, None),
         sample("GET", "/readyz", "/readyz", None, None),
         sample("GET", "/metrics", "/metrics", a, None),
@@ -280,7 +534,12 @@ async fn statuses_seen_on_samples_are_documented() {
             .call(smp.method, &smp.uri, smp.key.as_deref(), smp.body.clone())
             .await;
         let op = &doc["paths"][smp.template][smp.method.to_lowercase()];
-        assert!(op.is_object(), "{} {} not documented", smp.method, smp.template);
+        assert!(
+            op.is_object(),
+            "{} {} not documented",
+            smp.method,
+            smp.template
+        );
         let code = r.status.as_u16();
         assert!(
             documented_codes(op).contains(&code),
@@ -306,7 +565,9 @@ async fn statuses_seen_on_samples_are_documented() {
             continue;
         }
         assert!(
-            codes.iter().any(|c| documented_codes(&op).contains(c) && *c < 300),
+            codes
+                .iter()
+                .any(|c| documented_codes(&op).contains(c) && *c < 300),
             "{method} {path}: no success among {codes:?}"
         );
     }
@@ -319,7 +580,9 @@ async fn document_passes_openapi_spec_validator() {
         .args(["-c", "import openapi_spec_validator"])
         .output();
     if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipped: python3 module openapi_spec_validator is not installed (pip install openapi-spec-validator)");
+        eprintln!(
+            "skipped: python3 module openapi_spec_validator is not installed (pip install openapi-spec-validator)"
+        );
         return;
     }
     let app = TestApp::new().await;

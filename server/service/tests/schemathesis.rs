@@ -16,7 +16,10 @@ const MAX_EXAMPLES: &str = "20";
 const MAX_TIME_S: &str = "60";
 
 fn installed() -> Option<String> {
-    let out = Command::new("schemathesis").arg("--version").output().ok()?;
+    let out = Command::new("schemathesis")
+        .arg("--version")
+        .output()
+        .ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
@@ -87,5 +90,8 @@ async fn schemathesis_finds_no_failure() {
         out.status.success(),
         "{version} found failures:\n{stdout}\n{stderr}"
     );
-    eprintln!("{version}: {}", stdout.lines().rev().take(12).collect::<Vec<_>>().join("\n"));
+    eprintln!(
+        "{version}: {}",
+        stdout.lines().rev().take(12).collect::<Vec<_>>().join("\n")
+    );
 }

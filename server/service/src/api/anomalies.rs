@@ -314,7 +314,11 @@ pub async fn feedback(
         ));
     }
     // Characters, as the document's maxLength counts them.
-    if body.reason.as_ref().is_some_and(|r| r.chars().count() > 4096) {
+    if body
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > 4096)
+    {
         return Err(ApiError::field("reason", "at most 4096 characters"));
     }
     load_visible(&state, &caller, &id).await?;
@@ -344,7 +348,9 @@ mod tests {
         assert!(decode_token(&encode_token(42).to_uppercase()).is_err());
         assert!(decode_token(&hex::encode("v1:042")).is_err());
         assert!(decode_token(&hex::encode("v1:-1")).is_err());
-        let pattern = PAGE_TOKEN_PATTERN.trim_start_matches('^').trim_end_matches('$');
+        let pattern = PAGE_TOKEN_PATTERN
+            .trim_start_matches('^')
+            .trim_end_matches('$');
         assert!(pattern.starts_with(&encode_token(0)[..6]));
     }
 }

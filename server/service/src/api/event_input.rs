@@ -3,8 +3,8 @@
 //! The engine's [`Event`] is laxer because readers of files need it to be.
 
 use driftlock_engine::{Event, EventKind};
-use serde::de::{self, Deserializer};
 use serde::Deserialize;
+use serde::de::{self, Deserializer};
 use serde_json::{Map, Value};
 
 /// One event of a request body.

@@ -94,7 +94,10 @@ pub fn document(config: &ServeConfig) -> Value {
 pub fn unsigned_bounds(v: &mut Value) {
     match v {
         Value::Object(o) => {
-            let unsigned = o.get("minimum").and_then(Value::as_f64).is_some_and(|m| m >= 0.0);
+            let unsigned = o
+                .get("minimum")
+                .and_then(Value::as_f64)
+                .is_some_and(|m| m >= 0.0);
             let max = match o.get("format").and_then(Value::as_str) {
                 Some("int32") if unsigned => Some(u64::from(u32::MAX)),
                 Some("int64") if unsigned => Some(u64::MAX),
@@ -102,7 +105,10 @@ pub fn unsigned_bounds(v: &mut Value) {
             };
             if let Some(max) = max {
                 o.remove("format");
-                let lower = o.get("maximum").and_then(Value::as_f64).is_some_and(|m| m < max as f64);
+                let lower = o
+                    .get("maximum")
+                    .and_then(Value::as_f64)
+                    .is_some_and(|m| m < max as f64);
                 if !lower {
                     o.insert("maximum".into(), json!(max));
                 }
@@ -117,14 +123,20 @@ pub fn unsigned_bounds(v: &mut Value) {
 /// Answers of the layers around the handlers, added to every operation they
 /// apply to, with `(status, why)`.
 const EVERY_OPERATION: [(u16, &str); 3] = [
-    (429, "Rate limit exceeded (per key, per address, or failed keys per address)"),
+    (
+        429,
+        "Rate limit exceeded (per key, per address, or failed keys per address)",
+    ),
     (431, "Request headers over the limit"),
     (500, "Internal error"),
 ];
 const SHED: (u16, &str) = (503, "Overloaded (every request slot taken); retry shortly");
 const AUTHENTICATED: (u16, &str) = (401, "Missing, unknown or revoked API key");
 const WITH_BODY: [(u16, &str); 3] = [
-    (400, "Malformed JSON, a wrong type, an unknown field or a value out of range"),
+    (
+        400,
+        "Malformed JSON, a wrong type, an unknown field or a value out of range",
+    ),
     (408, "The request body did not arrive in time"),
     (413, "Request body over the limit"),
 ];
@@ -144,13 +156,18 @@ pub fn add_edge_responses(doc: &mut Value) {
         return;
     };
     for (path, item) in paths.iter_mut() {
-        let Some(item) = item.as_object_mut() else { continue };
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
         for op in item.values_mut().filter_map(Value::as_object_mut) {
             let mut add: Vec<(u16, &str)> = EVERY_OPERATION.to_vec();
             if !UNSHED_PATHS.contains(&path.as_str()) {
                 add.push(SHED);
             }
-            if op.get("security").is_some_and(|s| s.as_array().is_some_and(|a| !a.is_empty())) {
+            if op
+                .get("security")
+                .is_some_and(|s| s.as_array().is_some_and(|a| !a.is_empty()))
+            {
                 add.push(AUTHENTICATED);
             }
             if op.contains_key("requestBody") {
@@ -169,7 +186,9 @@ pub fn add_edge_responses(doc: &mut Value) {
             // A response needs a description; the annotations leave out obvious ones.
             for (status, resp) in responses.iter_mut() {
                 if let Some(resp) = resp.as_object_mut()
-                    && resp.get("description").is_none_or(|d| d.as_str().is_none_or(str::is_empty))
+                    && resp
+                        .get("description")
+                        .is_none_or(|d| d.as_str().is_none_or(str::is_empty))
                 {
                     let reason = status
                         .parse::<u16>()
@@ -188,7 +207,10 @@ pub fn add_edge_responses(doc: &mut Value) {
 }
 
 /// The schema at `pointer` (a JSON pointer into the document), if any.
-fn schema_mut<'a>(doc: &'a mut Value, pointer: &str) -> Option<&'a mut serde_json::Map<String, Value>> {
+fn schema_mut<'a>(
+    doc: &'a mut Value,
+    pointer: &str,
+) -> Option<&'a mut serde_json::Map<String, Value>> {
     doc.pointer_mut(pointer).and_then(Value::as_object_mut)
 }
 
@@ -196,7 +218,10 @@ fn schema_mut<'a>(doc: &'a mut Value, pointer: &str) -> Option<&'a mut serde_jso
 /// permutation cap.
 pub fn apply_limits(doc: &mut Value, config: &ServeConfig) {
     for name in ["DetectRequest", "IngestRequest"] {
-        if let Some(events) = schema_mut(doc, &format!("/components/schemas/{name}/properties/events")) {
+        if let Some(events) = schema_mut(
+            doc,
+            &format!("/components/schemas/{name}/properties/events"),
+        ) {
             events.insert("maxItems".into(), json!(config.max_events_per_request));
         }
     }
@@ -221,7 +246,9 @@ pub fn apply_limits(doc: &mut Value, config: &ServeConfig) {
         if let Some(schemas) = schema_mut(doc, "/components/schemas") {
             schemas.insert("DemoConfigOverride".into(), demo_config);
         }
-        if let Some(prop) = doc.pointer_mut("/components/schemas/DemoRequest/properties/config_override") {
+        if let Some(prop) =
+            doc.pointer_mut("/components/schemas/DemoRequest/properties/config_override")
+        {
             *prop = json!({"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/DemoConfigOverride"}]});
         }
     }
@@ -231,7 +258,8 @@ pub fn apply_limits(doc: &mut Value, config: &ServeConfig) {
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "docs",
     responses((status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json", body = Object)))]
 pub async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
-    let json = serde_json::to_string_pretty(&document(&state.config)).unwrap_or_else(|_| "{}".into());
+    let json =
+        serde_json::to_string_pretty(&document(&state.config)).unwrap_or_else(|_| "{}".into());
     ([(header::CONTENT_TYPE, "application/json")], json)
 }
 

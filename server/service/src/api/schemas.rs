@@ -250,7 +250,13 @@ mod tests {
     fn names<T: Serialize>(values: &[T]) -> Vec<String> {
         values
             .iter()
-            .map(|v| serde_json::to_value(v).unwrap().as_str().unwrap().to_owned())
+            .map(|v| {
+                serde_json::to_value(v)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
             .collect()
     }
 
@@ -295,7 +301,9 @@ mod tests {
             crate::error::ApiError::RequestTimeout(String::new()),
             crate::error::ApiError::HeadersTooLarge(String::new()),
             crate::error::ApiError::UnsupportedMediaType(String::new()),
-            crate::error::ApiError::RateLimited { retry_after_seconds: 1 },
+            crate::error::ApiError::RateLimited {
+                retry_after_seconds: 1,
+            },
             crate::error::ApiError::Unavailable(String::new()),
             crate::error::ApiError::internal(""),
         ]
@@ -314,7 +322,8 @@ mod tests {
 
     #[test]
     fn mirrors_every_config_field_and_its_ranges() {
-        let doc = serde_json::to_value(<ConfigOverride as utoipa::PartialSchema>::schema()).unwrap();
+        let doc =
+            serde_json::to_value(<ConfigOverride as utoipa::PartialSchema>::schema()).unwrap();
         let mut documented: Vec<String> = doc["properties"]
             .as_object()
             .unwrap()

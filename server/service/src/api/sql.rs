@@ -30,7 +30,10 @@ pub fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct SqlRequest {
     /// One read-only statement over the table `anomalies`.
-    #[schema(pattern = "\\S", example = "SELECT stream_id, count(*) AS n FROM anomalies GROUP BY stream_id")]
+    #[schema(
+        pattern = "\\S",
+        example = "SELECT stream_id, count(*) AS n FROM anomalies GROUP BY stream_id"
+    )]
     pub query: String,
     /// Most rows returned (default 1000).
     #[serde(default, deserialize_with = "super::integers::optional")]
