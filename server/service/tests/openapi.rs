@@ -157,6 +157,16 @@ async fn document_is_structurally_sound() {
         doc["components"]["schemas"]["DetectRequest"]["properties"]["events"]["maxItems"],
         256
     );
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["AnomalySummary"]["properties"]["kind"]["$ref"],
+        "#/components/schemas/AnomalyKind"
+    );
+    assert_eq!(
+        schemas["AnomalyKind"]["enum"],
+        json!(["event", "change_point"])
+    );
+    assert!(schemas["Metrics"]["properties"]["p_value"].is_object());
 }
 
 /// One sample request and the operation it exercises.

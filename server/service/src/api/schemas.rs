@@ -105,13 +105,7 @@ pub enum EventType {
     Llm,
 }
 
-/// An event anomaly, or a sustained change that became the new baseline.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AnomalyKind {
-    Event,
-    ChangePoint,
-}
+pub use driftlock_store::view::{KindDoc as AnomalyKind, MetricsDoc as Metrics};
 
 /// A stream's state: `calibrating` until its baseline is full.
 #[derive(Debug, Serialize, ToSchema)]
@@ -119,19 +113,6 @@ pub enum AnomalyKind {
 pub enum StreamState {
     Calibrating,
     Ready,
-}
-
-/// An anomaly's scores.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Metrics {
-    /// NCD between the event and its nearest baseline event.
-    pub ncd: f64,
-    pub compression_ratio: f64,
-    pub entropy_change: f64,
-    /// Conformal p-value, in (0, 1].
-    pub p_value: f64,
-    /// `1 - p_value`.
-    pub confidence: f64,
 }
 
 /// One event of a request body.
@@ -318,6 +299,34 @@ mod tests {
             ]),
             names(&[AnomalyKind::Event, AnomalyKind::ChangePoint])
         );
+    }
+
+    #[test]
+    fn mirrors_the_engine_metrics() {
+        let m = driftlock_engine::Metrics {
+            ncd: 0.5,
+            compression_ratio: 1.0,
+            entropy_change: 0.0,
+            p_value: 0.1,
+            confidence: 0.9,
+        };
+        let mut fields: Vec<String> = serde_json::to_value(m)
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        let doc = serde_json::to_value(<Metrics as utoipa::PartialSchema>::schema()).unwrap();
+        let mut documented: Vec<String> = doc["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        fields.sort();
+        documented.sort();
+        assert_eq!(fields, documented);
     }
 
     #[test]
