@@ -50,6 +50,7 @@ pub mod drift;
 pub mod error;
 pub mod generate;
 pub mod hdfs;
+pub mod mutate;
 pub mod nab;
 mod rng;
 pub mod time;

@@ -235,6 +235,19 @@ impl Model {
         })
     }
 
+    /// What the model's indexing relies on, for a model read from a saved
+    /// state (which may be damaged): its baseline is a prefix of its pool.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if self.baseline_len > self.pool.len() {
+            return Err(format!(
+                "model baseline of {} events in a pool of {}",
+                self.baseline_len,
+                self.pool.len()
+            ));
+        }
+        Ok(())
+    }
+
     pub fn baseline(&self) -> &[Arc<Stored>] {
         &self.pool[..self.baseline_len]
     }

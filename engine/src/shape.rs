@@ -101,7 +101,7 @@ impl Group {
     fn too_close(&self, (series, step): (u64, u64)) -> std::ops::Range<usize> {
         let lo = self
             .at
-            .partition_point(|&a| a < (series, (step + 1).saturating_sub(self.gap)));
+            .partition_point(|&a| a < (series, step.saturating_add(1).saturating_sub(self.gap)));
         let hi = self
             .at
             .partition_point(|&a| a < (series, step.saturating_add(self.gap)));

@@ -177,6 +177,22 @@ struct Saved {
 impl<'de> Deserialize<'de> for StreamDetector {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let saved = Saved::deserialize(d)?;
+        // A state is read back from a store that may hold a damaged one: what
+        // indexing relies on is checked here rather than panicking later.
+        saved.config.validate().map_err(D::Error::custom)?;
+        if let Some(model) = &saved.model {
+            model.check().map_err(D::Error::custom)?;
+        }
+        // Counters only grow by events seen, far below overflowing.
+        if saved.seen > u64::MAX / 4
+            || saved.windows_tested > saved.seen
+            || saved.since_origin > saved.seen
+        {
+            return Err(D::Error::custom(format!(
+                "counters out of step: seen {}, since_origin {}, windows_tested {}",
+                saved.seen, saved.since_origin, saved.windows_tested
+            )));
+        }
         let baseline: VecDeque<Arc<Stored>> = match saved.baseline_pool_from {
             None => saved.baseline.into(),
             Some(from) => {

@@ -102,12 +102,13 @@ impl Rolling {
         if n < 2 {
             return (Vec::new(), Runs::default());
         }
-        self.clock += 1;
+        // Saturating: a saved state read back may hold any count.
+        self.clock = self.clock.saturating_add(1);
         make_room(&mut self.series, key, MAX_SERIES, |s| s.last);
         let series = self.series.entry(key).or_default();
         series.last = self.clock;
         let step = series.steps;
-        series.steps += 1;
+        series.steps = series.steps.saturating_add(1);
         while series.recent.len() >= n {
             series.recent.pop_front();
         }

@@ -9,6 +9,7 @@
 mod column;
 mod convert;
 mod csv;
+mod guard;
 mod ipc;
 mod mapping;
 mod ndjson;
@@ -144,6 +145,8 @@ enum Source {
         /// A batch larger than `batch_rows` (IPC files keep the writer's
         /// batch size) and the offset of its unconverted rest.
         pending: Option<(RecordBatch, usize)>,
+        /// The path, for errors.
+        file: String,
     },
     Ndjson(NdjsonSource),
 }
@@ -204,12 +207,14 @@ pub fn open(path: &Path, opts: &ReadOptions) -> Result<EventReader> {
             ));
         }
         InputFormat::Parquet => {
-            let (source, schema, rows) = parquet::ParquetSource::open(&file, handle, batch_rows)?;
+            let (source, schema, rows) = guard::decoder(&file, || {
+                parquet::ParquetSource::open(&file, handle, batch_rows)
+            })?;
             total_rows = Some(rows);
             (Box::new(source), schema, None)
         }
         InputFormat::ArrowIpc => {
-            let (source, schema) = ipc::open(&file, handle, total_bytes)?;
+            let (source, schema) = guard::decoder(&file, || ipc::open(&file, handle, total_bytes))?;
             (source, schema, None)
         }
         InputFormat::Csv | InputFormat::Tsv => {
@@ -218,8 +223,9 @@ pub fn open(path: &Path, opts: &ReadOptions) -> Result<EventReader> {
             } else {
                 b','
             };
-            let (source, schema, hints) =
-                csv::CsvSource::open(&file, handle, delimiter, batch_rows)?;
+            let (source, schema, hints) = guard::decoder(&file, || {
+                csv::CsvSource::open(&file, handle, delimiter, batch_rows)
+            })?;
             (Box::new(source), schema, Some(hints))
         }
     };
@@ -230,6 +236,7 @@ pub fn open(path: &Path, opts: &ReadOptions) -> Result<EventReader> {
         batches,
         plan,
         pending: None,
+        file,
     };
     Ok(EventReader::new(source, opts, total_bytes, total_rows))
 }
@@ -281,6 +288,7 @@ impl EventReader {
             batches,
             plan,
             pending,
+            file,
         } = &mut self.source
         else {
             unreachable!("next_arrow on a non-Arrow source");
@@ -288,10 +296,14 @@ impl EventReader {
         loop {
             let (batch, offset) = match pending.take() {
                 Some(p) => p,
-                None => match batches.next_batch()? {
-                    Ok(b) => (b, 0),
-                    Err(e) => return Some(Err(e)),
-                },
+                None => {
+                    let next = guard::decoder(file, || Ok(batches.next_batch()));
+                    match next {
+                        Ok(None) => return None,
+                        Ok(Some(Ok(b))) => (b, 0),
+                        Ok(Some(Err(e))) | Err(e) => return Some(Err(e)),
+                    }
+                }
             };
             let len = (batch.num_rows() - offset).min(self.batch_rows);
             if len == 0 {

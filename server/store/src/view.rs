@@ -10,6 +10,30 @@ use crate::anomalies::AnomalyRecord;
 use crate::feedback::FeedbackRecord;
 use crate::record::AnomalyStatus;
 
+/// For the OpenAPI document, the engine's `AnomalyKind` (the engine does not
+/// depend on utoipa; the service's `api::schemas` tests that they match).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = AnomalyKind)]
+pub enum KindDoc {
+    Event,
+    ChangePoint,
+}
+
+/// For the OpenAPI document, the engine's `Metrics`: an anomaly's scores.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Metrics)]
+pub struct MetricsDoc {
+    /// NCD between the event and its nearest baseline event.
+    pub ncd: f64,
+    pub compression_ratio: f64,
+    pub entropy_change: f64,
+    /// Conformal p-value, in (0, 1].
+    pub p_value: f64,
+    /// `1 - p_value`.
+    pub confidence: f64,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventSummary {
     #[serde(rename = "type")]
@@ -25,9 +49,9 @@ pub struct AnomalySummary {
     pub stream_id: String,
     pub timestamp: String,
     pub detected_at: String,
-    #[schema(value_type = String)]
+    #[schema(value_type = KindDoc)]
     pub kind: AnomalyKind,
-    #[schema(value_type = Object)]
+    #[schema(value_type = MetricsDoc)]
     pub metrics: Metrics,
     pub event_summary: EventSummary,
     pub why: String,

@@ -89,19 +89,24 @@ impl Filters {
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Page size, 1-100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `next_page_token` of the previous page.
+    #[param(pattern = "^76313a(30|3[1-9](3[0-9]){0,17})$")]
     pub page_token: Option<String>,
     pub stream_id: Option<String>,
     pub min_ncd: Option<f64>,
     pub max_p_value: Option<f64>,
-    /// `new`, `viewed` or `archived`.
+    #[param(value_type = Option<AnomalyStatus>, inline)]
     pub status: Option<String>,
     /// RFC 3339; anomalies at or after.
+    #[param(format = DateTime)]
     pub since: Option<String>,
     /// RFC 3339; anomalies at or before.
+    #[param(format = DateTime)]
     pub until: Option<String>,
     pub has_evidence: Option<bool>,
 }
@@ -166,20 +171,30 @@ pub fn next_page<T>(rows: &mut Vec<T>, limit: usize, seq: impl Fn(&T) -> i64) ->
     rows.last().map(|r| encode_token(seq(r)))
 }
 
+/// The pattern of [`encode_token`]'s tokens, for the OpenAPI document.
+pub const PAGE_TOKEN_PATTERN: &str = "^76313a(30|3[1-9](3[0-9]){0,17})$";
+
+/// Only what [`encode_token`] writes: other spellings of the same number
+/// (upper-case hex, leading zeros) are refused, as the document's pattern does.
 pub fn decode_token(token: &str) -> Result<i64, ApiError> {
     let bad = || ApiError::field("page_token", "not a token from a previous page");
     let raw = hex::decode(token).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
-    text.strip_prefix("v1:")
+    let seq: i64 = text
+        .strip_prefix("v1:")
         .and_then(|n| n.parse().ok())
-        .ok_or_else(bad)
+        .ok_or_else(bad)?;
+    if seq < 0 || encode_token(seq) != token {
+        return Err(bad());
+    }
+    Ok(seq)
 }
 
 /// List anomalies, newest first.
 #[utoipa::path(get, path = "/v1/anomalies", tag = "anomalies", security(("api_key" = [])),
     params(ListQuery),
     responses((status = 200, body = AnomalyList), (status = 400, body = super::ErrorBody),
-        (status = 403, body = super::ErrorBody)))]
+        (status = 403, body = super::ErrorBody, description = "A stream key filtering on another stream")))]
 pub async fn list_anomalies(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -246,7 +261,7 @@ pub async fn get_anomaly(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchAnomaly {
-    /// `new`, `viewed` or `archived`.
+    #[schema(value_type = AnomalyStatus)]
     pub status: String,
 }
 
@@ -274,9 +289,10 @@ pub async fn patch_anomaly(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeedbackRequest {
-    /// `confirmed`, `false_positive` or `dismissed`.
+    #[schema(value_type = super::schemas::FeedbackType)]
     pub feedback_type: String,
     #[serde(default)]
+    #[schema(max_length = 4096)]
     pub reason: Option<String>,
 }
 
@@ -297,8 +313,13 @@ pub async fn feedback(
             "must be confirmed, false_positive or dismissed",
         ));
     }
-    if body.reason.as_ref().is_some_and(|r| r.len() > 4096) {
-        return Err(ApiError::field("reason", "at most 4096 bytes"));
+    // Characters, as the document's maxLength counts them.
+    if body
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > 4096)
+    {
+        return Err(ApiError::field("reason", "at most 4096 characters"));
     }
     load_visible(&state, &caller, &id).await?;
     let record = FeedbackRecord {
@@ -323,5 +344,13 @@ mod tests {
         assert_eq!(decode_token(&encode_token(42)).unwrap(), 42);
         assert!(decode_token("zz").is_err());
         assert!(decode_token(&hex::encode("v2:1")).is_err());
+        // Other spellings of a valid token are refused, as the pattern does.
+        assert!(decode_token(&encode_token(42).to_uppercase()).is_err());
+        assert!(decode_token(&hex::encode("v1:042")).is_err());
+        assert!(decode_token(&hex::encode("v1:-1")).is_err());
+        let pattern = PAGE_TOKEN_PATTERN
+            .trim_start_matches('^')
+            .trim_end_matches('$');
+        assert!(pattern.starts_with(&encode_token(0)[..6]));
     }
 }

@@ -28,10 +28,10 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DemoRequest {
-    #[schema(value_type = Vec<super::event_input::EventSchema>)]
+    #[schema(value_type = Vec<super::schemas::EventSchema>, min_items = 1)]
     pub events: Vec<super::event_input::InputEvent>,
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[serde(default, deserialize_with = "super::integers::config")]
+    #[schema(value_type = Option<super::schemas::ConfigOverride>)]
     pub config_override: Option<Map<String, Value>>,
 }
 
@@ -72,18 +72,23 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) 
     )
 }
 
-/// The demo detector's config: small defaults, the override on top, capped.
-fn demo_config(
-    fields: Option<&Map<String, Value>>,
-    max_permutations: u32,
-) -> Result<DetectorConfig, ApiError> {
-    let base = DetectorConfig {
+/// The demo detector's small defaults (also the document's).
+pub(crate) fn demo_defaults(max_permutations: u32) -> DetectorConfig {
+    DetectorConfig {
         baseline_size: 20,
         window_size: 10,
         hop_size: 5,
         permutation_count: max_permutations,
         ..DetectorConfig::default()
-    };
+    }
+}
+
+/// The demo detector's config: small defaults, the override on top, capped.
+fn demo_config(
+    fields: Option<&Map<String, Value>>,
+    max_permutations: u32,
+) -> Result<DetectorConfig, ApiError> {
+    let base = demo_defaults(max_permutations);
     let mut merged = serde_json::to_value(&base).map_err(ApiError::internal)?;
     if let (Some(obj), Some(fields)) = (merged.as_object_mut(), fields) {
         for (k, v) in fields {

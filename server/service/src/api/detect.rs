@@ -29,16 +29,17 @@ pub fn router() -> Router<AppState> {
 pub struct DetectRequest {
     /// Stream to use; defaults to the key's stream (or `default` for an admin key).
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub stream_id: Option<String>,
-    /// 1-256 events: `{timestamp, type, body, attributes, idempotency_key, sequence}`.
-    #[schema(value_type = Vec<super::event_input::EventSchema>)]
+    /// 1 to the server's `max_events_per_request` events.
+    #[schema(value_type = Vec<super::schemas::EventSchema>, min_items = 1)]
     pub events: Vec<InputEvent>,
     /// DetectorConfig fields (`baseline_size`, `min_baseline_size`, `window_size`, `hop_size`,
     /// `ncd_threshold`, `p_value_threshold`, `compressor`, `permutation_count`,
     /// `seed`, `mask_volatile`, `metric_context`, `record_margin`). Creates the stream with this config; on an
     /// existing stream, values that differ from its config are a 409.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[serde(default, deserialize_with = "super::integers::config")]
+    #[schema(value_type = Option<super::schemas::ConfigOverride>)]
     pub config_override: Option<Map<String, Value>>,
 }
 
@@ -53,10 +54,9 @@ pub struct DetectedAnomaly {
     /// change began (the window's first anomalous event, which may have come
     /// in an earlier request).
     pub stream_index: u64,
-    /// `event` or `change_point`.
-    #[schema(value_type = String)]
+    #[schema(value_type = super::schemas::AnomalyKind)]
     pub kind: AnomalyKind,
-    #[schema(value_type = Object)]
+    #[schema(value_type = super::schemas::Metrics)]
     pub metrics: Metrics,
     pub window_p_value: Option<f64>,
     /// The event as sent; for a change point, the event that reported it.
@@ -80,7 +80,7 @@ pub struct DetectResponse {
     pub processing_time: String,
     pub compression_algo: String,
     pub anomalies: Vec<DetectedAnomaly>,
-    /// `calibrating` or `ready`.
+    #[schema(value_type = super::schemas::StreamState)]
     pub status: String,
     /// Events still needed before the stream scores (0 when ready).
     pub events_needed: u64,
@@ -152,9 +152,8 @@ pub(crate) fn response(
 #[utoipa::path(post, path = "/v1/detect", tag = "detection", request_body = DetectRequest,
     security(("api_key" = [])),
     responses((status = 200, body = DetectResponse), (status = 400, body = super::ErrorBody),
-        (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody),
-        (status = 409, body = super::ErrorBody), (status = 413, body = super::ErrorBody),
-        (status = 429, body = super::ErrorBody)))]
+        (status = 403, body = super::ErrorBody, description = "A stream key naming another stream"),
+        (status = 409, body = super::ErrorBody, description = "The stream exists with another config")))]
 pub async fn detect(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

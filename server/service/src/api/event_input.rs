@@ -3,8 +3,8 @@
 //! The engine's [`Event`] is laxer because readers of files need it to be.
 
 use driftlock_engine::{Event, EventKind};
+use serde::Deserialize;
 use serde::de::{self, Deserializer};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// One event of a request body.
@@ -21,7 +21,7 @@ pub struct InputEvent {
     pub attributes: Value,
     #[serde(default)]
     pub idempotency_key: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::integers::optional")]
     pub sequence: Option<i64>,
 }
 
@@ -71,24 +71,6 @@ impl From<InputEvent> for Event {
 /// The events of a request, checked.
 pub fn into_events(input: Vec<InputEvent>) -> Vec<Event> {
     input.into_iter().map(Event::from).collect()
-}
-
-/// For the OpenAPI document: the shape [`InputEvent`] accepts.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct EventSchema {
-    /// RFC 3339, e.g. `2025-01-01T10:00:00Z`.
-    pub timestamp: Option<String>,
-    /// `log`, `metric`, `trace` or `llm` (default `log`).
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    /// The payload to evaluate: a JSON object.
-    #[schema(value_type = Object)]
-    pub body: Value,
-    #[schema(value_type = Option<Object>)]
-    pub attributes: Option<Value>,
-    pub idempotency_key: Option<String>,
-    pub sequence: Option<i64>,
 }
 
 #[cfg(test)]

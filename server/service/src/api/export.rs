@@ -18,7 +18,6 @@ use super::extract::{ApiJson, OptionalJson};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
-use driftlock_batch::BatchError;
 use driftlock_batch::export;
 use driftlock_batch::output::OutputFormat;
 use driftlock_store::Store;
@@ -30,18 +29,46 @@ pub fn router() -> Router<AppState> {
         .route("/v1/anomalies/{id}/export", post(export_one))
 }
 
+/// A bulk export's format.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    #[default]
+    Ndjson,
+    Csv,
+    Parquet,
+    /// An Arrow IPC file.
+    Arrow,
+}
+
+impl From<ExportFormat> for OutputFormat {
+    fn from(f: ExportFormat) -> OutputFormat {
+        match f {
+            ExportFormat::Ndjson => OutputFormat::Ndjson,
+            ExportFormat::Csv => OutputFormat::Csv,
+            ExportFormat::Parquet => OutputFormat::Parquet,
+            ExportFormat::Arrow => OutputFormat::ArrowIpc,
+        }
+    }
+}
+
 /// A bulk export: the list's filters and a format.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
-    /// `ndjson` (default), `csv`, `parquet` or `arrow` (Arrow IPC file).
+    /// Default `ndjson`.
     #[serde(default)]
-    pub format: Option<String>,
+    pub format: Option<ExportFormat>,
     pub stream_id: Option<String>,
     pub min_ncd: Option<f64>,
     pub max_p_value: Option<f64>,
+    #[schema(value_type = Option<driftlock_store::record::AnomalyStatus>)]
     pub status: Option<String>,
+    /// RFC 3339; anomalies at or after.
+    #[schema(format = DateTime)]
     pub since: Option<String>,
+    /// RFC 3339; anomalies at or before.
+    #[schema(format = DateTime)]
     pub until: Option<String>,
     pub has_evidence: Option<bool>,
 }
@@ -49,19 +76,17 @@ pub struct ExportRequest {
 /// Export anomalies matching the filters, streamed.
 #[utoipa::path(post, path = "/v1/anomalies/export", tag = "anomalies", security(("api_key" = [])),
     request_body = ExportRequest,
-    responses((status = 200, description = "The anomalies in the requested format"),
-        (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody)))]
+    responses((status = 200, description = "The anomalies in the requested format", content(
+            (String = "application/x-ndjson"), (String = "text/csv"),
+            (String = "application/vnd.apache.parquet"), (String = "application/vnd.apache.arrow.file"))),
+        (status = 400, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody, description = "A stream key filtering on another stream")))]
 pub async fn export_many(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiJson(req): ApiJson<ExportRequest>,
 ) -> Result<Response, ApiError> {
-    let format: OutputFormat = req
-        .format
-        .as_deref()
-        .unwrap_or("ndjson")
-        .parse()
-        .map_err(|e: BatchError| ApiError::field("format", e.to_string()))?;
+    let format = OutputFormat::from(req.format.unwrap_or_default());
     let filter = Filters {
         stream_id: req.stream_id,
         min_ncd: req.min_ncd,
@@ -84,30 +109,39 @@ pub async fn export_many(
         .into_response())
 }
 
+/// One anomaly's export format (`md` is `markdown`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportFormat {
+    #[default]
+    Json,
+    Markdown,
+    Md,
+}
+
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportOneRequest {
-    /// `json` (default) or `markdown`.
+    /// Default `json`.
     #[serde(default)]
-    pub format: Option<String>,
+    pub format: Option<ReportFormat>,
 }
 
 /// Export one anomaly with its evidence, as JSON or a Markdown report.
 #[utoipa::path(post, path = "/v1/anomalies/{id}/export", tag = "anomalies", security(("api_key" = [])),
-    params(("id" = String, Path)), request_body = ExportOneRequest,
-    responses((status = 200, body = driftlock_store::view::AnomalyDetail), (status = 404, body = super::ErrorBody)))]
+    params(("id" = String, Path)), request_body = Option<ExportOneRequest>,
+    responses((status = 200, description = "The anomaly, as JSON or a Markdown report", content(
+            (driftlock_store::view::AnomalyDetail = "application/json"), (String = "text/markdown"))),
+        (status = 404, body = super::ErrorBody)))]
 pub async fn export_one(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     OptionalJson(req): OptionalJson<ExportOneRequest>,
 ) -> Result<Response, ApiError> {
-    let format = req.format.as_deref().unwrap_or("json").to_ascii_lowercase();
-    if !matches!(format.as_str(), "json" | "markdown" | "md") {
-        return Err(ApiError::field("format", "must be json or markdown"));
-    }
+    let format = req.format.unwrap_or_default();
     let detail = load_visible(&state, &caller, &id).await?;
-    if format == "json" {
+    if format == ReportFormat::Json {
         return Ok(Json(detail).into_response());
     }
     Ok((

@@ -77,7 +77,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// A JSON body that may be empty (then `T::default()`).
+/// A JSON body that may be empty or `null` (then `T::default()`).
 pub struct OptionalJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
@@ -88,7 +88,9 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }
-        Ok(OptionalJson(parse_json(&bytes)?))
+        Ok(OptionalJson(
+            parse_json::<Option<T>>(&bytes)?.unwrap_or_default(),
+        ))
     }
 }
 

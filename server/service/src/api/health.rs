@@ -50,7 +50,8 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
 
 /// Prometheus metrics (admin key, as `X-Api-Key` or `Authorization: Bearer`).
 #[utoipa::path(get, path = "/metrics", tag = "health", security(("api_key" = [])),
-    responses((status = 200, description = "OpenMetrics text exposition", content_type = "application/openmetrics-text")))]
+    responses((status = 200, description = "OpenMetrics text exposition", content_type = "application/openmetrics-text", body = String),
+        (status = 403, body = super::ErrorBody, description = "Not an admin key")))]
 pub async fn metrics(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -36,19 +36,23 @@ fn parse_status(s: &str) -> Result<IncidentStatus, ApiError> {
 #[into_params(parameter_in = Query)]
 pub struct IncidentQuery {
     /// Page size, 1-100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `next_page_token` of the previous page.
+    #[param(pattern = "^76313a(30|3[1-9](3[0-9]){0,17})$")]
     pub page_token: Option<String>,
     pub stream_id: Option<String>,
     /// The opening anomaly's NCD at least this.
     pub min_ncd: Option<f64>,
     /// The opening anomaly's p-value at most this.
     pub max_p_value: Option<f64>,
-    /// `open`, `acknowledged` or `resolved`.
+    #[param(value_type = Option<IncidentStatus>, inline)]
     pub status: Option<String>,
     /// RFC 3339; opened at or after.
+    #[param(format = DateTime)]
     pub since: Option<String>,
     /// RFC 3339; opened at or before.
+    #[param(format = DateTime)]
     pub until: Option<String>,
     pub has_evidence: Option<bool>,
 }
@@ -128,7 +132,7 @@ pub struct IncidentList {
 #[utoipa::path(get, path = "/v1/incidents", tag = "incidents", security(("api_key" = [])),
     params(IncidentQuery),
     responses((status = 200, body = IncidentList), (status = 400, body = super::ErrorBody),
-        (status = 403, body = super::ErrorBody)))]
+        (status = 403, body = super::ErrorBody, description = "A stream key filtering on another stream")))]
 pub async fn list_incidents(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -181,10 +185,11 @@ async fn load_visible(state: &AppState, caller: &Caller, id: &str) -> Result<Inc
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchIncident {
-    /// `open`, `acknowledged` or `resolved`.
+    #[schema(value_type = IncidentStatus)]
     pub status: String,
     /// Why (kept until a later change gives another).
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub note: Option<String>,
 }
 

@@ -41,25 +41,31 @@ pub const BACKFILL: &str = "backfill";
 #[serde(deny_unknown_fields)]
 pub struct CreateJobRequest {
     /// `backfill` (the default and only kind).
+    #[schema(value_type = Option<super::schemas::JobKind>)]
     pub kind: Option<String>,
     /// An archive folder (searched for `.parquet` files; Hive `date=YYYY-MM-DD`
     /// partitions welcome) or one input file (Parquet, Arrow IPC, CSV, NDJSON):
     /// relative to the first archive root, or absolute inside any root.
     pub path: Option<String>,
     /// First `date=` partition to read (YYYY-MM-DD), inclusive.
+    #[schema(format = Date)]
     pub since: Option<String>,
     /// Last `date=` partition to read (YYYY-MM-DD), inclusive.
+    #[schema(format = Date)]
     pub until: Option<String>,
     /// `all` (default) or `latest`: only the newest partition when a run starts.
     pub partition: Option<Partition>,
     /// Detector configuration (the fields of `config_override`).
-    #[schema(value_type = Option<Object>)]
+    #[serde(default, deserialize_with = "super::integers::config")]
+    #[schema(value_type = Option<super::schemas::ConfigOverride>)]
     pub config: Option<Map<String, Value>>,
     pub columns: Option<Columns>,
     /// Skip rows that cannot become events instead of failing the job.
     pub skip_bad_rows: Option<bool>,
     /// Rows per read batch (default 8192); cancellation and progress happen
     /// between batches.
+    #[serde(default, deserialize_with = "super::integers::optional")]
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub batch_rows: Option<usize>,
     /// A 5-field cron expression in UTC (e.g. `0 2 * * *`): the job becomes a
     /// schedule that starts a run at each time, instead of running now.
@@ -70,7 +76,7 @@ pub struct CreateJobRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Job {
     pub id: String,
-    /// `backfill`.
+    #[schema(value_type = super::schemas::JobKind)]
     pub kind: String,
     /// A schedule stays `queued` (waiting for its next run) until cancelled.
     pub status: JobStatus,
@@ -302,12 +308,15 @@ pub async fn create_job(
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Page size, 1-100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `next_page_token` of the previous page.
+    #[param(pattern = "^76313a(30|3[1-9](3[0-9]){0,17})$")]
     pub page_token: Option<String>,
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    #[param(value_type = Option<JobStatus>, inline)]
     pub status: Option<String>,
     /// Only the runs of this schedule.
     pub parent_id: Option<String>,

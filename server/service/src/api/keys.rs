@@ -23,7 +23,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/me/usage", get(my_usage))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// Read as one struct; documented as [`super::schemas::CreateKey`], which
+/// says which fields go with which role.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
     #[serde(default)]
@@ -36,7 +38,7 @@ pub struct CreateKeyRequest {
     #[serde(default)]
     pub plan: Option<Plan>,
     /// Overrides the plan's requests per minute.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::integers::optional")]
     pub rate_limit_per_minute: Option<u32>,
 }
 
@@ -55,9 +57,9 @@ pub struct KeyList {
 
 /// Create a key (admin).
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", security(("api_key" = [])),
-    request_body = CreateKeyRequest,
+    request_body = super::schemas::CreateKey,
     responses((status = 201, body = CreatedKey), (status = 400, body = super::ErrorBody),
-        (status = 403, body = super::ErrorBody)))]
+        (status = 403, body = super::ErrorBody, description = "Not an admin key")))]
 pub async fn create_key(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -85,7 +87,7 @@ pub async fn create_key(
 
 /// List keys (admin); hashes are never returned.
 #[utoipa::path(get, path = "/v1/keys", tag = "keys", security(("api_key" = [])),
-    responses((status = 200, body = KeyList), (status = 403, body = super::ErrorBody)))]
+    responses((status = 200, body = KeyList), (status = 403, body = super::ErrorBody, description = "Not an admin key")))]
 pub async fn list_keys(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -98,8 +100,9 @@ pub async fn list_keys(
 /// Revoke a key (admin). The last active admin key cannot be revoked.
 #[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys", security(("api_key" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, body = KeyRecord), (status = 403, body = super::ErrorBody),
-        (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)))]
+    responses((status = 200, body = KeyRecord), (status = 403, body = super::ErrorBody, description = "Not an admin key"),
+        (status = 404, body = super::ErrorBody),
+        (status = 409, body = super::ErrorBody, description = "Already revoked, or the last active admin key")))]
 pub async fn revoke_key(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

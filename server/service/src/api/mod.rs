@@ -8,9 +8,11 @@ pub mod export;
 pub mod extract;
 pub mod health;
 pub mod incidents;
+pub mod integers;
 pub mod jobs;
 pub mod keys;
 pub mod openapi;
+pub mod schemas;
 pub mod sql;
 pub mod streams;
 
@@ -41,9 +43,7 @@ pub struct ErrorBody {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// `invalid_argument`, `unauthorized`, `forbidden`, `not_found`,
-    /// `method_not_allowed`, `conflict`, `payload_too_large`,
-    /// `rate_limit_exceeded`, `unavailable` or `internal`.
+    #[schema(value_type = schemas::ErrorCode)]
     pub code: String,
     pub message: String,
     pub request_id: String,

@@ -1,13 +1,20 @@
 //! `GET /v1/openapi.json`, generated from the handlers' annotations, and a
-//! self-contained `/docs` page (no CDN) that renders it.
+//! self-contained `/docs` page (no CDN) that renders it. [`document`] is the
+//! one place the document is built: the annotations give each operation's own
+//! answers, [`add_edge_responses`] those that the layers around every handler
+//! give (authentication, rate limits, body limits, load shedding), and
+//! [`apply_limits`] the server's configured sizes.
 
 use axum::Router;
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
+use serde_json::{Value, json};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::config::ServeConfig;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -51,6 +58,7 @@ impl Modify for SecurityAddon {
         super::keys::revoke_key,
         super::keys::my_keys,
         super::keys::my_usage,
+        super::sql::run_sql,
         super::jobs::create_job,
         super::jobs::list_jobs,
         super::jobs::get_job,
@@ -58,25 +66,207 @@ impl Modify for SecurityAddon {
         super::health::healthz,
         super::health::readyz,
         super::health::metrics,
+        openapi_json,
+        docs,
     ),
     components(schemas(super::ErrorBody, super::ErrorDetail)),
     modifiers(&SecurityAddon),
     tags(
-        (name = "detection"), (name = "streams"), (name = "anomalies"), (name = "keys"), (name = "jobs"), (name = "health")
+        (name = "detection"), (name = "streams"), (name = "anomalies"), (name = "incidents"),
+        (name = "keys"), (name = "sql"), (name = "jobs"), (name = "health"), (name = "docs")
     )
 )]
 pub struct ApiDoc;
 
+/// The OpenAPI document for a server with `config`.
+pub fn document(config: &ServeConfig) -> Value {
+    // Serialising utoipa's own types cannot fail: they hold only JSON values.
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|_| json!({}));
+    add_edge_responses(&mut doc);
+    apply_limits(&mut doc, config);
+    unsigned_bounds(&mut doc);
+    doc
+}
+
+/// utoipa writes unsigned integers as `int32`/`int64` (whose ranges end at
+/// 2^31-1 and 2^63-1, short of u32's and u64's) with a minimum of 0: such a
+/// schema gets its type's real maximum, as an exact integer, instead.
+pub fn unsigned_bounds(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            let unsigned = o
+                .get("minimum")
+                .and_then(Value::as_f64)
+                .is_some_and(|m| m >= 0.0);
+            let max = match o.get("format").and_then(Value::as_str) {
+                Some("int32") if unsigned => Some(u64::from(u32::MAX)),
+                Some("int64") if unsigned => Some(u64::MAX),
+                _ => None,
+            };
+            if let Some(max) = max {
+                o.remove("format");
+                let lower = o
+                    .get("maximum")
+                    .and_then(Value::as_f64)
+                    .is_some_and(|m| m < max as f64);
+                if !lower {
+                    o.insert("maximum".into(), json!(max));
+                }
+            }
+            o.values_mut().for_each(unsigned_bounds);
+        }
+        Value::Array(a) => a.iter_mut().for_each(unsigned_bounds),
+        _ => {}
+    }
+}
+
+/// Answers of the layers around the handlers, added to every operation they
+/// apply to, with `(status, why)`.
+const EVERY_OPERATION: [(u16, &str); 3] = [
+    (
+        429,
+        "Rate limit exceeded (per key, per address, or failed keys per address)",
+    ),
+    (431, "Request headers over the limit"),
+    (500, "Internal error"),
+];
+const SHED: (u16, &str) = (503, "Overloaded (every request slot taken); retry shortly");
+const AUTHENTICATED: (u16, &str) = (401, "Missing, unknown or revoked API key");
+const WITH_BODY: [(u16, &str); 3] = [
+    (
+        400,
+        "Malformed JSON, a wrong type, an unknown field or a value out of range",
+    ),
+    (408, "The request body did not arrive in time"),
+    (413, "Request body over the limit"),
+];
+/// Liveness answers outside the load shedder.
+const UNSHED_PATHS: [&str; 1] = ["/healthz"];
+
+fn error_response(why: &str) -> Value {
+    json!({
+        "description": why,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    })
+}
+
+/// Adds the edge's answers where an operation does not document them already.
+pub fn add_edge_responses(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for op in item.values_mut().filter_map(Value::as_object_mut) {
+            let mut add: Vec<(u16, &str)> = EVERY_OPERATION.to_vec();
+            if !UNSHED_PATHS.contains(&path.as_str()) {
+                add.push(SHED);
+            }
+            if op
+                .get("security")
+                .is_some_and(|s| s.as_array().is_some_and(|a| !a.is_empty()))
+            {
+                add.push(AUTHENTICATED);
+            }
+            if op.contains_key("requestBody") {
+                add.extend(WITH_BODY);
+            }
+            let responses = op
+                .entry("responses")
+                .or_insert_with(|| json!({}))
+                .as_object_mut();
+            let Some(responses) = responses else { continue };
+            for (status, why) in add {
+                responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| error_response(why));
+            }
+            // A response needs a description; the annotations leave out obvious ones.
+            for (status, resp) in responses.iter_mut() {
+                if let Some(resp) = resp.as_object_mut()
+                    && resp
+                        .get("description")
+                        .is_none_or(|d| d.as_str().is_none_or(str::is_empty))
+                {
+                    let reason = status
+                        .parse::<u16>()
+                        .ok()
+                        .and_then(|c| axum::http::StatusCode::from_u16(c).ok())
+                        .and_then(|c| c.canonical_reason())
+                        .unwrap_or("Response");
+                    resp.insert("description".into(), json!(reason));
+                }
+            }
+            let mut sorted: Vec<(String, Value)> = std::mem::take(responses).into_iter().collect();
+            sorted.sort_by(|a, b| a.0.cmp(&b.0));
+            responses.extend(sorted);
+        }
+    }
+}
+
+/// The schema at `pointer` (a JSON pointer into the document), if any.
+fn schema_mut<'a>(
+    doc: &'a mut Value,
+    pointer: &str,
+) -> Option<&'a mut serde_json::Map<String, Value>> {
+    doc.pointer_mut(pointer).and_then(Value::as_object_mut)
+}
+
+/// The configured sizes: events per request (the demo's too) and the demo's
+/// permutation cap.
+pub fn apply_limits(doc: &mut Value, config: &ServeConfig) {
+    for name in ["DetectRequest", "IngestRequest"] {
+        if let Some(events) = schema_mut(
+            doc,
+            &format!("/components/schemas/{name}/properties/events"),
+        ) {
+            events.insert("maxItems".into(), json!(config.max_events_per_request));
+        }
+    }
+    if let Some(events) = schema_mut(doc, "/components/schemas/DemoRequest/properties/events") {
+        events.insert("maxItems".into(), json!(config.demo.max_events));
+    }
+    // The demo's override is the same object with a lower permutation cap.
+    let demo_config = doc.pointer("/components/schemas/ConfigOverride").cloned();
+    if let Some(mut demo_config) = demo_config {
+        let max = config.demo.max_permutations;
+        let defaults = super::demo::demo_defaults(max);
+        let props = &mut demo_config["properties"];
+        props["permutation_count"]["maximum"] = json!(max);
+        for (field, default) in [
+            ("baseline_size", json!(defaults.baseline_size)),
+            ("window_size", json!(defaults.window_size)),
+            ("hop_size", json!(defaults.hop_size)),
+            ("permutation_count", json!(defaults.permutation_count)),
+        ] {
+            props[field]["default"] = default;
+        }
+        if let Some(schemas) = schema_mut(doc, "/components/schemas") {
+            schemas.insert("DemoConfigOverride".into(), demo_config);
+        }
+        if let Some(prop) =
+            doc.pointer_mut("/components/schemas/DemoRequest/properties/config_override")
+        {
+            *prop = json!({"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/DemoConfigOverride"}]});
+        }
+    }
+}
+
 /// The OpenAPI document.
-pub async fn openapi_json() -> impl IntoResponse {
-    let json = ApiDoc::openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|_| "{}".into());
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "docs",
+    responses((status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json", body = Object)))]
+pub async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
+    let json =
+        serde_json::to_string_pretty(&document(&state.config)).unwrap_or_else(|_| "{}".into());
     ([(header::CONTENT_TYPE, "application/json")], json)
 }
 
 /// A page listing every endpoint of the OpenAPI document, rendered in the
 /// browser from `/v1/openapi.json` with no external resources.
+#[utoipa::path(get, path = "/docs", tag = "docs",
+    responses((status = 200, description = "An HTML page of the operations", content_type = "text/html")))]
 pub async fn docs() -> Html<&'static str> {
     Html(DOCS_HTML)
 }

@@ -7,6 +7,7 @@ use axum::routing::post;
 use axum::{Extension, Json, Router, extract::State};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use super::extract::ApiJson;
 use crate::auth::Caller;
@@ -25,31 +26,45 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/sql", post(run_sql))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SqlRequest {
+    /// One read-only statement over the table `anomalies`.
+    #[schema(
+        pattern = "\\S",
+        example = "SELECT stream_id, count(*) AS n FROM anomalies GROUP BY stream_id"
+    )]
     pub query: String,
-    #[serde(default)]
+    /// Most rows returned (default 1000).
+    #[serde(default, deserialize_with = "super::integers::optional")]
+    #[schema(minimum = 1, maximum = 10_000)]
     pub limit: Option<usize>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Column {
     pub name: String,
     #[serde(rename = "type")]
     pub data_type: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SqlResponse {
     pub columns: Vec<Column>,
+    #[schema(value_type = Vec<Object>)]
     pub rows: Vec<Map<String, Value>>,
     pub row_count: usize,
     /// More rows matched than `limit`.
     pub truncated: bool,
 }
 
-async fn run_sql(
+/// Run a read-only SQL query over the stored anomalies (admin).
+#[utoipa::path(post, path = "/v1/sql", tag = "sql", security(("api_key" = [])),
+    request_body = SqlRequest,
+    responses((status = 200, body = SqlResponse),
+        (status = 400, body = super::ErrorBody, description = "Not one read-only statement, an unknown table or column, or a limit out of range"),
+        (status = 403, body = super::ErrorBody, description = "Not an admin key")))]
+pub async fn run_sql(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiJson(req): ApiJson<SqlRequest>,

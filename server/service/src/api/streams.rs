@@ -32,9 +32,9 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StreamView {
     pub id: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = super::schemas::ConfigOverride)]
     pub config: DetectorConfig,
-    /// `calibrating` or `ready`.
+    #[schema(value_type = super::schemas::StreamState)]
     pub status: String,
     pub events_needed: u64,
     pub events_seen: u64,
@@ -71,11 +71,11 @@ pub struct StreamList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IngestRequest {
-    #[schema(value_type = Vec<super::event_input::EventSchema>)]
+    #[schema(value_type = Vec<super::schemas::EventSchema>, min_items = 1)]
     pub events: Vec<InputEvent>,
     /// As in `/v1/detect`: the config of a stream created by this call.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[serde(default, deserialize_with = "super::integers::config")]
+    #[schema(value_type = Option<super::schemas::ConfigOverride>)]
     pub config_override: Option<Map<String, Value>>,
 }
 
@@ -92,7 +92,7 @@ pub struct IngestResponse {
 
 /// List streams (a stream key sees its own).
 #[utoipa::path(get, path = "/v1/streams", tag = "streams", security(("api_key" = [])),
-    responses((status = 200, body = StreamList), (status = 401, body = super::ErrorBody)))]
+    responses((status = 200, body = StreamList)))]
 pub async fn list_streams(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -128,7 +128,7 @@ pub async fn get_stream(
 
 /// Queue events for asynchronous detection. They are committed before the 202.
 #[utoipa::path(post, path = "/v1/streams/{id}/events", tag = "streams", security(("api_key" = [])),
-    params(("id" = String, Path)), request_body = IngestRequest,
+    params(("id" = String, Path, pattern = "^[A-Za-z0-9._:-]{1,128}$")), request_body = IngestRequest,
     responses((status = 202, body = IngestResponse), (status = 400, body = super::ErrorBody),
         (status = 403, body = super::ErrorBody), (status = 409, body = super::ErrorBody)))]
 pub async fn ingest(
