@@ -20,6 +20,7 @@ fn migrations() -> Vec<Vec<&'static str>> {
         vec![super::anomalies::EVIDENCE_COLUMNS],
         vec![super::anomalies::REPORTED_AT_COLUMN],
         vec![super::incidents::SCHEMA],
+        vec![super::streams::STATE_LOG],
     ]
 }
 

@@ -1,7 +1,6 @@
 //! `POST /v1/sql` (admin): a read-only DataFusion query over the store's
-//! anomalies, answered as JSON rows, with a row limit and a timeout.
-
-use std::time::Duration;
+//! anomalies, answered as JSON rows, with a row limit, run on the SQL pool
+//! (its own runtime, memory pool and deadline; see [`crate::sql_pool`]).
 
 use axum::routing::post;
 use axum::{Extension, Json, Router, extract::State};
@@ -12,14 +11,12 @@ use super::extract::ApiJson;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
-use driftlock_batch::sql::tables::{AnomalySource, Tables, session};
+use driftlock_batch::sql::tables::{AnomalySource, Tables, session_within};
 use driftlock_batch::sql::{output, query_limited};
 
 /// Rows returned when the request names no limit, and the most it may name.
 pub const DEFAULT_LIMIT: usize = 1000;
 pub const MAX_LIMIT: usize = 10_000;
-/// A query that runs longer is cancelled (its future is dropped).
-pub const TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/sql", post(run_sql))
@@ -69,18 +66,31 @@ async fn run_sql(
         events: None,
         anomalies: Some(AnomalySource::Store(state.store.clone())),
     };
-    let ctx = session(&tables).await?;
-    let (batches, truncated) = query_limited(&ctx, &req.query, limit, TIMEOUT).await?;
-    let schema = match batches.first() {
-        Some(b) => b.schema(),
-        // No rows: plan again for the column names (cheap, nothing runs).
-        None => {
-            let df =
-                driftlock_batch::sql::plan(&ctx, &req.query, driftlock_batch::sql::read_only())
+    // The pool's own deadline answers first; this one only stops a query
+    // that a caller outside the pool would run.
+    let timeout = state.sql.config().timeout();
+    let query = req.query.clone();
+    let (schema, batches, truncated) = state
+        .sql
+        .run(move |limits| async move {
+            let ctx = session_within(&tables, &limits).await?;
+            let (batches, truncated) = query_limited(&ctx, &query, limit, timeout).await?;
+            let schema = match batches.first() {
+                Some(b) => b.schema(),
+                // No rows: plan again for the column names (cheap, nothing runs).
+                None => {
+                    let df = driftlock_batch::sql::plan(
+                        &ctx,
+                        &query,
+                        driftlock_batch::sql::read_only(),
+                    )
                     .await?;
-            std::sync::Arc::new(df.schema().as_arrow().clone())
-        }
-    };
+                    std::sync::Arc::new(df.schema().as_arrow().clone())
+                }
+            };
+            Ok((schema, batches, truncated))
+        })
+        .await?;
     let columns = schema
         .fields()
         .iter()
