@@ -11,7 +11,10 @@ use datafusion::execution::context::SessionContext;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::GreedyMemoryPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
+
+use super::yield_points::YieldEverywhere;
 use datafusion::prelude::ParquetReadOptions;
 
 use crate::BatchError;
@@ -106,8 +109,13 @@ pub async fn session_within(
     limits: &SessionLimits,
 ) -> Result<SessionContext, BatchError> {
     let config = SessionConfig::new().with_target_partitions(limits.target_partitions);
-    let ctx = SessionContext::new_with_config_rt(config, limits.env.clone());
-    register(ctx, tables).await
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(limits.env.clone())
+        .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(YieldEverywhere))
+        .build();
+    register(SessionContext::new_with_state(state), tables).await
 }
 
 async fn register(ctx: SessionContext, tables: &Tables) -> Result<SessionContext, BatchError> {
