@@ -43,12 +43,14 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// `invalid_argument`, `unauthorized`, `forbidden`, `not_found`,
     /// `method_not_allowed`, `conflict`, `payload_too_large`,
-    /// `rate_limit_exceeded`, `unavailable` or `internal`.
+    /// `rate_limit_exceeded`, `unavailable`, `deadline_exceeded` or `internal`.
     pub code: String,
     pub message: String,
     pub request_id: String,
     /// The offending field, for `invalid_argument`.
     pub field: Option<String>,
+    /// The quota the field's value is over, for `invalid_argument`.
+    pub limit: Option<u64>,
     /// For `rate_limit_exceeded`.
     pub retry_after_seconds: Option<u64>,
 }
