@@ -134,3 +134,45 @@ fn json_len(v: &impl Serialize) -> u64 {
 pub fn check_state_bytes(quota: &Quota, bytes: u64) -> Result<(), ApiError> {
     over("state_bytes", bytes, quota.max_state_bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(role: Role, plan: Plan) -> KeyRecord {
+        KeyRecord {
+            id: "k".into(),
+            name: "k".into(),
+            role,
+            stream_id: None,
+            plan,
+            rate_limit_per_minute: None,
+            created_at: String::new(),
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn admin_keys_have_the_admin_quota_and_stream_keys_their_plan_s() {
+        let q = Quotas::default();
+        assert_eq!(q.for_key(&key(Role::Admin, Plan::Free)), &q.admin);
+        assert_eq!(q.for_key(&key(Role::Stream, Plan::Free)), &q.free);
+        assert_eq!(q.for_key(&key(Role::Stream, Plan::Pro)), &q.pro);
+        assert!(q.free.max_baseline_size < q.enterprise.max_baseline_size);
+    }
+
+    #[test]
+    fn min_baseline_size_is_held_to_the_baseline_limit() {
+        let q = Quota::default();
+        let fields: Map<String, Value> =
+            serde_json::from_str(r#"{"baseline_size": 100, "min_baseline_size": 5000}"#).unwrap();
+        match check_request(&q, Some(&fields), &[]) {
+            Err(ApiError::OverQuota { field, value, limit }) => {
+                assert_eq!(field, "config_override.min_baseline_size");
+                assert_eq!((value, limit), (5000, q.max_baseline_size));
+            }
+            other => panic!("{other:?}"),
+        }
+        check_request(&q, None, &[]).unwrap();
+    }
+}

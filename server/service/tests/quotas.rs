@@ -112,3 +112,39 @@ async fn a_stream_whose_state_would_pass_its_quota_takes_no_more() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["events_seen"], sent as u64 + 1, "{}", r.body);
 }
+
+#[tokio::test]
+async fn a_stream_key_cannot_add_to_a_stream_already_over_its_quota() {
+    const LIMIT: u64 = 60_000;
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut config = common::test_config(&dir);
+    config.rate_limits.free = 100_000;
+    config.quotas.free.max_state_bytes = LIMIT;
+    let t = TestApp::open(dir, config, Arc::new(EngineDetectors)).await;
+    let admin = t.admin.clone();
+    // The admin quota lets the stream grow past the free plan's.
+    let r = t
+        .post(
+            "/v1/detect",
+            &admin,
+            json!({ "stream_id": "big", "events": fat_events(0, 100),
+                "config_override": { "baseline_size": 2000, "window_size": 50, "hop_size": 10 } }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let key = t.key("stream", Some("big")).await;
+    let one = json!([{ "type": "log", "body": { "msg": "one more" } }]);
+    assert_over(
+        &t.post("/v1/detect", &key, json!({ "stream_id": "big", "events": one })).await,
+        "state_bytes",
+        LIMIT,
+    );
+    assert_over(
+        &t.post("/v1/streams/big/events", &key, json!({ "events": one })).await,
+        "state_bytes",
+        LIMIT,
+    );
+    let s = t.get("/v1/streams/big", &admin).await;
+    assert_eq!(s.body["events_seen"], 100, "{}", s.body);
+    assert_eq!(s.body["queue_depth"], 0, "{}", s.body);
+}
