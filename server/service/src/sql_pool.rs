@@ -19,7 +19,8 @@ use driftlock_batch::sql::tables::SessionLimits;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SqlConfig {
-    /// Threads of the SQL runtime, and DataFusion's partitions per query.
+    /// Threads of the SQL runtime, and DataFusion's partitions per query
+    /// (half the cores by default: the rest stay with requests and scoring).
     pub threads: usize,
     /// Queries that run at the same time.
     pub max_concurrent: usize,
@@ -33,8 +34,9 @@ pub struct SqlConfig {
 
 impl Default for SqlConfig {
     fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
-            threads: 2,
+            threads: (cores / 2).max(1),
             max_concurrent: 2,
             max_queued: 8,
             timeout_ms: 30_000,
