@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load benchmark of `driftlock serve` on loopback with wrk: requests/s and
 # p50/p99 latency of POST /v1/detect (256 events per request) and
-# GET /v1/anomalies. Bounded in time: each phase runs $DURATION.
+# GET /v1/anomalies, and the server's peak RSS. Bounded in time: each phase
+# runs $DURATION.
 #
 #   benches/load/run.sh            # defaults below
 #   DURATION=30s CONNS=32 STREAMS=16 SYNC=normal benches/load/run.sh
@@ -19,7 +20,7 @@ PORT=${PORT:-18080}
 KEY=bench-admin-key-0123456789abcdef
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../../.." && pwd)
+root=$(cd "$here/../.." && pwd)
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
 if [[ -z "${BIN:-}" ]]; then
@@ -76,7 +77,7 @@ wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$work/detect.lua" "http:
 # Seed anomalies for the listing: a stream whose thresholds flag every scored event.
 for i in 1 2 3 4; do
   curl -fs -o /dev/null -X POST "http://127.0.0.1:$PORT/v1/detect" -H "X-Api-Key: $KEY" -H 'Content-Type: application/json' \
-    --data-binary "{\"stream_id\":\"seed\",\"events\":$(cat "$work/events.json"),\"config_override\":{\"baseline_size\":20,\"ncd_threshold\":0,\"p_value_threshold\":1}}"
+    --data-binary "{\"stream_id\":\"seed\",\"events\":$(cat "$work/events.json"),\"config_override\":{\"baseline_size\":20,\"window_size\":10,\"hop_size\":5,\"ncd_threshold\":0,\"p_value_threshold\":1}}"
 done
 echo
 echo "anomalies stored: $(curl -fs -H "X-Api-Key: $KEY" "http://127.0.0.1:$PORT/v1/anomalies?limit=1" | sed -E 's/.*"total":([0-9]+).*/\1/')"
@@ -88,4 +89,6 @@ summary() { awk -v name="$1" '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%
 echo "== summary"
 summary "POST /v1/detect x256" "$work/detect.txt"
 summary "GET /v1/anomalies" "$work/list.txt"
+# The kernel's high-water mark of the server's resident memory over the run.
+echo "server peak RSS: $(awk '/^VmHWM/ {printf "%.0f MiB", $2 / 1024}' "/proc/$pid/status")"
 curl -fs -H "X-Api-Key: $KEY" "http://127.0.0.1:$PORT/metrics" | grep -E '^driftlock_(events_scored|anomalies_found)_total'

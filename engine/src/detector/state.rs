@@ -4,7 +4,7 @@
 //! The model's nearest-neighbour pool starts with the baseline as of the
 //! model's build, and between builds the baseline only loses events at its
 //! front and gains them at its back. Written out in full, both copies made up
-//! about 40% of a saved detector (the API saves one after every batch). So
+//! about 40% of a saved detector (the API writes one as its snapshots). So
 //! `baseline_pool_from` says where the baseline starts in that part, and
 //! `baseline` lists only the events added since. Likewise a raw event of
 //! `recent` leaves out its metric runs when a kept event of the same position

@@ -39,6 +39,9 @@ pub enum BatchError {
     Query(String),
     #[error("the query ran longer than {0:?}")]
     Timeout(Duration),
+    /// The query needed more memory than the session's pool allows.
+    #[error("the query needs more memory than the SQL limit allows: {0}")]
+    MemoryLimit(String),
     /// Reading the data a query needs failed (I/O, the store).
     #[error("{0}")]
     QueryData(String),
@@ -64,9 +67,9 @@ impl From<rusqlite::Error> for BatchError {
 impl From<DataFusionError> for BatchError {
     fn from(e: DataFusionError) -> Self {
         match e.find_root() {
+            DataFusionError::ResourcesExhausted(m) => BatchError::MemoryLimit(m.clone()),
             DataFusionError::IoError(_)
             | DataFusionError::ObjectStore(_)
-            | DataFusionError::ResourcesExhausted(_)
             | DataFusionError::Internal(_) => BatchError::QueryData(e.to_string()),
             _ => BatchError::Query(e.to_string()),
         }

@@ -66,6 +66,8 @@ impl Default for DemoConfig {
     }
 }
 
+pub use crate::quotas::{Quota, Quotas};
+pub use crate::sql_pool::SqlConfig;
 pub use driftlock_store::SyncMode;
 
 /// Everything `driftlock serve` can be told.
@@ -116,6 +118,10 @@ pub struct ServeConfig {
     /// Requests a minute per client address to what needs no key (`/healthz`,
     /// `/v1/openapi.json`, unknown routes).
     pub anonymous_rate_limit: u32,
+    /// `/v1/sql`'s pool: threads, queries at once and waiting, deadline, memory.
+    pub sql: SqlConfig,
+    /// What a key's requests may make the server hold, by role and plan.
+    pub quotas: Quotas,
 }
 
 impl Default for ServeConfig {
@@ -141,6 +147,8 @@ impl Default for ServeConfig {
             max_in_flight_requests: 512,
             failed_auth_per_minute: 10,
             anonymous_rate_limit: 600,
+            sql: SqlConfig::default(),
+            quotas: Quotas::default(),
         }
     }
 }
@@ -203,6 +211,10 @@ impl ServeConfig {
             ),
             ("max_connections", self.max_connections),
             ("max_in_flight_requests", self.max_in_flight_requests),
+            ("sql.threads", self.sql.threads),
+            ("sql.max_concurrent", self.sql.max_concurrent),
+            ("sql.timeout_ms", self.sql.timeout_ms as usize),
+            ("sql.memory_limit_bytes", self.sql.memory_limit_bytes),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid(format!("{name} must be > 0")));

@@ -10,6 +10,7 @@ use driftlock_batch::BatchError;
 use driftlock_store::StoreError;
 
 use crate::scorer::ScoreError;
+use crate::sql_pool::SqlPoolError;
 
 /// Everything a handler can refuse or fail at.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,18 @@ pub enum ApiError {
     /// 503 `unavailable`.
     #[error("{0}")]
     Unavailable(String),
+    /// 504 `deadline_exceeded`: the work did not finish in its time and was
+    /// stopped.
+    #[error("{0}")]
+    DeadlineExceeded(String),
+    /// 400 `invalid_argument`: a value over the caller's quota, naming the
+    /// field and the limit.
+    #[error("{field}: {value} is over the limit of {limit} for this key")]
+    OverQuota {
+        field: String,
+        value: u64,
+        limit: u64,
+    },
     /// 500 `internal`; the detail is logged, never returned.
     #[error("internal error: {0}")]
     Internal(String),
@@ -80,7 +93,9 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::InvalidArgument(_) | ApiError::InvalidField { .. } => StatusCode::BAD_REQUEST,
+            ApiError::InvalidArgument(_)
+            | ApiError::InvalidField { .. }
+            | ApiError::OverQuota { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -92,6 +107,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -99,7 +115,9 @@ impl ApiError {
     /// The spec's error code.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::InvalidArgument(_) | ApiError::InvalidField { .. } => "invalid_argument",
+            ApiError::InvalidArgument(_)
+            | ApiError::InvalidField { .. }
+            | ApiError::OverQuota { .. } => "invalid_argument",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
@@ -111,6 +129,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::RateLimited { .. } => "rate_limit_exceeded",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::DeadlineExceeded(_) => "deadline_exceeded",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -150,6 +169,10 @@ impl IntoResponse for ApiError {
         if let ApiError::InvalidField { field, .. } = &self {
             error["field"] = json!(field);
         }
+        if let ApiError::OverQuota { field, limit, .. } = &self {
+            error["field"] = json!(field);
+            error["limit"] = json!(limit);
+        }
         if let ApiError::RateLimited {
             retry_after_seconds,
         } = &self
@@ -182,11 +205,22 @@ impl From<BatchError> for ApiError {
     fn from(e: BatchError) -> Self {
         match e {
             BatchError::Query(m) | BatchError::Invalid(m) => ApiError::invalid(m),
-            e @ (BatchError::Timeout(_) | BatchError::UnknownFormat(_)) => {
-                ApiError::invalid(e.to_string())
-            }
+            e @ BatchError::Timeout(_) => ApiError::DeadlineExceeded(e.to_string()),
+            e @ BatchError::MemoryLimit(_) => ApiError::field("query", e.to_string()),
+            e @ BatchError::UnknownFormat(_) => ApiError::invalid(e.to_string()),
             BatchError::Store(e) => e.into(),
             e => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<SqlPoolError> for ApiError {
+    fn from(e: SqlPoolError) -> Self {
+        match e {
+            e @ SqlPoolError::Full { .. } => ApiError::Unavailable(e.to_string()),
+            e @ SqlPoolError::Deadline(_) => ApiError::DeadlineExceeded(e.to_string()),
+            SqlPoolError::Query(e) => e.into(),
+            SqlPoolError::Task(e) => ApiError::internal(e),
         }
     }
 }
@@ -196,6 +230,11 @@ impl From<ScoreError> for ApiError {
         match e {
             ScoreError::InvalidOverride { field, reason } => ApiError::field(field, reason),
             ScoreError::Conflict(m) => ApiError::Conflict(m),
+            ScoreError::OverQuota { bytes, limit } => ApiError::OverQuota {
+                field: "state_bytes".into(),
+                value: bytes,
+                limit,
+            },
             ScoreError::Store(e) => e.into(),
             e @ (ScoreError::Engine(_) | ScoreError::Internal(_)) => ApiError::internal(e),
         }
@@ -222,6 +261,11 @@ mod tests {
                 "rate_limit_exceeded",
             ),
             (ApiError::internal("x"), 500, "internal"),
+            (
+                ApiError::DeadlineExceeded("x".into()),
+                504,
+                "deadline_exceeded",
+            ),
         ];
         for (err, status, code) in cases {
             assert_eq!(err.status().as_u16(), status);

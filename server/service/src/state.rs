@@ -10,6 +10,7 @@ use crate::jobs::Jobs;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::scorer::Scorer;
+use crate::sql_pool::{SqlPool, SqlPoolError};
 use crate::usage::UsageTracker;
 use crate::worker::Worker;
 use driftlock_store::{Store, StoreError};
@@ -21,6 +22,8 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Sql(#[from] SqlPoolError),
 }
 
 /// Shared state of the application; cheap to clone.
@@ -37,6 +40,7 @@ pub struct AppState {
     pub usage: Arc<UsageTracker>,
     pub worker: Arc<Worker>,
     pub jobs: Arc<Jobs>,
+    pub sql: Arc<SqlPool>,
 }
 
 impl AppState {
@@ -53,6 +57,7 @@ impl AppState {
         metrics.anomalies_found.inc_by(found as u64);
         let scorer = Arc::new(Scorer::new(store.clone(), factory, metrics.clone()));
         let auth_throttle = Arc::new(AuthThrottle::new(config.failed_auth_per_minute));
+        let sql = Arc::new(SqlPool::new(&config.sql)?);
         let state = AppState {
             config: Arc::new(config),
             store,
@@ -65,6 +70,7 @@ impl AppState {
             usage: Arc::new(UsageTracker::new()),
             worker: Arc::new(Worker::new()),
             jobs,
+            sql,
         };
         state.worker.start(
             state.scorer.clone(),

@@ -20,6 +20,7 @@ fn migrations() -> Vec<Vec<&'static str>> {
         vec![super::anomalies::EVIDENCE_COLUMNS],
         vec![super::anomalies::REPORTED_AT_COLUMN],
         vec![super::incidents::SCHEMA],
+        vec![super::streams::STATE_LOG],
     ]
 }
 
@@ -213,5 +214,33 @@ mod tests {
         assert!(ids_at(100).is_empty());
         assert_eq!(ids_at(40), ["old"]);
         assert_eq!(ids_at(60), ["bare"]);
+    }
+
+    #[test]
+    fn migration_6_moves_the_detector_to_a_snapshot_with_an_empty_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            migrate_to(&tx, 5);
+            tx.execute(
+                "INSERT INTO streams (id, config, state, events_seen, status, events_needed,
+                 created_at, updated_at) VALUES ('s', '{}', '{\"seen\":7}', 7, 'ready', 0, 't', 't')",
+                [],
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let store = Store::open(&path, Default::default()).unwrap();
+        let row = store
+            .with_conn(|c| crate::streams::get(c, "s"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.state, r#"{"seen":7}"#);
+        assert_eq!((row.snapshot_seen, row.events_seen), (7, 7));
+        assert_eq!(row.size.snapshot_bytes, row.state.len() as u64);
+        assert_eq!((row.size.log_bytes, row.size.log_events), (0, 0));
+        assert!(store.with_conn(|c| crate::streams::log(c, "s")).unwrap().is_empty());
     }
 }

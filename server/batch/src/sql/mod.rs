@@ -8,6 +8,7 @@
 
 pub mod output;
 pub mod tables;
+pub mod yield_points;
 
 use std::time::Duration;
 

@@ -8,6 +8,13 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::SessionContext;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::GreedyMemoryPool;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::prelude::SessionConfig;
+
+use super::yield_points::YieldEverywhere;
 use datafusion::prelude::ParquetReadOptions;
 
 use crate::BatchError;
@@ -59,9 +66,59 @@ async fn register_parquet(ctx: &SessionContext, name: &str, path: &Path) -> Resu
     Ok(())
 }
 
+/// What every session of a bounded SQL service shares: one memory pool (so
+/// that concurrent queries together stay under it) and a partition count that
+/// matches the threads the queries run on.
+#[derive(Debug, Clone)]
+pub struct SessionLimits {
+    env: Arc<RuntimeEnv>,
+    target_partitions: usize,
+}
+
+impl SessionLimits {
+    /// `memory_bytes` for all queries together (operators that cannot get
+    /// memory fail the query: spilling to disk is off, so a query can fill
+    /// neither memory nor the disk); `partitions` per query.
+    pub fn new(memory_bytes: usize, partitions: usize) -> Result<Self, BatchError> {
+        let env = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(memory_bytes)))
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+            )
+            .build_arc()?;
+        Ok(Self {
+            env,
+            target_partitions: partitions.max(1),
+        })
+    }
+
+    /// Bytes the pool has lent out now.
+    pub fn memory_reserved(&self) -> usize {
+        self.env.memory_pool.reserved()
+    }
+}
+
 /// A session with `tables` registered.
 pub async fn session(tables: &Tables) -> Result<SessionContext, BatchError> {
-    let ctx = SessionContext::new();
+    register(SessionContext::new(), tables).await
+}
+
+/// [`session`] under `limits`.
+pub async fn session_within(
+    tables: &Tables,
+    limits: &SessionLimits,
+) -> Result<SessionContext, BatchError> {
+    let config = SessionConfig::new().with_target_partitions(limits.target_partitions);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(limits.env.clone())
+        .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(YieldEverywhere))
+        .build();
+    register(SessionContext::new_with_state(state), tables).await
+}
+
+async fn register(ctx: SessionContext, tables: &Tables) -> Result<SessionContext, BatchError> {
     if let Some(events) = &tables.events {
         register_parquet(&ctx, "events", events).await?;
     }

@@ -15,7 +15,7 @@ use super::event_input::{InputEvent, into_events};
 use super::extract::ApiJson;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::request_id;
+use crate::{quotas, request_id};
 use crate::scorer::{self, BatchOutcome};
 use crate::state::AppState;
 
@@ -162,6 +162,8 @@ pub async fn detect(
     let started = Instant::now();
     let stream_id = caller.resolve_stream(req.stream_id.as_deref())?;
     check_events(&req.events, state.config.max_events_per_request)?;
+    let quota = state.config.quotas.for_key(&caller.key);
+    quotas::check_request(quota, req.config_override.as_ref(), &req.events)?;
     if req.config_override.is_some() {
         scorer::config_from_override(req.config_override.as_ref())?;
     }
@@ -174,6 +176,7 @@ pub async fn detect(
             into_events(req.events),
             req.config_override,
             batch_id.clone(),
+            Some(quota.max_state_bytes),
         )
         .await?;
     state

@@ -49,6 +49,8 @@ pub struct ErrorDetail {
     pub request_id: String,
     /// The offending field, for `invalid_argument`.
     pub field: Option<String>,
+    /// The quota the field's value is over, for `invalid_argument`.
+    pub limit: Option<u64>,
     /// For `rate_limit_exceeded`.
     pub retry_after_seconds: Option<u64>,
 }

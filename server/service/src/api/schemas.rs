@@ -169,6 +169,7 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     RateLimitExceeded,
     Unavailable,
+    DeadlineExceeded,
     Internal,
 }
 

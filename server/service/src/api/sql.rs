@@ -1,7 +1,6 @@
 //! `POST /v1/sql` (admin): a read-only DataFusion query over the store's
-//! anomalies, answered as JSON rows, with a row limit and a timeout.
-
-use std::time::Duration;
+//! anomalies, answered as JSON rows, with a row limit, run on the SQL pool
+//! (its own runtime, memory pool and deadline; see [`crate::sql_pool`]).
 
 use axum::routing::post;
 use axum::{Extension, Json, Router, extract::State};
@@ -13,14 +12,12 @@ use super::extract::ApiJson;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
-use driftlock_batch::sql::tables::{AnomalySource, Tables, session};
+use driftlock_batch::sql::tables::{AnomalySource, Tables, session_within};
 use driftlock_batch::sql::{output, query_limited};
 
 /// Rows returned when the request names no limit, and the most it may name.
 pub const DEFAULT_LIMIT: usize = 1000;
 pub const MAX_LIMIT: usize = 10_000;
-/// A query that runs longer is cancelled (its future is dropped).
-pub const TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/sql", post(run_sql))
@@ -63,7 +60,9 @@ pub struct SqlResponse {
     request_body = SqlRequest,
     responses((status = 200, body = SqlResponse),
         (status = 400, body = super::ErrorBody, description = "Not one read-only statement, an unknown table or column, or a limit out of range"),
-        (status = 403, body = super::ErrorBody, description = "Not an admin key")))]
+        (status = 403, body = super::ErrorBody, description = "Not an admin key"),
+        (status = 503, body = super::ErrorBody, description = "Every SQL slot and queue place is taken"),
+        (status = 504, body = super::ErrorBody, description = "The query ran past its deadline and was stopped")))]
 pub async fn run_sql(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -84,18 +83,31 @@ pub async fn run_sql(
         events: None,
         anomalies: Some(AnomalySource::Store(state.store.clone())),
     };
-    let ctx = session(&tables).await?;
-    let (batches, truncated) = query_limited(&ctx, &req.query, limit, TIMEOUT).await?;
-    let schema = match batches.first() {
-        Some(b) => b.schema(),
-        // No rows: plan again for the column names (cheap, nothing runs).
-        None => {
-            let df =
-                driftlock_batch::sql::plan(&ctx, &req.query, driftlock_batch::sql::read_only())
+    // The pool's own deadline answers first; this one only stops a query
+    // that a caller outside the pool would run.
+    let timeout = state.sql.config().timeout();
+    let query = req.query.clone();
+    let (schema, batches, truncated) = state
+        .sql
+        .run(move |limits| async move {
+            let ctx = session_within(&tables, &limits).await?;
+            let (batches, truncated) = query_limited(&ctx, &query, limit, timeout).await?;
+            let schema = match batches.first() {
+                Some(b) => b.schema(),
+                // No rows: plan again for the column names (cheap, nothing runs).
+                None => {
+                    let df = driftlock_batch::sql::plan(
+                        &ctx,
+                        &query,
+                        driftlock_batch::sql::read_only(),
+                    )
                     .await?;
-            std::sync::Arc::new(df.schema().as_arrow().clone())
-        }
-    };
+                    std::sync::Arc::new(df.schema().as_arrow().clone())
+                }
+            };
+            Ok((schema, batches, truncated))
+        })
+        .await?;
     let columns = schema
         .fields()
         .iter()

@@ -145,6 +145,8 @@ pub async fn ingest(
     }
     caller.check_stream(&id)?;
     super::detect::check_events(&req.events, state.config.max_events_per_request)?;
+    let quota = state.config.quotas.for_key(&caller.key).clone();
+    crate::quotas::check_request(&quota, req.config_override.as_ref(), &req.events)?;
     let accepted = req.events.len();
     let events = into_events(req.events);
     let st = state.clone();
@@ -153,6 +155,11 @@ pub async fn ingest(
         .store
         .call(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Queued events are scored later, without the key: a stream
+            // already at its quota takes no more.
+            if let Some(size) = driftlock_store::streams::state_size(&tx, &stream_id)? {
+                crate::quotas::check_state_bytes(&quota, size.total_bytes())?;
+            }
             scorer::ensure_stream(
                 &tx,
                 st.scorer.factory(),

@@ -12,6 +12,9 @@ pub enum ScoreError {
     /// The override contradicts the stream's existing config.
     #[error("{0}")]
     Conflict(String),
+    /// The stream's saved state would exceed the caller's quota.
+    #[error("the stream's state would be {bytes} bytes, over the limit of {limit}")]
+    OverQuota { bytes: u64, limit: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("detector: {0}")]

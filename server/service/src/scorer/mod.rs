@@ -7,6 +7,7 @@
 
 mod error;
 mod overrides;
+mod persist;
 mod slots;
 
 use std::collections::HashMap;
@@ -16,7 +17,7 @@ use driftlock_engine::{Event, StreamStatus};
 use driftlock_store::anomalies::{self, AnomalyRecord};
 use driftlock_store::queue;
 use driftlock_store::record::Origin;
-use driftlock_store::streams::{self, StreamRow};
+use driftlock_store::streams::{self, Progress, StateSize, StreamRow};
 use driftlock_store::{Store, time};
 use rusqlite::{Connection, TransactionBehavior};
 use serde_json::{Map, Value};
@@ -32,8 +33,9 @@ use crate::metrics::Metrics;
 /// Where a batch's events come from.
 #[derive(Clone, Copy)]
 enum Source<'a> {
-    /// A request, with its `config_override` (if any).
-    Request(Option<&'a Map<String, Value>>),
+    /// A request, with its `config_override` (if any) and the most bytes
+    /// the stream's saved state may reach.
+    Request(Option<&'a Map<String, Value>>, Option<u64>),
     /// The stream's queue, up to and including `through` (removed on commit).
     Queue { through: i64 },
 }
@@ -69,13 +71,16 @@ impl Scorer {
         &self.store
     }
 
-    /// Scores `events` on `stream_id` (created with `fields`' config if new).
+    /// Scores `events` on `stream_id` (created with `fields`' config if new);
+    /// a batch that would make the stream's saved state larger than
+    /// `max_state_bytes` is refused, nothing committed.
     pub async fn score(
         self: &Arc<Self>,
         stream_id: &str,
         events: Vec<Event>,
         fields: Option<Map<String, Value>>,
         batch_id: String,
+        max_state_bytes: Option<u64>,
     ) -> Result<BatchOutcome, ScoreError> {
         self.with_stream(stream_id, move |me, conn, slot, id| {
             me.commit(
@@ -84,7 +89,7 @@ impl Scorer {
                 id,
                 &events,
                 &batch_id,
-                Source::Request(fields.as_ref()),
+                Source::Request(fields.as_ref(), max_state_bytes),
             )
         })
         .await
@@ -143,9 +148,9 @@ impl Scorer {
         batch_id: &str,
         source: Source<'_>,
     ) -> Result<BatchOutcome, ScoreError> {
-        let (fields, queue_through) = match source {
-            Source::Request(fields) => (fields, None),
-            Source::Queue { through } => (None, Some(through)),
+        let (fields, queue_through, max_state_bytes) = match source {
+            Source::Request(fields, max) => (fields, None, max),
+            Source::Queue { through } => (None, Some(through), None),
         };
         let mut loaded = take_loaded(conn, self.factory(), slot, stream_id, fields)?;
         let outcome = process_batch(
@@ -155,6 +160,7 @@ impl Scorer {
             events,
             batch_id,
             queue_through,
+            max_state_bytes,
             &self.metrics,
         )?;
         *slot = Some(loaded);
@@ -192,6 +198,8 @@ pub fn ensure_stream(
         id: stream_id.to_string(),
         config,
         state: detector.save().map_err(internal)?,
+        snapshot_seen: 0,
+        size: StateSize::default(),
         events_seen: 0,
         status: status.to_string(),
         events_needed: needed,
@@ -224,11 +232,12 @@ pub fn take_loaded(
         return Ok(loaded);
     }
     let row = ensure_stream(conn, factory, stream_id, fields)?;
-    let detector = factory.load(&row.state).map_err(ScoreError::from)?;
+    let detector = persist::load(conn, factory, &row)?;
     Ok(LoadedStream {
         config: row.config,
         detector,
         events_seen: row.events_seen,
+        size: row.size,
     })
 }
 
@@ -260,6 +269,7 @@ pub fn process_batch(
     events: &[Event],
     batch_id: &str,
     queue_through: Option<i64>,
+    max_state_bytes: Option<u64>,
     metrics: &Metrics,
 ) -> Result<BatchOutcome, ScoreError> {
     let base = loaded.events_seen;
@@ -317,7 +327,7 @@ pub fn process_batch(
     }
     let status = loaded.detector.status();
     let (status_name, needed) = status_parts(status);
-    let state = loaded.detector.save().map_err(internal)?;
+    let save = persist::plan(loaded, &fresh, max_state_bytes)?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for a in &mut out {
         a.record.seq = anomalies::insert(&tx, &a.record)?;
@@ -327,20 +337,20 @@ pub fn process_batch(
             streams::record_idempotency(&tx, stream_id, k, base + j as u64)?;
         }
     }
-    streams::update_state(
-        &tx,
-        stream_id,
-        &state,
+    let now = time::now_rfc3339();
+    let progress = Progress {
         events_seen,
-        status_name,
-        needed,
-        &time::now_rfc3339(),
-    )?;
+        status: status_name,
+        events_needed: needed,
+        at: &now,
+    };
+    let size = persist::write(&tx, stream_id, &save, base, loaded.size, &progress)?;
     if let Some(seq) = queue_through {
         queue::remove_through(&tx, stream_id, seq)?;
     }
     tx.commit()?;
     loaded.events_seen = events_seen;
+    loaded.size = size;
     metrics.events_scored.inc_by(fresh.len() as u64);
     metrics.anomalies_found.inc_by(out.len() as u64);
     // Re-sent events report the anomalies recorded when they were first scored.

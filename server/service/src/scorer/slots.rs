@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use driftlock_engine::DetectorConfig;
+use driftlock_store::streams::StateSize;
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 use crate::detectors::Detector;
@@ -13,6 +14,8 @@ pub struct LoadedStream {
     pub config: DetectorConfig,
     pub detector: Box<dyn Detector>,
     pub events_seen: u64,
+    /// What the store holds of the detector (snapshot and log).
+    pub size: StateSize,
 }
 
 /// A stream's slot; `None` until loaded (or after a failure, to force a reload).
