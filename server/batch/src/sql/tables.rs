@@ -62,6 +62,10 @@ async fn register_parquet(ctx: &SessionContext, name: &str, path: &Path) -> Resu
 /// A session with `tables` registered.
 pub async fn session(tables: &Tables) -> Result<SessionContext, BatchError> {
     let ctx = SessionContext::new();
+    ctx.register_udtf(
+        super::drift_score::NAME,
+        Arc::new(super::drift_score::DriftScoreFunction),
+    );
     if let Some(events) = &tables.events {
         register_parquet(&ctx, "events", events).await?;
     }
