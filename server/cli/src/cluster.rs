@@ -138,10 +138,11 @@ pub fn backfill(args: &BackfillArgs, url: &str) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let secs = summary.secs.max(1e-9);
     eprintln!(
-        "backfilled {} files on {url}: {} events, {} anomalies in {:.2}s ({:.0} events/s) into {}",
+        "backfilled {} files on {url}: {} events, {} anomalies ({} copies from retried tasks dropped) in {:.2}s ({:.0} events/s) into {}",
         summary.files,
         summary.events,
         summary.anomalies,
+        summary.duplicates,
         summary.secs,
         summary.events as f64 / secs,
         summary.part.display(),

@@ -1,8 +1,8 @@
 //! A backfill on a cluster: the client plans it, the cluster scores it, and
 //! the client writes the anomalies as one Parquet part in the flat schema,
-//! the way a local backfill's parts hold them. Retried tasks never reach the
-//! output: Ballista hands the client each final partition once, and the
-//! part is written under a temporary name and renamed when complete.
+//! the way a local backfill's parts hold them, under a temporary name
+//! renamed when complete. Copies of a retried task's anomalies are dropped
+//! (see [`sorted_once`]).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record
 use ballista::extension::SessionContextExt;
 use datafusion::prelude::{DataFrame, SessionContext};
 use driftlock_batch::backfill::{DateRange, archive, parquet_rows};
-use driftlock_batch::output::{FlatSink, ParquetSink, anomaly_schema};
+use driftlock_batch::output::{FlatColumns, FlatSink, ParquetSink, anomaly_schema, for_each_row};
 use driftlock_batch::plan::backfill_plan;
 use driftlock_engine::DetectorConfig;
 use driftlock_engine::read::ReadOptions;
@@ -46,20 +46,52 @@ pub struct ClusterSummary {
     /// Events in the archive, from the Parquet footers (rows of other formats not counted).
     pub events: u64,
     pub anomalies: u64,
+    /// Copies of anomalies that retried tasks delivered again, dropped.
+    pub duplicates: u64,
     pub secs: f64,
     pub part: PathBuf,
 }
 
-/// Rows sorted by (stream_id, reported_at, index), the input's order kept on
-/// ties: a part's order does not depend on which task finished first.
-fn sorted(batches: &[RecordBatch]) -> crate::Result<RecordBatch> {
+/// Rows sorted by (stream_id, reported_at, index, kind), the input's order
+/// kept on ties, so a part's order does not depend on which task finished
+/// first; and each anomaly once. After a lost executor Ballista can run a
+/// finished scoring task again and hand the client both results (seen with
+/// a SIGKILLed executor); detection is deterministic, so the copies are
+/// identical rows and one is kept. Copies that differ are an error.
+fn sorted_once(batches: &[RecordBatch]) -> crate::Result<(RecordBatch, u64)> {
     let all = concat_batches(&anomaly_schema(), batches)?;
     let key = |name: &str| SortColumn {
         values: all.column(all.schema().index_of(name).expect("flat column")).clone(),
         options: None,
     };
-    let order = lexsort_to_indices(&[key("stream_id"), key("reported_at"), key("index")], None)?;
-    Ok(take_record_batch(&all, &order)?)
+    let order = lexsort_to_indices(
+        &[key("stream_id"), key("reported_at"), key("index"), key("kind")],
+        None,
+    )?;
+    let all = take_record_batch(&all, &order)?;
+    let mut out = FlatColumns::default();
+    let mut last: Option<((String, u64, String), String)> = None;
+    let mut dropped = 0u64;
+    for_each_row(&all, |r| {
+        let id = (r.stream_id.to_owned(), r.index, r.kind.to_owned());
+        let whole = format!("{r:?}");
+        if let Some((prev_id, prev_whole)) = &last
+            && *prev_id == id
+        {
+            if *prev_whole != whole {
+                return Err(driftlock_batch::BatchError::Invalid(format!(
+                    "two tasks reported different anomalies for stream {} position {} ({})",
+                    id.0, id.1, id.2
+                )));
+            }
+            dropped += 1;
+            return Ok(());
+        }
+        out.push(r);
+        last = Some((id, whole));
+        Ok(())
+    })?;
+    Ok((out.take_batch()?, dropped))
 }
 
 fn write_part(out: &Path, rows: &RecordBatch) -> crate::Result<PathBuf> {
@@ -112,11 +144,13 @@ pub async fn run(
         observe(anomalies);
         batches.push(batch);
     }
-    let part = write_part(&cfg.out, &sorted(&batches)?)?;
+    let (rows, duplicates) = sorted_once(&batches)?;
+    let part = write_part(&cfg.out, &rows)?;
     Ok(ClusterSummary {
         files: files.len(),
         events,
-        anomalies,
+        anomalies: rows.num_rows() as u64,
+        duplicates,
         secs: start.elapsed().as_secs_f64(),
         part,
     })

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use ballista_core::config::TaskSchedulingPolicy;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 
 use crate::codec::{DriftLogicalCodec, DriftPhysicalCodec};
@@ -40,6 +41,8 @@ pub async fn run(opts: &ExecutorOptions) -> crate::Result<()> {
         grpc_port: opts.grpc_port,
         vcores: opts.vcores.max(1),
         work_dir: opts.work_dir.clone(),
+        // As the scheduler's policy (see `scheduler`).
+        task_scheduling_policy: TaskSchedulingPolicy::PullStaged,
         executor_heartbeat_interval_seconds: opts.heartbeat_secs.max(1),
         override_config_producer: Some(Arc::new(session::config)),
         override_logical_codec: Some(Arc::new(DriftLogicalCodec::default())),

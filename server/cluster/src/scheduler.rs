@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use ballista_core::config::TaskSchedulingPolicy;
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
@@ -31,6 +32,9 @@ fn config(opts: &SchedulerOptions) -> SchedulerConfig {
             .external_host
             .clone()
             .unwrap_or_else(|| opts.bind_host.clone()),
+        // Executors ask for work with the slots they have free (as
+        // Ballista's standalone cluster does).
+        scheduling_policy: TaskSchedulingPolicy::PullStaged,
         executor_timeout_seconds: opts.executor_timeout_secs.max(1),
         no_executors_grace_period_seconds: opts.executor_timeout_secs.max(1),
         expire_dead_executor_interval_seconds: (opts.executor_timeout_secs / 4).clamp(1, 15),

@@ -11,9 +11,12 @@ use driftlock_batch::plan::with_drift_planner;
 
 use crate::codec::{DriftLogicalCodec, DriftPhysicalCodec};
 
-/// A Ballista session configuration with our codecs.
+/// A Ballista session configuration with our codecs. The adaptive planner
+/// is off: with it, a SIGKILLed executor's stages were reset and rolled back
+/// and then the job never progressed ("can't find active stage").
 pub fn config() -> SessionConfig {
     SessionConfig::new_with_ballista()
+        .with_ballista_adaptive_query_planner(false)
         .with_ballista_logical_extension_codec(Arc::new(DriftLogicalCodec::default()))
         .with_ballista_physical_extension_codec(Arc::new(DriftPhysicalCodec::default()))
 }
