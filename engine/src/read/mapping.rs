@@ -47,7 +47,7 @@ impl Role {
 /// when it does not. `Some(name)` means the user named the column explicitly:
 /// a file without it is an error rather than a silent fallback, because a
 /// typo in a column flag would otherwise score every event with defaults.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ColumnMapping {
     /// Stream id column (default `stream_id`); absent → `default_stream`, else the file stem.
     pub stream: Option<String>,

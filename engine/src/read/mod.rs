@@ -35,7 +35,7 @@ use ndjson::NdjsonSource;
 pub const DEFAULT_BATCH_ROWS: usize = 8192;
 
 /// An input file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum InputFormat {
     Parquet,
     /// Arrow IPC, file or stream format (told apart by the file's magic bytes).
@@ -61,8 +61,9 @@ impl InputFormat {
     }
 }
 
-/// How to read a file.
-#[derive(Debug, Clone, PartialEq)]
+/// How to read a file. Serialisable so a cluster's executors read the
+/// files the way the client was told to.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReadOptions {
     pub mapping: ColumnMapping,
     /// Most rows per [`EventBatch`] (at least 1).
@@ -115,6 +116,37 @@ pub struct EventBatch {
     /// Empty, or with [`ReadOptions::keep_body_text`] one entry per event:
     /// the JSON text its body was parsed from, where it was text.
     pub body_text: Vec<Option<String>>,
+}
+
+/// Record batches that are not a file's (a query's result) to events, their
+/// columns mapped as a file's would be: for scoring rows from elsewhere.
+#[derive(Debug)]
+pub struct BatchConverter {
+    plan: Plan,
+    skip_bad_rows: bool,
+}
+
+impl BatchConverter {
+    /// `name` stands for the file in errors and is the default stream id
+    /// when the mapping names none.
+    pub fn new(name: &str, schema: &arrow::datatypes::Schema, opts: &ReadOptions) -> Result<Self> {
+        let default_stream = opts
+            .mapping
+            .default_stream
+            .clone()
+            .unwrap_or_else(|| name.to_owned());
+        let plan = Plan::new(name, schema, &opts.mapping, default_stream, None)?
+            .keeping_body_text(opts.keep_body_text);
+        Ok(BatchConverter {
+            plan,
+            skip_bad_rows: opts.skip_bad_rows,
+        })
+    }
+
+    /// Converts `batch`, whose first row is row `first_row` of the rows converted.
+    pub fn convert(&self, batch: &RecordBatch, first_row: u64) -> Result<EventBatch> {
+        self.plan.convert(batch, first_row, self.skip_bad_rows)
+    }
 }
 
 /// Attributes kept as text by [`ReadOptions::defer_attributes`], parsed.

@@ -8,6 +8,8 @@
 //!   `/v1/sql`).
 //! - [`score`]: scoring files into one writer, the backfill's machinery
 //!   without checkpoints (`driftlock score`).
+//! - [`plan`]: the backfill as a DataFusion plan (an archive scan and a
+//!   scoring operator) that one machine or a Ballista cluster runs.
 //! - [`export`]: bulk export of stored anomalies into any writer, and [`report`]
 //!   a Markdown summary of them.
 
@@ -15,6 +17,7 @@ pub mod backfill;
 mod error;
 pub mod export;
 pub mod output;
+pub mod plan;
 pub mod report;
 pub mod score;
 pub mod sql;

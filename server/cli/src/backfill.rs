@@ -51,6 +51,19 @@ pub struct BackfillArgs {
     #[arg(long, default_value_t = backfill::CHECKPOINT_EVERY)]
     pub checkpoint_every: u64,
 
+    /// Run on a Ballista cluster (`driftlock cluster scheduler` and
+    /// executors), given its scheduler as df://HOST:PORT. Every executor
+    /// opens the archive's files by their absolute paths here, so they must
+    /// all see the archive at that path; this process writes the anomalies
+    /// as --out/part-000000.parquet. No checkpoint: the cluster retries a
+    /// failed task elsewhere; a failed run is run again whole.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["store", "checkpoint"])]
+    pub cluster: Option<String>,
+    /// With --cluster: parts the archive is read in and streams are hashed
+    /// into (tasks per stage).
+    #[arg(long, default_value_t = 8, requires = "cluster")]
+    pub partitions: usize,
+
     #[command(flatten)]
     pub detector: DetectorArgs,
     #[command(flatten)]
@@ -62,6 +75,9 @@ pub struct BackfillArgs {
 
 pub fn run(args: BackfillArgs) -> anyhow::Result<()> {
     crate::logging::init_tracing();
+    if let Some(url) = &args.cluster {
+        return crate::cluster::backfill(&args, url);
+    }
     // Held until the backfill ends: a server on the same store would lose writes.
     let _lock = match &args.store {
         Some(dir) => Some(DirLock::acquire(dir)?),

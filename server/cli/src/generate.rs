@@ -31,6 +31,10 @@ pub struct GenerateArgs {
     pub anomalies: String,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Timestamp of the first event, Unix milliseconds (default 2024-03-01T00:00:00Z):
+    /// files of one archive given later starts keep each stream's time going forward.
+    #[arg(long, value_name = "MS")]
+    pub start_ms: Option<i64>,
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
@@ -51,9 +55,12 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     } else {
         AnomalyCount::Rate(0.002)
     };
-    let config = GeneratorConfig::new(kind, args.events, args.seed)
+    let mut config = GeneratorConfig::new(kind, args.events, args.seed)
         .with_anomalies(&anomalies, count)
         .with_streams(args.streams);
+    if let Some(ms) = args.start_ms {
+        config.start_ms = ms;
+    }
     let stream = config.build()?;
     let ext = args.out.extension().and_then(|e| e.to_str()).unwrap_or("");
     match ext {

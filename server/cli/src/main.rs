@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 mod backfill;
+mod cluster;
 mod eval;
 mod export;
 mod file_limit;
@@ -47,6 +48,8 @@ enum Command {
     Backfill(backfill::BackfillArgs),
     Sql(sql::SqlArgs),
     Export(export::ExportArgs),
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -76,5 +79,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backfill(args) => backfill::run(args),
         Command::Sql(args) => sql::run(args),
         Command::Export(args) => export::run(args),
+        Command::Cluster(cmd) => cluster::run(cmd),
     }
 }

@@ -146,7 +146,7 @@ pub struct Summary {
 }
 
 /// The row count a Parquet footer records; `None` for other formats.
-fn parquet_rows(path: &Path) -> Result<Option<u64>, BatchError> {
+pub fn parquet_rows(path: &Path) -> Result<Option<u64>, BatchError> {
     if read::InputFormat::from_path(path) != Some(read::InputFormat::Parquet) {
         return Ok(None);
     }

@@ -4,8 +4,9 @@
 //! `date` column) and `anomalies` (a Parquet file or folder, or the SQLite
 //! store's `anomalies` table loaded into memory). The API runs queries
 //! read-only (no DDL, DML or session statements), with a row limit and a
-//! timeout.
+//! timeout. [`drift_score`] scores a query's rows (`drift_score('SELECT ...')`).
 
+pub mod drift_score;
 pub mod output;
 pub mod tables;
 pub mod yield_points;

@@ -119,6 +119,10 @@ pub async fn session_within(
 }
 
 async fn register(ctx: SessionContext, tables: &Tables) -> Result<SessionContext, BatchError> {
+    ctx.register_udtf(
+        super::drift_score::NAME,
+        Arc::new(super::drift_score::DriftScoreFunction),
+    );
     if let Some(events) = &tables.events {
         register_parquet(&ctx, "events", events).await?;
     }

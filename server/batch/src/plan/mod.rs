@@ -1,0 +1,197 @@
+//! Backfills as DataFusion plans, so one machine or a cluster (Ballista) can
+//! run them and give the same anomalies.
+//!
+//! `ArchiveScan` reads an archive's files with the engine's reader into event
+//! rows ([`events_schema`]); `DriftScore` requires those rows hash
+//! partitioned by `stream_id` and sorted by (`stream_id`, `ts`, `file`,
+//! `row`), which DataFusion's optimizer inserts (a repartition and a sort;
+//! on Ballista the repartition becomes a shuffle), and scores each stream
+//! with its own detector into the flat anomaly schema
+//! ([`crate::output::anomaly_schema`]). Order within a stream is therefore
+//! defined by the data, not by how files were split among workers.
+//!
+//! One operator per file: [`archive_scan`], [`drift_score`], and
+//! [`rows_to_events`] (a query's rows as events, for SQL's `drift_score`);
+//! [`planner`] turns the logical nodes into them.
+
+pub mod archive_scan;
+pub mod drift_score;
+pub mod planner;
+pub mod rows_to_events;
+
+use std::sync::{Arc, OnceLock};
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::logical_expr::{Extension, LogicalPlan};
+use driftlock_engine::DetectorConfig;
+use driftlock_engine::read::ReadOptions;
+
+pub use archive_scan::{ArchiveScan, ArchiveScanExec, ScanSpec};
+pub use drift_score::{DriftScore, DriftScoreExec};
+pub use planner::{DriftPlanner, DriftQueryPlanner, with_drift_planner};
+pub use rows_to_events::RowsToEventsExec;
+
+use crate::BatchError;
+use crate::backfill::ArchiveFile;
+
+/// Column names of [`events_schema`].
+pub mod col {
+    pub const STREAM_ID: &str = "stream_id";
+    /// Event time in nanoseconds since the epoch; null when absent or not RFC 3339.
+    pub const TS: &str = "ts";
+    /// The file's position in the archive's sorted file list.
+    pub const FILE: &str = "file";
+    /// The event's position in its file.
+    pub const ROW: &str = "row";
+    /// The event as JSON (the engine's `Event`).
+    pub const EVENT: &str = "event";
+    /// The body's JSON text where the reader kept it (saves writing it again).
+    pub const BODY: &str = "body";
+}
+
+/// The rows `ArchiveScan` emits: one per event.
+pub fn events_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            Arc::new(Schema::new(vec![
+                Field::new(col::STREAM_ID, DataType::Utf8, false),
+                Field::new(col::TS, DataType::Int64, true),
+                Field::new(col::FILE, DataType::UInt32, false),
+                Field::new(col::ROW, DataType::UInt64, false),
+                Field::new(col::EVENT, DataType::Utf8, false),
+                Field::new(col::BODY, DataType::Utf8, true),
+            ]))
+        })
+        .clone()
+}
+
+/// The logical plan of a backfill: `files` (in the archive's sorted order)
+/// read in `partitions` parts and scored. Executors open the files' paths
+/// as given, so they must see the same paths.
+pub fn backfill_plan(
+    files: &[ArchiveFile],
+    read: &ReadOptions,
+    detector: &DetectorConfig,
+    partitions: usize,
+) -> Result<LogicalPlan, BatchError> {
+    let spec = ScanSpec::new(
+        files
+            .iter()
+            .map(|f| f.path.to_string_lossy().into_owned())
+            .collect(),
+        read,
+        partitions,
+    )?;
+    let scan = LogicalPlan::Extension(Extension {
+        node: Arc::new(ArchiveScan::new(spec)),
+    });
+    Ok(LogicalPlan::Extension(Extension {
+        node: Arc::new(DriftScore::new(detector, scan)?),
+    }))
+}
+
+/// Runs a backfill plan on this machine with DataFusion (no cluster): the
+/// anomaly batches, in no particular order.
+pub async fn run_local(
+    plan: LogicalPlan,
+    partitions: usize,
+) -> Result<Vec<arrow::record_batch::RecordBatch>, BatchError> {
+    use datafusion::execution::session_state::SessionStateBuilder;
+    use datafusion::prelude::{DataFrame, SessionConfig};
+    let state = SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(SessionConfig::new().with_target_partitions(partitions.max(1)))
+        .build();
+    let state = with_drift_planner(state);
+    Ok(DataFrame::new(state, plan).collect().await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use driftlock_datasets::{GeneratorConfig, StreamKind};
+    use driftlock_engine::read::ColumnMapping;
+    use driftlock_kernels::CpuBackend;
+
+    use super::*;
+    use crate::backfill::{self, BackfillConfig, DateRange, Output};
+    use crate::output::for_each_row;
+
+    fn rows(batches: &[arrow::record_batch::RecordBatch]) -> Vec<String> {
+        let mut out = Vec::new();
+        for b in batches {
+            for_each_row(b, |r| {
+                out.push(format!("{r:?}"));
+                Ok(())
+            })
+            .unwrap();
+        }
+        out.sort();
+        out
+    }
+
+    /// The plan, with files and streams split over three partitions, finds
+    /// what the local backfill finds.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_plan_finds_the_local_backfills_anomalies() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("archive");
+        std::fs::create_dir_all(&root).unwrap();
+        let mut events = GeneratorConfig::new(StreamKind::Logs, 4_000, 3)
+            .with_streams(3)
+            .build()
+            .unwrap();
+        for i in 0..4 {
+            let chunk: Vec<_> = events.by_ref().take(1_000).collect();
+            driftlock_datasets::write::write_parquet(root.join(format!("part-{i}.parquet")), chunk, 300)
+                .unwrap();
+        }
+        let detector = DetectorConfig {
+            baseline_size: 100,
+            window_size: 20,
+            hop_size: 5,
+            permutation_count: 100,
+            ..DetectorConfig::default()
+        };
+        let read = ReadOptions {
+            mapping: ColumnMapping::default()
+                .with_ignored("label")
+                .with_ignored("anomaly_kind"),
+            ..ReadOptions::default()
+        };
+        let out = dir.path().join("local");
+        let cfg = BackfillConfig {
+            archive: root.clone(),
+            range: DateRange::default(),
+            detector: detector.clone(),
+            read: read.clone(),
+            output: Output::Parts(out.clone()),
+            checkpoint_every: backfill::CHECKPOINT_EVERY,
+            buffer_events: backfill::BUFFER_EVENTS,
+            checkpoint: None,
+        };
+        backfill::run(&cfg, &CpuBackend, &AtomicBool::new(false), &mut |_| {}).unwrap();
+        let mut local = Vec::new();
+        for entry in std::fs::read_dir(&out).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "parquet") {
+                let file = std::fs::File::open(path).unwrap();
+                let reader =
+                    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                        .unwrap()
+                        .build()
+                        .unwrap();
+                local.extend(reader.map(Result::unwrap));
+            }
+        }
+        let expected = rows(&local);
+        assert!(expected.len() > 5, "{expected:?}");
+
+        let files = backfill::archive::list(&root, &DateRange::default()).unwrap();
+        let plan = backfill_plan(&files, &read, &detector, 3).unwrap();
+        let got = run_local(plan, 3).await.unwrap();
+        assert_eq!(rows(&got), expected);
+    }
+}

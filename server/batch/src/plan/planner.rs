@@ -1,0 +1,72 @@
+//! Planning `ArchiveScan` and `DriftScore` into their operators.
+
+use std::sync::Arc;
+
+use datafusion::execution::SessionState;
+use datafusion::execution::context::QueryPlanner;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::{LogicalPlan, UserDefinedLogicalNode};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
+use datafusion::catalog::Session;
+
+use super::{ArchiveScan, ArchiveScanExec, DriftScore, DriftScoreExec};
+
+/// Plans the two nodes; other nodes are left to DataFusion.
+#[derive(Debug, Default)]
+pub struct DriftPlanner;
+
+#[async_trait::async_trait]
+impl ExtensionPlanner for DriftPlanner {
+    async fn plan_extension(
+        &self,
+        _planner: &dyn PhysicalPlanner,
+        node: &dyn UserDefinedLogicalNode,
+        _logical_inputs: &[&LogicalPlan],
+        physical_inputs: &[Arc<dyn ExecutionPlan>],
+        _session: &dyn Session,
+        _ctx: &PhysicalPlanningContext,
+    ) -> datafusion::error::Result<Option<Arc<dyn ExecutionPlan>>> {
+        let any = node.as_any();
+        if let Some(scan) = any.downcast_ref::<ArchiveScan>() {
+            return Ok(Some(Arc::new(ArchiveScanExec::of(&scan.spec)?)));
+        }
+        if let Some(score) = any.downcast_ref::<DriftScore>() {
+            let [input] = physical_inputs else {
+                return Err(datafusion::error::DataFusionError::Plan(
+                    "DriftScore takes one input".into(),
+                ));
+            };
+            return Ok(Some(Arc::new(DriftScoreExec::try_new(
+                score.detector.clone(),
+                input.clone(),
+            )?)));
+        }
+        Ok(None)
+    }
+}
+
+/// DataFusion's planner with [`DriftPlanner`].
+#[derive(Debug, Default)]
+pub struct DriftQueryPlanner;
+
+#[async_trait::async_trait]
+impl QueryPlanner for DriftQueryPlanner {
+    async fn create_physical_plan(
+        &self,
+        logical_plan: &LogicalPlan,
+        session: &dyn Session,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(DriftPlanner)])
+            .create_physical_plan(logical_plan, session)
+            .await
+    }
+}
+
+/// `state` planning the backfill nodes too.
+pub fn with_drift_planner(state: SessionState) -> SessionState {
+    SessionStateBuilder::new_from_existing(state)
+        .with_query_planner(Arc::new(DriftQueryPlanner))
+        .build()
+}

@@ -1,0 +1,151 @@
+//! `driftlock cluster scheduler|executor`, and `backfill --cluster`: the
+//! backfill on an Apache DataFusion Ballista cluster. Scheduler, executors
+//! and client are this same binary, so their plan encodings always match.
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use driftlock_batch::backfill::DateRange;
+use driftlock_cluster::backfill::ClusterBackfill;
+use driftlock_cluster::executor::ExecutorOptions;
+use driftlock_cluster::scheduler::SchedulerOptions;
+
+use crate::backfill::BackfillArgs;
+
+/// Run a Ballista scheduler or executor that can run Driftlock backfills.
+///
+/// Start one scheduler and any number of executors, then run
+/// `driftlock backfill ARCHIVE --cluster df://HOST:PORT --out DIR`. Every
+/// executor opens the archive's files by the path the client gives, so
+/// they must all see it there (a shared or replicated filesystem).
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// The scheduler: plans backfills and hands their tasks to executors.
+    Scheduler(SchedulerArgs),
+    /// An executor: runs tasks (reading files, shuffling, scoring streams).
+    Executor(ExecutorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_host: String,
+    #[arg(long, default_value_t = 50050)]
+    pub port: u16,
+    /// The host executors reach the scheduler by (default: --bind-host).
+    #[arg(long)]
+    pub external_host: Option<String>,
+    /// Seconds without a heartbeat after which an executor is lost and its
+    /// tasks are scheduled again elsewhere.
+    #[arg(long, default_value_t = 30)]
+    pub executor_timeout_secs: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    #[arg(long, default_value = "localhost")]
+    pub scheduler_host: String,
+    #[arg(long, default_value_t = 50050)]
+    pub scheduler_port: u16,
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_host: String,
+    /// Flight port: other executors and the client fetch this one's results here.
+    #[arg(long, default_value_t = 50051)]
+    pub port: u16,
+    /// Control port.
+    #[arg(long, default_value_t = 50052)]
+    pub grpc_port: u16,
+    /// The host others reach this executor by (default: its hostname as Ballista sees it).
+    #[arg(long)]
+    pub external_host: Option<String>,
+    /// Tasks run at once (default: the machine's cores).
+    #[arg(long)]
+    pub concurrent_tasks: Option<usize>,
+    /// Folder for shuffle files (default: a temporary folder).
+    #[arg(long)]
+    pub work_dir: Option<String>,
+    /// Seconds between heartbeats (keep well under the scheduler's --executor-timeout-secs).
+    #[arg(long, default_value_t = 5)]
+    pub heartbeat_secs: u64,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+pub fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
+    crate::logging::init_tracing();
+    match cmd {
+        ClusterCommand::Scheduler(a) => {
+            let opts = SchedulerOptions {
+                bind_host: a.bind_host,
+                port: a.port,
+                external_host: a.external_host,
+                executor_timeout_secs: a.executor_timeout_secs,
+            };
+            eprintln!("driftlock cluster scheduler on {}:{}", opts.bind_host, opts.port);
+            runtime()?.block_on(driftlock_cluster::scheduler::run(&opts))?;
+        }
+        ClusterCommand::Executor(a) => {
+            let vcores = a
+                .concurrent_tasks
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let opts = ExecutorOptions {
+                scheduler_host: a.scheduler_host,
+                scheduler_port: a.scheduler_port,
+                bind_host: a.bind_host,
+                port: a.port,
+                grpc_port: a.grpc_port,
+                external_host: a.external_host,
+                vcores,
+                work_dir: a.work_dir,
+                heartbeat_secs: a.heartbeat_secs,
+            };
+            eprintln!(
+                "driftlock cluster executor on {}:{} ({} tasks at once), scheduler {}:{}",
+                opts.bind_host, opts.port, vcores, opts.scheduler_host, opts.scheduler_port
+            );
+            runtime()?.block_on(driftlock_cluster::executor::run(&opts))?;
+        }
+    }
+    Ok(())
+}
+
+/// `backfill --cluster URL`.
+pub fn backfill(args: &BackfillArgs, url: &str) -> anyhow::Result<()> {
+    let Some(out) = &args.out else {
+        anyhow::bail!("--cluster writes Parquet: give --out DIR");
+    };
+    // Executors open the files by these paths: absolute ones mean the same everywhere.
+    let archive = std::fs::canonicalize(&args.archive)
+        .with_context(|| args.archive.display().to_string())?;
+    let job = ClusterBackfill {
+        url: url.to_owned(),
+        archive,
+        range: DateRange::validated(args.since.clone(), args.until.clone())?,
+        read: args.pipeline.read_options(&args.mapping)?,
+        detector: args.detector.config()?,
+        out: out.clone(),
+        partitions: args.partitions.max(1),
+    };
+    let bar = crate::progress::count(0, "anomalies", args.pipeline.no_progress);
+    let summary = runtime()?.block_on(driftlock_cluster::backfill::run(&job, &mut |n| {
+        bar.set_position(n)
+    }))?;
+    bar.finish_and_clear();
+    let secs = summary.secs.max(1e-9);
+    eprintln!(
+        "backfilled {} files on {url}: {} events, {} anomalies ({} copies from retried tasks dropped) in {:.2}s ({:.0} events/s) into {}",
+        summary.files,
+        summary.events,
+        summary.anomalies,
+        summary.duplicates,
+        summary.secs,
+        summary.events as f64 / secs,
+        summary.part.display(),
+    );
+    Ok(())
+}
