@@ -86,7 +86,10 @@ pub fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
                 external_host: a.external_host,
                 executor_timeout_secs: a.executor_timeout_secs,
             };
-            eprintln!("driftlock cluster scheduler on {}:{}", opts.bind_host, opts.port);
+            eprintln!(
+                "driftlock cluster scheduler on {}:{}",
+                opts.bind_host, opts.port
+            );
             runtime()?.block_on(driftlock_cluster::scheduler::run(&opts))?;
         }
         ClusterCommand::Executor(a) => {
@@ -120,8 +123,8 @@ pub fn backfill(args: &BackfillArgs, url: &str) -> anyhow::Result<()> {
         anyhow::bail!("--cluster writes Parquet: give --out DIR");
     };
     // Executors open the files by these paths: absolute ones mean the same everywhere.
-    let archive = std::fs::canonicalize(&args.archive)
-        .with_context(|| args.archive.display().to_string())?;
+    let archive =
+        std::fs::canonicalize(&args.archive).with_context(|| args.archive.display().to_string())?;
     let job = ClusterBackfill {
         url: url.to_owned(),
         archive,

@@ -61,11 +61,18 @@ pub struct ClusterSummary {
 fn sorted_once(batches: &[RecordBatch]) -> crate::Result<(RecordBatch, u64)> {
     let all = concat_batches(&anomaly_schema(), batches)?;
     let key = |name: &str| SortColumn {
-        values: all.column(all.schema().index_of(name).expect("flat column")).clone(),
+        values: all
+            .column(all.schema().index_of(name).expect("flat column"))
+            .clone(),
         options: None,
     };
     let order = lexsort_to_indices(
-        &[key("stream_id"), key("reported_at"), key("index"), key("kind")],
+        &[
+            key("stream_id"),
+            key("reported_at"),
+            key("index"),
+            key("kind"),
+        ],
         None,
     )?;
     let all = take_record_batch(&all, &order)?;
@@ -132,8 +139,8 @@ pub async fn run(
     for f in &files {
         events += parquet_rows(&f.path)?.unwrap_or(0);
     }
-    let ctx = SessionContext::remote_with_state(&cfg.url, session::client_state(cfg.partitions))
-        .await?;
+    let ctx =
+        SessionContext::remote_with_state(&cfg.url, session::client_state(cfg.partitions)).await?;
     let plan = backfill_plan(&files, &cfg.read, &cfg.detector, cfg.partitions)?;
     let mut stream = DataFrame::new(ctx.state(), plan).execute_stream().await?;
     let mut batches = Vec::new();

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use arrow::datatypes::SchemaRef;
 use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
 use datafusion::catalog::TableProvider;
 use datafusion::common::{DataFusionError, TableReference};
@@ -14,7 +15,6 @@ use datafusion::logical_expr::{Extension, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
-use arrow::datatypes::SchemaRef;
 use driftlock_batch::plan::{ArchiveScan, ArchiveScanExec, DriftScore, DriftScoreExec, ScanSpec};
 use serde::{Deserialize, Serialize};
 
@@ -29,8 +29,12 @@ enum Node {
     Scan(ScanSpec),
     /// The physical scan; its file list is its input (an in-memory source
     /// DataFusion's own codec carries).
-    ScanExec { read: String },
-    Score { detector: String },
+    ScanExec {
+        read: String,
+    },
+    Score {
+        detector: String,
+    },
 }
 
 fn encode(node: &Node, buf: &mut Vec<u8>) -> datafusion::error::Result<()> {
@@ -150,9 +154,10 @@ impl PhysicalExtensionCodec for DriftPhysicalCodec {
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         match decode(buf)? {
-            Some(Node::ScanExec { read }) => {
-                Ok(Arc::new(ArchiveScanExec::try_new(read, one_input(inputs)?)?))
-            }
+            Some(Node::ScanExec { read }) => Ok(Arc::new(ArchiveScanExec::try_new(
+                read,
+                one_input(inputs)?,
+            )?)),
             Some(Node::Scan(_)) => Err(DataFusionError::Internal(
                 "a logical scan in a physical plan".into(),
             )),
@@ -189,8 +194,16 @@ mod tests {
     #[test]
     fn our_tag_round_trips_and_other_buffers_are_not_ours() {
         let mut buf = Vec::new();
-        encode(&Node::Score { detector: "{}".into() }, &mut buf).unwrap();
-        assert!(matches!(decode(&buf).unwrap(), Some(Node::Score { detector }) if detector == "{}"));
+        encode(
+            &Node::Score {
+                detector: "{}".into(),
+            },
+            &mut buf,
+        )
+        .unwrap();
+        assert!(
+            matches!(decode(&buf).unwrap(), Some(Node::Score { detector }) if detector == "{}")
+        );
         assert!(decode(b"\x0a\x03abc").unwrap().is_none());
         let mut bad = TAG.to_vec();
         bad.extend_from_slice(b"not json");

@@ -27,8 +27,12 @@ fn archive(dir: &Path) -> PathBuf {
         std::fs::create_dir_all(&part).unwrap();
         for i in 0..2 {
             let chunk: Vec<_> = events.by_ref().take(2_000).collect();
-            driftlock_datasets::write::write_parquet(part.join(format!("part-{i}.parquet")), chunk, 500)
-                .unwrap();
+            driftlock_datasets::write::write_parquet(
+                part.join(format!("part-{i}.parquet")),
+                chunk,
+                500,
+            )
+            .unwrap();
         }
     }
     root
@@ -63,7 +67,11 @@ fn rows(dir: &Path) -> Vec<String> {
             continue;
         }
         let file = std::fs::File::open(&path).unwrap();
-        for batch in ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap() {
+        for batch in ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap()
+        {
             for_each_row(&batch.unwrap(), |r| {
                 out.push(format!("{r:?}"));
                 Ok(())
@@ -93,8 +101,10 @@ async fn two_executors_give_a_local_backfills_anomalies() {
     };
     backfill::run(&cfg, &CpuBackend, &AtomicBool::new(false), &mut |_| {}).unwrap();
     let expected = rows(&local);
-    let streams: std::collections::BTreeSet<_> =
-        expected.iter().map(|r| r.split(',').next().unwrap().to_owned()).collect();
+    let streams: std::collections::BTreeSet<_> = expected
+        .iter()
+        .map(|r| r.split(',').next().unwrap().to_owned())
+        .collect();
     assert!(expected.len() > 10 && streams.len() > 1, "{expected:?}");
 
     let url = driftlock_cluster::in_process::start(2, 2).await.unwrap();

@@ -167,7 +167,11 @@ mod tests {
         let fields: Map<String, Value> =
             serde_json::from_str(r#"{"baseline_size": 100, "min_baseline_size": 5000}"#).unwrap();
         match check_request(&q, Some(&fields), &[]) {
-            Err(ApiError::OverQuota { field, value, limit }) => {
+            Err(ApiError::OverQuota {
+                field,
+                value,
+                limit,
+            }) => {
                 assert_eq!(field, "config_override.min_baseline_size");
                 assert_eq!((value, limit), (5000, q.max_baseline_size));
             }

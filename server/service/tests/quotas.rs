@@ -49,7 +49,12 @@ async fn override_and_event_sizes_over_the_plan_are_refused() {
     let mut events = common::events(3, &[]);
     events[2]["body"]["blob"] = json!("x".repeat(free.max_event_bytes as usize));
     assert_over(
-        &t.post("/v1/detect", &key, json!({ "stream_id": "s", "events": events })).await,
+        &t.post(
+            "/v1/detect",
+            &key,
+            json!({ "stream_id": "s", "events": events }),
+        )
+        .await,
         "events[2]",
         free.max_event_bytes,
     );
@@ -85,7 +90,8 @@ async fn a_stream_whose_state_would_pass_its_quota_takes_no_more() {
     for i in 0..10 {
         let mut body = json!({ "stream_id": "fat", "events": fat_events(sent, 40) });
         if i == 0 {
-            body["config_override"] = json!({ "baseline_size": 2000, "window_size": 50, "hop_size": 10 });
+            body["config_override"] =
+                json!({ "baseline_size": 2000, "window_size": 50, "hop_size": 10 });
         }
         let r = t.post("/v1/detect", &key, body).await;
         if r.status != 200 {
@@ -135,12 +141,18 @@ async fn a_stream_key_cannot_add_to_a_stream_already_over_its_quota() {
     let key = t.key("stream", Some("big")).await;
     let one = json!([{ "type": "log", "body": { "msg": "one more" } }]);
     assert_over(
-        &t.post("/v1/detect", &key, json!({ "stream_id": "big", "events": one })).await,
+        &t.post(
+            "/v1/detect",
+            &key,
+            json!({ "stream_id": "big", "events": one }),
+        )
+        .await,
         "state_bytes",
         LIMIT,
     );
     assert_over(
-        &t.post("/v1/streams/big/events", &key, json!({ "events": one })).await,
+        &t.post("/v1/streams/big/events", &key, json!({ "events": one }))
+            .await,
         "state_bytes",
         LIMIT,
     );

@@ -68,7 +68,9 @@ async fn a_heavy_query_times_out_at_its_deadline_without_stalling_detect() {
         .unwrap();
 
     // The pool's one place is taken: another query is refused at once.
-    let refused = t.post("/v1/sql", &admin, json!({ "query": "SELECT 1" })).await;
+    let refused = t
+        .post("/v1/sql", &admin, json!({ "query": "SELECT 1" }))
+        .await;
     assert_eq!(refused.status, 503, "{}", refused.body);
     assert_eq!(refused.code(), "unavailable");
 
@@ -107,9 +109,19 @@ async fn a_heavy_query_times_out_at_its_deadline_without_stalling_detect() {
         .expect("the query's work stops after its deadline")
         .unwrap();
     // The pool takes queries again.
-    let ok = t.post("/v1/sql", &admin, json!({ "query": "SELECT count(*) AS n FROM anomalies" })).await;
+    let ok = t
+        .post(
+            "/v1/sql",
+            &admin,
+            json!({ "query": "SELECT count(*) AS n FROM anomalies" }),
+        )
+        .await;
     assert_eq!(ok.status, 200, "{}", ok.body);
-    assert!(ok.body["rows"][0]["n"].as_u64().unwrap() >= 1000, "{}", ok.body);
+    assert!(
+        ok.body["rows"][0]["n"].as_u64().unwrap() >= 1000,
+        "{}",
+        ok.body
+    );
 }
 
 #[tokio::test]
@@ -138,7 +150,11 @@ async fn a_query_over_the_memory_limit_is_refused_naming_the_query() {
     // let go of it as they are dropped, a moment after the answer): a query
     // within the limit runs.
     let ok = t
-        .post("/v1/sql", &admin, json!({ "query": "SELECT kind, count(*) AS n FROM anomalies GROUP BY kind" }))
+        .post(
+            "/v1/sql",
+            &admin,
+            json!({ "query": "SELECT kind, count(*) AS n FROM anomalies GROUP BY kind" }),
+        )
         .await;
     assert_eq!(ok.status, 200, "{}", ok.body);
 }

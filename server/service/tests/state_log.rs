@@ -113,7 +113,10 @@ async fn a_reload_replays_the_log_to_the_detector_that_never_stopped() {
         }
     }
     assert!(restarts >= 3, "restarted with a log {restarts} times");
-    assert_eq!(got, expected, "restarts at {logged_at_restart:?} logged events");
+    assert_eq!(
+        got, expected,
+        "restarts at {logged_at_restart:?} logged events"
+    );
     t.state.shutdown().await;
 }
 
@@ -153,5 +156,8 @@ async fn the_log_is_compacted_into_a_snapshot_within_a_baseline_of_events() {
         }
     }
     // 40 batches: a snapshot at most every few, but not after each.
-    assert!((3..30).contains(&snapshots), "{snapshots} snapshots in 40 batches");
+    assert!(
+        (3..30).contains(&snapshots),
+        "{snapshots} snapshots in 40 batches"
+    );
 }

@@ -241,6 +241,11 @@ mod tests {
         assert_eq!((row.snapshot_seen, row.events_seen), (7, 7));
         assert_eq!(row.size.snapshot_bytes, row.state.len() as u64);
         assert_eq!((row.size.log_bytes, row.size.log_events), (0, 0));
-        assert!(store.with_conn(|c| crate::streams::log(c, "s")).unwrap().is_empty());
+        assert!(
+            store
+                .with_conn(|c| crate::streams::log(c, "s"))
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -285,8 +285,9 @@ pub fn append_log(
 /// The stream's logged batches since its snapshot, oldest first: (position
 /// of the first event, the events as JSON).
 pub fn log(conn: &Connection, id: &str) -> Result<Vec<(u64, String)>, StoreError> {
-    let mut stmt =
-        conn.prepare("SELECT position, events FROM stream_log WHERE stream_id = ?1 ORDER BY position")?;
+    let mut stmt = conn.prepare(
+        "SELECT position, events FROM stream_log WHERE stream_id = ?1 ORDER BY position",
+    )?;
     let rows = stmt.query_map([id], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

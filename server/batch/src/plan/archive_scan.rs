@@ -13,10 +13,9 @@ use arrow::array::{
     UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
-use datafusion::datasource::memory::MemorySourceConfig;
-use futures_util::StreamExt;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DFSchema, DFSchemaRef, DataFusionError};
+use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
@@ -26,6 +25,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
 use driftlock_engine::read::{self, EventBatch, ReadOptions};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::events_schema;
@@ -167,11 +167,16 @@ pub struct ArchiveScanExec {
 }
 
 impl ArchiveScanExec {
-    pub fn try_new(read_json: String, input: Arc<dyn ExecutionPlan>) -> Result<Self, DataFusionError> {
+    pub fn try_new(
+        read_json: String,
+        input: Arc<dyn ExecutionPlan>,
+    ) -> Result<Self, DataFusionError> {
         let read: ReadOptions = serde_json::from_str(&read_json)
             .map_err(|e| DataFusionError::Internal(format!("archive scan reading options: {e}")))?;
         if input.schema().fields() != file_list_schema().fields() {
-            return Err(DataFusionError::Plan("ArchiveScanExec reads a file list".into()));
+            return Err(DataFusionError::Plan(
+                "ArchiveScanExec reads a file list".into(),
+            ));
         }
         let props = PlanProperties::new(
             EquivalenceProperties::new(events_schema()),
@@ -200,7 +205,11 @@ impl DisplayAs for ArchiveScanExec {
 }
 
 /// Event rows of one read batch from file number `file`, the first at `row`.
-pub(super) fn event_rows(batch: EventBatch, file: u32, row: u64) -> Result<RecordBatch, DataFusionError> {
+pub(super) fn event_rows(
+    batch: EventBatch,
+    file: u32,
+    row: u64,
+) -> Result<RecordBatch, DataFusionError> {
     let n = batch.events.len();
     let mut stream = StringBuilder::with_capacity(n, n * 8);
     let mut ts = Int64Builder::with_capacity(n);
@@ -269,7 +278,9 @@ impl ExecutionPlan for ArchiveScanExec {
         mut children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         if children.len() != 1 {
-            return Err(DataFusionError::Plan("ArchiveScanExec takes one input".into()));
+            return Err(DataFusionError::Plan(
+                "ArchiveScanExec takes one input".into(),
+            ));
         }
         Ok(Arc::new(ArchiveScanExec::try_new(
             self.read_json.clone(),
@@ -302,7 +313,9 @@ impl ExecutionPlan for ArchiveScanExec {
                 };
                 let files = batch.column(0).as_primitive::<UInt32Type>();
                 let paths = batch.column(1).as_string::<i32>();
-                mine.extend((0..batch.num_rows()).map(|r| (files.value(r), paths.value(r).to_owned())));
+                mine.extend(
+                    (0..batch.num_rows()).map(|r| (files.value(r), paths.value(r).to_owned())),
+                );
             }
             std::thread::spawn(move || {
                 for (file, path) in mine {
@@ -332,6 +345,9 @@ impl ExecutionPlan for ArchiveScanExec {
         let stream = futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
         });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(events_schema(), stream)))
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            events_schema(),
+            stream,
+        )))
     }
 }

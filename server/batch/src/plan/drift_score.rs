@@ -97,7 +97,10 @@ impl UserDefinedLogicalNodeCore for DriftScore {
         if inputs.len() != 1 {
             return Err(DataFusionError::Plan("DriftScore takes one input".into()));
         }
-        Ok(Self::from_json(self.detector.clone(), inputs.swap_remove(0)))
+        Ok(Self::from_json(
+            self.detector.clone(),
+            inputs.swap_remove(0),
+        ))
     }
 }
 
@@ -205,7 +208,9 @@ impl ExecutionPlan for DriftScoreExec {
         mut children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         if children.len() != 1 {
-            return Err(DataFusionError::Plan("DriftScoreExec takes one input".into()));
+            return Err(DataFusionError::Plan(
+                "DriftScoreExec takes one input".into(),
+            ));
         }
         Ok(Arc::new(DriftScoreExec::try_new(
             self.detector_json.clone(),
@@ -239,7 +244,10 @@ impl ExecutionPlan for DriftScoreExec {
                 }
             }
         });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(anomaly_schema(), stream)))
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            anomaly_schema(),
+            stream,
+        )))
     }
 }
 
@@ -293,7 +301,10 @@ impl Scoring {
                     // A second detector for a stream would split its history.
                     return Err(internal(format!(
                         "input not sorted by stream_id: {stream} after {}",
-                        self.current.as_ref().map(|d| d.stream_id()).unwrap_or_default()
+                        self.current
+                            .as_ref()
+                            .map(|d| d.stream_id())
+                            .unwrap_or_default()
                     )));
                 }
                 _ => {

@@ -145,8 +145,12 @@ mod tests {
             .unwrap();
         for i in 0..4 {
             let chunk: Vec<_> = events.by_ref().take(1_000).collect();
-            driftlock_datasets::write::write_parquet(root.join(format!("part-{i}.parquet")), chunk, 300)
-                .unwrap();
+            driftlock_datasets::write::write_parquet(
+                root.join(format!("part-{i}.parquet")),
+                chunk,
+                300,
+            )
+            .unwrap();
         }
         let detector = DetectorConfig {
             baseline_size: 100,

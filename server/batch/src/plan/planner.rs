@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use datafusion::catalog::Session;
 use datafusion::execution::SessionState;
 use datafusion::execution::context::QueryPlanner;
 use datafusion::execution::session_state::SessionStateBuilder;
@@ -9,7 +10,6 @@ use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext
 use datafusion::logical_expr::{LogicalPlan, UserDefinedLogicalNode};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
-use datafusion::catalog::Session;
 
 use super::{ArchiveScan, ArchiveScanExec, DriftScore, DriftScoreExec};
 

@@ -86,7 +86,9 @@ impl ExecutionPlan for RowsToEventsExec {
         mut children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         if children.len() != 1 {
-            return Err(DataFusionError::Plan("RowsToEventsExec takes one input".into()));
+            return Err(DataFusionError::Plan(
+                "RowsToEventsExec takes one input".into(),
+            ));
         }
         Ok(Arc::new(RowsToEventsExec::new(
             children.swap_remove(0),
@@ -112,6 +114,9 @@ impl ExecutionPlan for RowsToEventsExec {
             row += batch.num_rows() as u64;
             event_rows(events, partition as u32, first)
         });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(events_schema(), stream)))
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            events_schema(),
+            stream,
+        )))
     }
 }

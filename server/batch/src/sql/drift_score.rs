@@ -96,7 +96,9 @@ impl TableProvider for DriftScoreTable {
         let state = session
             .as_any()
             .downcast_ref::<SessionState>()
-            .ok_or_else(|| DataFusionError::Internal(format!("{NAME}: not a DataFusion session")))?;
+            .ok_or_else(|| {
+                DataFusionError::Internal(format!("{NAME}: not a DataFusion session"))
+            })?;
         let plan = state.create_logical_plan(&self.query).await?;
         // Whatever the outer statement may do, the scored one only reads.
         super::read_only().verify_plan(&plan)?;
@@ -154,7 +156,8 @@ mod tests {
             .build()
             .unwrap();
         driftlock_datasets::write::write_parquet(&file, stream, 3_000).unwrap();
-        let detector = r#"{"baseline_size": 100, "window_size": 20, "hop_size": 5, "permutation_count": 100}"#;
+        let detector =
+            r#"{"baseline_size": 100, "window_size": 20, "hop_size": 5, "permutation_count": 100}"#;
 
         let out = dir.path().join("scored.parquet");
         let sink = crate::output::create_file_sink(Some(&out)).unwrap();
@@ -207,6 +210,9 @@ mod tests {
             Err(e) => e.to_string(),
             Ok(df) => df.collect().await.unwrap_err().to_string(),
         };
-        assert!(refused.contains("DDL") || refused.contains("not supported"), "{refused}");
+        assert!(
+            refused.contains("DDL") || refused.contains("not supported"),
+            "{refused}"
+        );
     }
 }

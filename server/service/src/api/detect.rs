@@ -15,9 +15,9 @@ use super::event_input::{InputEvent, into_events};
 use super::extract::ApiJson;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::{quotas, request_id};
 use crate::scorer::{self, BatchOutcome};
 use crate::state::AppState;
+use crate::{quotas, request_id};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/detect", post(detect))

@@ -252,6 +252,24 @@ pub fn apply_limits(doc: &mut Value, config: &ServeConfig) {
             *prop = json!({"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/DemoConfigOverride"}]});
         }
     }
+    // A key's quotas (by role and plan) bound its override; the document gives
+    // the largest any key has.
+    let q = &config.quotas;
+    let all = [&q.admin, &q.free, &q.standard, &q.pro, &q.enterprise];
+    let baseline = all.iter().map(|q| q.max_baseline_size).max().unwrap_or(0);
+    let window = all.iter().map(|q| q.max_window_size).max().unwrap_or(0);
+    if let Some(props) = doc.pointer_mut("/components/schemas/ConfigOverride/properties") {
+        for (field, max) in [
+            ("baseline_size", baseline),
+            ("min_baseline_size", baseline),
+            ("window_size", window),
+        ] {
+            let lower = props[field]["maximum"].as_u64().is_none_or(|m| m > max);
+            if props[field].is_object() && lower {
+                props[field]["maximum"] = json!(max);
+            }
+        }
+    }
 }
 
 /// The OpenAPI document.

@@ -287,6 +287,7 @@ mod tests {
                 retry_after_seconds: 1,
             },
             crate::error::ApiError::Unavailable(String::new()),
+            crate::error::ApiError::DeadlineExceeded(String::new()),
             crate::error::ApiError::internal(""),
         ]
         .map(|e| e.code().to_owned());

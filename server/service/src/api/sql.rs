@@ -96,12 +96,9 @@ pub async fn run_sql(
                 Some(b) => b.schema(),
                 // No rows: plan again for the column names (cheap, nothing runs).
                 None => {
-                    let df = driftlock_batch::sql::plan(
-                        &ctx,
-                        &query,
-                        driftlock_batch::sql::read_only(),
-                    )
-                    .await?;
+                    let df =
+                        driftlock_batch::sql::plan(&ctx, &query, driftlock_batch::sql::read_only())
+                            .await?;
                     std::sync::Arc::new(df.schema().as_arrow().clone())
                 }
             };
