@@ -42,7 +42,7 @@ enum Command {
     /// Manage API keys in the server's store.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
-    /// Measure detection quality on labelled public data (NAB, HDFS).
+    /// Measure detection quality: NAB and HDFS (labelled public data) and generated drifting logs.
     #[command(subcommand)]
     Eval(eval::EvalCommand),
     Backfill(backfill::BackfillArgs),
