@@ -9,7 +9,7 @@ use std::fmt::Write;
 use crate::encode::{NumSymbol, context};
 use crate::memory::Memory;
 use crate::model::Model;
-use crate::novelty::{fnv, scan, slot_hash, string_punctuation};
+use crate::novelty::{fnv, is_number, scan, slot_hash};
 use crate::shape::SHAPE_FACTOR;
 use crate::stored::Stored;
 use crate::{Neighbour, Record};
@@ -58,7 +58,7 @@ pub(crate) fn why(ev: &Evidence<'_>) -> String {
     let mut retyped: Vec<String> = Vec::new();
     let mut new_tokens: Vec<&str> = Vec::new();
     let mut new_values: Vec<String> = Vec::new();
-    scan(
+    let punct = scan(
         &ev.event.encoded,
         |t| {
             if !vocab.knows_token(t) && !mem.knows_token(t) && !new_tokens.contains(&t) {
@@ -66,7 +66,7 @@ pub(crate) fn why(ev: &Evidence<'_>) -> String {
             }
         },
         |w, nth, v| {
-            if vocab.novel_value(mem, slot_hash(w, nth, v), fnv(v.as_bytes())) {
+            if is_number(v) && vocab.novel_value(mem, slot_hash(w, nth), fnv(v.as_bytes())) {
                 let at = match (w, nth) {
                     ("", _) => String::new(),
                     (w, 0) => format!(" after `{w}`"),
@@ -158,7 +158,6 @@ pub(crate) fn why(ev: &Evidence<'_>) -> String {
             quote_list(&new_tokens)
         ));
     }
-    let punct = string_punctuation(&ev.event.encoded);
     let new_chars: Vec<String> = (0u8..128)
         .filter(|&b| punct & (1 << b) != 0)
         .filter(|&b| !vocab.knows_char(b) && !mem.knows_char(b))

@@ -34,7 +34,7 @@ pub(crate) struct Facts {
     pub members: Vec<u64>,
     /// Key names alone, to tell a new field from a retyped one.
     pub keys: Vec<u64>,
-    /// `(slot, value)` of every short value inside text (see [`slot_hash`]).
+    /// `(slot, value)` of every short number inside text (see [`slot_hash`]).
     #[serde(default)]
     pub slots: Vec<(u64, u64)>,
     /// Every punctuation byte, as [`punct_hash`].
@@ -91,11 +91,8 @@ impl SlotValues {
     /// at least twice: Good–Turing's estimate of the chance of a new one
     /// (values seen once / occurrences) is then 0. A number that varies
     /// (`qty=3` after 1s and 2s) may vary more.
-    fn settled(&self, quantity: bool) -> bool {
-        match self {
-            SlotValues::Few(vals) if quantity => vals.len() == 1 && vals[0].1 >= 2,
-            _ => false,
-        }
+    fn settled(&self) -> bool {
+        matches!(self, SlotValues::Few(vals) if vals.len() == 1 && vals[0].1 >= 2)
     }
 
     fn knows(&self, v: u64) -> bool {
@@ -106,42 +103,21 @@ impl SlotValues {
     }
 }
 
-/// A slot: the word before a value, how many values came since that word and
-/// whether the value is a quantity (it starts with a digit: `500`, `3ms`),
-/// kept in the hash's lowest bit.
-pub(crate) fn slot_hash(word: &str, nth: u32, value: &str) -> u64 {
-    let quantity = value.as_bytes().first().is_some_and(u8::is_ascii_digit);
-    let h = fnv(word.as_bytes()) ^ ((nth as u64) + 1).wrapping_mul(0xff51_afd7_ed55_8ccd);
-    (h & !1) | quantity as u64
+/// A slot: the word before a number and how many values came since that
+/// word.
+pub(crate) fn slot_hash(word: &str, nth: u32) -> u64 {
+    fnv(word.as_bytes()) ^ ((nth as u64) + 1).wrapping_mul(0xff51_afd7_ed55_8ccd)
 }
 
-/// The punctuation bytes inside an encoded event's strings (keys included),
-/// as a bit set: the JSON around them and the number symbols are the
-/// encoder's, not the event's.
-pub(crate) fn string_punctuation(encoded: &str) -> u128 {
-    let (mut set, mut inside, mut escaped) = (0u128, false, false);
-    for &b in encoded.as_bytes() {
-        if escaped {
-            escaped = false;
-            set |= (b.is_ascii_punctuation() as u128) << (b & 0x7f);
-        } else if b == b'"' {
-            inside = !inside;
-        } else if inside && b == b'\\' {
-            escaped = true;
-        } else if inside && b.is_ascii_punctuation() {
-            set |= 1 << b;
-        }
-    }
-    set
+/// A short value inside text that is a number (`500`, `3ms`), not a code
+/// with letters first (`step12`): only numbers are judged in their slot.
+pub(crate) fn is_number(value: &str) -> bool {
+    value.as_bytes().first().is_some_and(u8::is_ascii_digit)
 }
 
 /// The token of one punctuation byte (no word has a control byte).
 pub(crate) fn punct_hash(b: u8) -> u64 {
     fnv(&[0x01, b])
-}
-
-fn is_quantity(slot: u64) -> bool {
-    slot & 1 == 1
 }
 
 /// FNV-1a, stable across runs and platforms (state is persisted).
@@ -178,14 +154,22 @@ fn is_word_byte(b: u8) -> bool {
 /// symbols) and calls `token` for every word inside a string (keys included),
 /// `value` for every short value in a string with its slot (the last word
 /// before it, keys included, and how many values came since), and `member`
-/// for every `(key, value type byte)`.
+/// for every `(key, value type byte)`. Returns the punctuation bytes inside
+/// strings as a bit set: the JSON around them and the number symbols are the
+/// encoder's, not the event's.
 pub(crate) fn scan<'a>(
     encoded: &'a str,
     mut token: impl FnMut(&'a str),
     mut value: impl FnMut(&'a str, u32, &'a str),
     mut member: impl FnMut(&'a str, u8),
-) {
+) -> u128 {
     let b = encoded.as_bytes();
+    let mut punct = 0u128;
+    let mut mark = |c: u8| {
+        if c.is_ascii_punctuation() {
+            punct |= 1 << c;
+        }
+    };
     let mut last_word = "";
     let mut since = 0u32;
     let mut run = |from: usize, to: usize| {
@@ -215,11 +199,15 @@ pub(crate) fn scan<'a>(
         let mut word = start;
         while j < b.len() && b[j] != b'"' {
             if b[j] == b'\\' {
+                if let Some(&c) = b.get(j + 1) {
+                    mark(c);
+                }
                 run(word, j);
                 j += 2;
                 word = j;
                 continue;
             }
+            mark(b[j]);
             if !is_word_byte(b[j]) {
                 run(word, j);
                 word = j + 1;
@@ -236,6 +224,7 @@ pub(crate) fn scan<'a>(
             member(&encoded[start..end], ty);
         }
     }
+    punct
 }
 
 impl Facts {
@@ -248,10 +237,14 @@ impl Facts {
             slots: Vec::new(),
             chars: Vec::new(),
         };
-        scan(
+        let mut punct = scan(
             encoded,
             |t| f.tokens.push(fnv(t.as_bytes())),
-            |w, nth, v| f.slots.push((slot_hash(w, nth, v), fnv(v.as_bytes()))),
+            |w, nth, v| {
+                if is_number(v) {
+                    f.slots.push((slot_hash(w, nth), fnv(v.as_bytes())));
+                }
+            },
             |k, ty| {
                 f.members.push(member_hash(k.as_bytes(), ty));
                 f.keys.push(fnv(k.as_bytes()));
@@ -259,8 +252,6 @@ impl Facts {
         );
         // Punctuation never seen (a `'` in a request path): an injection
         // changes a line's characters more than its words.
-        let punct = string_punctuation(encoded);
-        let mut punct = punct;
         while punct != 0 {
             let b = punct.trailing_zeros() as u8;
             punct &= punct - 1;
@@ -363,7 +354,7 @@ impl Vocabulary {
     pub fn novel_value(&self, also: &Vocabulary, slot: u64, v: u64) -> bool {
         let (a, b) = (self.slots.get(&slot), also.slots.get(&slot));
         let known = |s: Option<&SlotValues>| s.is_some_and(|s| s.knows(v));
-        let settled = |s: Option<&SlotValues>| s.is_some_and(|s| s.settled(is_quantity(slot)));
+        let settled = |s: Option<&SlotValues>| s.is_some_and(SlotValues::settled);
         !known(a) && !known(b) && (settled(a) || settled(b))
     }
 

@@ -275,16 +275,12 @@ impl ExecutionPlan for ArchiveScanExec {
 
     fn with_new_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        if children.len() != 1 {
-            return Err(DataFusionError::Plan(
-                "ArchiveScanExec takes one input".into(),
-            ));
-        }
+        let input = super::only_child(children, "ArchiveScanExec")?;
         Ok(Arc::new(ArchiveScanExec::try_new(
             self.read_json.clone(),
-            children.swap_remove(0),
+            input,
         )?))
     }
 

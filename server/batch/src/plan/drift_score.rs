@@ -205,16 +205,12 @@ impl ExecutionPlan for DriftScoreExec {
 
     fn with_new_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        if children.len() != 1 {
-            return Err(DataFusionError::Plan(
-                "DriftScoreExec takes one input".into(),
-            ));
-        }
+        let input = super::only_child(children, "DriftScoreExec")?;
         Ok(Arc::new(DriftScoreExec::try_new(
             self.detector_json.clone(),
-            children.swap_remove(0),
+            input,
         )?))
     }
 

@@ -91,6 +91,20 @@ pub fn backfill_plan(
     }))
 }
 
+/// The one input of a single-input operator given new children
+/// (`ExecutionPlan::with_new_children`).
+pub(crate) fn only_child(
+    mut children: Vec<Arc<dyn datafusion::physical_plan::ExecutionPlan>>,
+    operator: &str,
+) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+    if children.len() != 1 {
+        return Err(datafusion::common::DataFusionError::Plan(format!(
+            "{operator} takes one input"
+        )));
+    }
+    Ok(children.swap_remove(0))
+}
+
 /// Runs a backfill plan on this machine with DataFusion (no cluster): the
 /// anomaly batches, in no particular order.
 pub async fn run_local(
@@ -117,20 +131,7 @@ mod tests {
 
     use super::*;
     use crate::backfill::{self, BackfillConfig, DateRange, Output};
-    use crate::output::for_each_row;
-
-    fn rows(batches: &[arrow::record_batch::RecordBatch]) -> Vec<String> {
-        let mut out = Vec::new();
-        for b in batches {
-            for_each_row(b, |r| {
-                out.push(format!("{r:?}"));
-                Ok(())
-            })
-            .unwrap();
-        }
-        out.sort();
-        out
-    }
+    use crate::output::sorted_rows as rows;
 
     /// The plan, with files and streams split over three partitions, finds
     /// what the local backfill finds.

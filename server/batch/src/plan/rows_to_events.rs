@@ -83,17 +83,10 @@ impl ExecutionPlan for RowsToEventsExec {
 
     fn with_new_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        if children.len() != 1 {
-            return Err(DataFusionError::Plan(
-                "RowsToEventsExec takes one input".into(),
-            ));
-        }
-        Ok(Arc::new(RowsToEventsExec::new(
-            children.swap_remove(0),
-            self.read.clone(),
-        )))
+        let input = super::only_child(children, "RowsToEventsExec")?;
+        Ok(Arc::new(RowsToEventsExec::new(input, self.read.clone())))
     }
 
     fn execute(

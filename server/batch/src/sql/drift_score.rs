@@ -127,22 +127,9 @@ mod tests {
     use driftlock_engine::read::ColumnMapping;
     use driftlock_kernels::CpuBackend;
 
-    use crate::output::for_each_row;
+    use crate::output::sorted_rows as rows;
     use crate::score::{self, ScoreConfig};
     use crate::sql::tables::{Tables, session};
-
-    fn rows(batches: &[arrow::record_batch::RecordBatch]) -> Vec<String> {
-        let mut out = Vec::new();
-        for b in batches {
-            for_each_row(b, |r| {
-                out.push(format!("{r:?}"));
-                Ok(())
-            })
-            .unwrap();
-        }
-        out.sort();
-        out
-    }
 
     /// Scoring the events table in SQL finds what `score` finds in its file.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

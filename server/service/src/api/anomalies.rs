@@ -11,10 +11,12 @@ use super::extract::{ApiJson, ApiQuery};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
+use driftlock_store::StoreError;
 use driftlock_store::anomalies::{self, AnomalyFilter};
 use driftlock_store::feedback::{self, FeedbackRecord};
 use driftlock_store::record::AnomalyStatus;
 use driftlock_store::view::{AnomalyDetail, AnomalySummary, detail, summary};
+use rusqlite::Connection;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -162,6 +164,35 @@ pub fn encode_token(seq: i64) -> String {
 
 /// Cuts `rows` (fetched with one extra row) to `limit` and returns the token of
 /// the next page, if the extra row shows there is one.
+/// A page of `list`'s rows, its next page's token and the `count` of every
+/// row the filter matches, read in one transaction.
+pub(super) async fn read_page<R: Send + 'static>(
+    state: &AppState,
+    page: Page,
+    list: fn(&Connection, &AnomalyFilter, Option<i64>, usize) -> Result<Vec<R>, StoreError>,
+    count: fn(&Connection, &AnomalyFilter) -> Result<u64, StoreError>,
+    seq: fn(&R) -> i64,
+) -> Result<(Vec<R>, Option<String>, u64), ApiError> {
+    let Page {
+        limit,
+        before,
+        filter,
+    } = page;
+    let (mut rows, total) = state
+        .store
+        .call(move |c| {
+            let tx = c.transaction()?;
+            // One more than a page: whether another page follows.
+            let rows = list(&tx, &filter, before, limit + 1)?;
+            let total = count(&tx, &filter)?;
+            tx.commit()?;
+            Ok::<_, ApiError>((rows, total))
+        })
+        .await?;
+    let token = next_page(&mut rows, limit, seq);
+    Ok((rows, token, total))
+}
+
 pub fn next_page<T>(rows: &mut Vec<T>, limit: usize, seq: impl Fn(&T) -> i64) -> Option<String> {
     let more = rows.len() > limit;
     rows.truncate(limit);
@@ -200,22 +231,14 @@ pub async fn list_anomalies(
     Extension(caller): Extension<Caller>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<AnomalyList>, ApiError> {
-    let Page {
-        limit,
-        before,
-        filter,
-    } = q.page(&caller)?;
-    let (mut rows, total) = state
-        .store
-        .call(move |c| {
-            let tx = c.transaction()?;
-            let rows = anomalies::list_summaries(&tx, &filter, before, limit + 1)?;
-            let total = anomalies::count(&tx, &filter)?;
-            tx.commit()?;
-            Ok::<_, ApiError>((rows, total))
-        })
-        .await?;
-    let next_page_token = next_page(&mut rows, limit, |r| r.seq);
+    let (rows, next_page_token, total) = read_page(
+        &state,
+        q.page(&caller)?,
+        anomalies::list_summaries,
+        anomalies::count,
+        |r| r.seq,
+    )
+    .await?;
     Ok(Json(AnomalyList {
         anomalies: rows.iter().map(summary).collect(),
         next_page_token,

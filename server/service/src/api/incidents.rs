@@ -9,7 +9,7 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::anomalies::{ListQuery, Page, next_page};
+use super::anomalies::{ListQuery, Page, read_page};
 use super::extract::{ApiJson, ApiQuery};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -138,22 +138,14 @@ pub async fn list_incidents(
     Extension(caller): Extension<Caller>,
     ApiQuery(q): ApiQuery<IncidentQuery>,
 ) -> Result<Json<IncidentList>, ApiError> {
-    let Page {
-        limit,
-        before,
-        filter,
-    } = q.page(&caller)?;
-    let (mut rows, total) = state
-        .store
-        .call(move |c| {
-            let tx = c.transaction()?;
-            let rows = incidents::list(&tx, &filter, before, limit + 1)?;
-            let total = incidents::count(&tx, &filter)?;
-            tx.commit()?;
-            Ok::<_, ApiError>((rows, total))
-        })
-        .await?;
-    let next_page_token = next_page(&mut rows, limit, |r| r.opener.seq);
+    let (rows, next_page_token, total) = read_page(
+        &state,
+        q.page(&caller)?,
+        incidents::list,
+        incidents::count,
+        |r| r.opener.seq,
+    )
+    .await?;
     Ok(Json(IncidentList {
         incidents: rows.into_iter().map(view).collect(),
         next_page_token,
