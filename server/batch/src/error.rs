@@ -33,6 +33,10 @@ pub enum BatchError {
     Output(String),
     #[error("checkpoint: {0}")]
     Checkpoint(String),
+    /// An event earlier than its stream's previous one, in a pass that reads
+    /// files in order (the backfill then sorts the archive instead).
+    #[error("{0}")]
+    WentBack(Box<crate::backfill::order::WentBack>),
     /// A SQL query is wrong: syntax, unknown table or column, a type error, or
     /// a statement a read-only session refuses.
     #[error("{0}")]

@@ -104,14 +104,23 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<()> {
     let summary = backfill::run(&cfg, backend.as_ref(), &never, &mut |p| {
         bar.set_length(p.bytes_total);
         bar.set_position(p.bytes_done);
-        bar.set_message(format!(
-            "file {}/{}, {} events, {} anomalies",
-            p.files_done, p.files_total, p.events, p.anomalies
-        ));
+        if p.went_back.is_some() && p.rows_done == p.rows_resumed {
+            bar.set_message("events out of time order: sorting the archive by time");
+        } else {
+            bar.set_message(format!(
+                "file {}/{}, {} events, {} anomalies",
+                p.files_done, p.files_total, p.events, p.anomalies
+            ));
+        }
     })?;
     bar.finish_and_clear();
 
     let p = &summary.progress;
+    if let Some(went_back) = &p.went_back {
+        eprintln!(
+            "note: {went_back}; every stream was scored in time order from a sort of the archive"
+        );
+    }
     if summary.already_complete {
         eprintln!(
             "backfill already complete: {} files, {} events in {} streams, {} anomalies; nothing to do",

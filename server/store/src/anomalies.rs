@@ -377,6 +377,20 @@ pub fn set_status(conn: &Connection, id: &str, status: AnomalyStatus) -> Result<
     )? == 1)
 }
 
+/// Deletes every anomaly of one batch (`batch_id`), with its feedback and
+/// incident state: a backfill that starts over in another order removes
+/// what its first pass wrote. Returns how many anomalies went.
+pub fn delete_batch(conn: &Connection, batch_id: &str) -> Result<usize, StoreError> {
+    conn.execute(
+        "DELETE FROM feedback WHERE anomaly_id IN (SELECT id FROM anomalies WHERE batch_id = ?1)",
+        params![batch_id],
+    )?;
+    Ok(conn.execute(
+        "DELETE FROM anomalies WHERE batch_id = ?1",
+        params![batch_id],
+    )?)
+}
+
 #[cfg(test)]
 mod tests {
     use driftlock_engine::AnomalyKind;

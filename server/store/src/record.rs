@@ -161,6 +161,12 @@ fn record_timestamp(a: &Anomaly, event: &Event, now: &str) -> (String, i64) {
     }
 }
 
+/// The `batch_id` of a backfill's anomalies.
+pub fn backfill_batch_id(config_hash: &str) -> String {
+    format!("backfill_{}", &config_hash[..16.min(config_hash.len())])
+}
+
+
 /// The same anomaly of the same backfill always gets the same id.
 fn backfill_anomaly_id(
     config_hash: &str,
@@ -205,7 +211,7 @@ impl AnomalyRecord {
             ),
             Origin::Backfill { config_hash } => (
                 backfill_anomaly_id(config_hash, &a.stream_id, a.index, a.kind),
-                format!("backfill_{}", &config_hash[..16.min(config_hash.len())]),
+                backfill_batch_id(config_hash),
                 ("backfill", json!(config_hash)),
             ),
         };

@@ -10,10 +10,11 @@ use driftlock_engine::StreamDetector;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::order::StreamClocks;
 use crate::BatchError;
 
 /// Bumped when the layout changes; an older checkpoint is refused, not misread.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Checkpoint {
@@ -33,7 +34,14 @@ pub struct Checkpoint {
     /// The next output part number; parts at or after it are uncommitted.
     pub next_part: u64,
     pub finished: bool,
-    /// Per-stream detector state, by stream id.
+    /// The archive's events were found out of time order, so this run
+    /// scores them from a sort of the whole archive (`current` is then
+    /// [`super::sorted::SORTED`]).
+    pub sorted: bool,
+    /// Each stream's latest time so far, in a pass over the files in order.
+    pub clocks: StreamClocks,
+    /// Per-stream detector state, by stream id (the last field: see
+    /// [`Checkpoint::save_states`]).
     pub detectors: BTreeMap<String, StreamDetector>,
 }
 
@@ -51,6 +59,8 @@ impl Checkpoint {
             anomalies: 0,
             next_part: 0,
             finished: false,
+            sorted: false,
+            clocks: StreamClocks::new(),
             detectors: BTreeMap::new(),
         }
     }
@@ -98,6 +108,8 @@ impl Checkpoint {
             anomalies: self.anomalies,
             next_part: self.next_part,
             finished: self.finished,
+            sorted: self.sorted,
+            clocks: self.clocks.clone(),
             detectors: BTreeMap::new(),
         }
     }

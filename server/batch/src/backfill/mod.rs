@@ -20,8 +20,10 @@ pub mod checkpoint;
 pub mod commit;
 pub mod detectors;
 mod flow;
+pub mod order;
 pub mod roots;
 pub mod sink;
+mod sorted;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -128,6 +130,9 @@ pub struct Progress {
     pub anomalies: u64,
     pub skipped_rows: u64,
     pub streams: u64,
+    /// Set when the archive's events were found out of time order (the
+    /// first such event) and are being scored from a sort of the archive.
+    pub went_back: Option<String>,
 }
 
 /// How a run ended.
@@ -202,13 +207,39 @@ pub(crate) fn read_ahead<'scope>(
     (rx.into_iter(), spent_tx)
 }
 
+/// What a pass reads: one file of the archive, or the whole archive sorted.
+enum Source<'a> {
+    File(&'a ArchiveFile),
+    Sorted,
+}
+
 /// Runs (or resumes) a backfill. `observe` sees progress after every batch;
 /// setting `cancel` stops it at the next batch, after a checkpoint.
+///
+/// Files are read in order while every stream's time goes forward; at the
+/// first event that goes back, what was written is deleted and the archive
+/// is scored again from a sort (see [`order`]), so the anomalies are those
+/// of the defined order either way.
 pub fn run(
     cfg: &BackfillConfig,
     backend: &dyn PermutationBackend,
     cancel: &AtomicBool,
     observe: &mut dyn FnMut(&Progress),
+) -> Result<Summary, BatchError> {
+    match run_pass(cfg, backend, cancel, observe, None) {
+        Err(BatchError::WentBack(went_back)) => {
+            run_pass(cfg, backend, cancel, observe, Some(*went_back))
+        }
+        other => other,
+    }
+}
+
+fn run_pass(
+    cfg: &BackfillConfig,
+    backend: &dyn PermutationBackend,
+    cancel: &AtomicBool,
+    observe: &mut dyn FnMut(&Progress),
+    restart: Option<order::WentBack>,
 ) -> Result<Summary, BatchError> {
     let start = Instant::now();
     let hash = cfg.hash();
@@ -218,7 +249,11 @@ pub fn run(
         Output::Store(dir) => Sink::store(dir, &hash, &cfg.detector)?,
     };
     let ckpt_path = cfg.checkpoint_path(&hash);
-    let (mut ckpt, resumed) = match Checkpoint::load(&ckpt_path)? {
+    let loaded = match restart {
+        Some(_) => None,
+        None => Checkpoint::load(&ckpt_path)?,
+    };
+    let (mut ckpt, resumed) = match loaded {
         Some(c) if c.config_hash != hash => {
             return Err(BatchError::Checkpoint(format!(
                 "{} belongs to a backfill with another configuration (archive, dates, detector or \
@@ -227,6 +262,13 @@ pub fn run(
             )));
         }
         Some(c) => (c, true),
+        None if restart.is_some() => {
+            let mut c = Checkpoint::new(hash.clone());
+            c.sorted = true;
+            c.files_done = files.iter().map(|f| f.rel.clone()).collect();
+            c.save(&ckpt_path)?;
+            (c, false)
+        }
         None => {
             if sink.foreign_parts()? > 0 {
                 return Err(BatchError::Invalid(
@@ -239,10 +281,21 @@ pub fn run(
             (c, false)
         }
     };
-    // Files run in sorted order, so the done ones must still be a prefix.
-    let done = ckpt.files_done.len();
-    if files.len() < done
-        || files[..done]
+    // Files run in sorted order, so the done ones must still be a prefix; a
+    // sorted pass lists every file up front and needs them all unchanged.
+    let done = if ckpt.sorted {
+        0
+    } else {
+        ckpt.files_done.len()
+    };
+    let listed = if ckpt.sorted {
+        ckpt.files_done.len()
+    } else {
+        done
+    };
+    if files.len() < listed
+        || (ckpt.sorted && files.len() != listed)
+        || files[..listed]
             .iter()
             .zip(&ckpt.files_done)
             .any(|(f, d)| &f.rel != d)
@@ -260,6 +313,10 @@ pub fn run(
         bytes_total: files.iter().map(|f| f.bytes).sum(),
         bytes_done: files[..done].iter().map(|f| f.bytes).sum(),
         rows_total_known: true,
+        went_back: ckpt.sorted.then(|| match &restart {
+            Some(w) => w.to_string(),
+            None => "an earlier pass found events out of time order".into(),
+        }),
         ..Progress::default()
     };
     for f in &files {
@@ -279,6 +336,10 @@ pub fn run(
         p.skipped_rows = c.skipped_rows;
         // The detectors are away while a queue is scored on its own thread.
         p.streams = p.streams.max(c.detectors.len() as u64);
+        if c.sorted && p.rows_total > 0 {
+            // The sort reads everything first; its output is counted in rows.
+            p.bytes_done = (p.bytes_total as f64 * c.rows_done as f64 / p.rows_total as f64) as u64;
+        }
     };
     sync(&mut progress, &ckpt);
     let summary = |progress: Progress, already_complete, cancelled, bytes_done| Summary {
@@ -290,12 +351,17 @@ pub fn run(
         cancelled,
         secs: start.elapsed().as_secs_f64(),
     };
-    if ckpt.finished && done == files.len() {
+    if ckpt.finished && ckpt.files_done.len() == files.len() {
         observe(&progress);
         let b = progress.bytes_done;
         return Ok(summary(progress, true, false, b));
     }
     ckpt.finished = false;
+    if ckpt.sorted && ckpt.next_part == 0 {
+        // Nothing of the sorted pass is committed: whatever is there came
+        // from the pass that found the order wrong.
+        sink.discard_all()?;
+    }
     sink.discard_uncommitted(ckpt.next_part)?;
 
     // Anomalies' events are parsed whole again when found (`detectors::Queue`).
@@ -304,22 +370,38 @@ pub fn run(
         keep_body_text: true,
         ..cfg.read.clone()
     };
+    let sources: Vec<Source> = if ckpt.sorted {
+        vec![Source::Sorted]
+    } else {
+        files[done..].iter().map(Source::File).collect()
+    };
+    observe(&progress);
     let every = cfg.checkpoint_every.max(1);
     let mut queued = detectors::Pending::default();
     let mut since_ckpt = 0u64;
     let stopped = std::thread::scope(|outer| -> Result<bool, BatchError> {
         let mut committer = Committer::spawn(outer, &sink, &ckpt_path);
-        for file in &files[done..] {
-            let skip = if ckpt.current.as_deref() == Some(&file.rel) {
+        for source in &sources {
+            let rel = match source {
+                Source::File(f) => f.rel.as_str(),
+                Source::Sorted => sorted::SORTED,
+            };
+            let skip = if ckpt.current.as_deref() == Some(rel) {
                 ckpt.batches_done
             } else {
                 0
             };
-            ckpt.current = Some(file.rel.clone());
+            ckpt.current = Some(rel.to_owned());
             ckpt.batches_done = skip;
-            let bytes_before: u64 = files[..ckpt.files_done.len()].iter().map(|f| f.bytes).sum();
+            let bytes_before: u64 = match source {
+                Source::File(_) => files[..ckpt.files_done.len()].iter().map(|f| f.bytes).sum(),
+                Source::Sorted => 0,
+            };
             let stopped = std::thread::scope(|scope| -> Result<bool, BatchError> {
-                let (batches, spent) = read_ahead(scope, &file.path, &read, READ_AHEAD);
+                let (batches, spent) = match source {
+                    Source::File(f) => read_ahead(scope, &f.path, &read, READ_AHEAD),
+                    Source::Sorted => sorted::sorted_ahead(scope, &files, &read, READ_AHEAD),
+                };
                 let mut flow = Flow::new(scope, &cfg.detector, backend, spent);
                 let mut batch_no = 0u64;
                 for item in batches {
@@ -330,6 +412,10 @@ pub fn run(
                     // committed.
                     if batch_no <= skip {
                         continue;
+                    }
+                    if let Source::File(f) = source {
+                        order::advance(&mut ckpt.clocks, &f.rel, &batch)
+                            .map_err(|w| BatchError::WentBack(Box::new(w)))?;
                     }
                     ckpt.rows_done += batch.events.len() as u64 + batch.skipped_rows;
                     ckpt.skipped_rows += batch.skipped_rows;
@@ -353,7 +439,9 @@ pub fn run(
                         return Ok(true);
                     }
                 }
-                ckpt.files_done.push(file.rel.clone());
+                if let Source::File(f) = source {
+                    ckpt.files_done.push(f.rel.clone());
+                }
                 ckpt.current = None;
                 ckpt.batches_done = 0;
                 flow.checkpoint(&mut queued, &mut ckpt, &mut committer)?;
@@ -364,8 +452,14 @@ pub fn run(
                 committer.finish()?;
                 return Ok(true);
             }
-            progress.files_done = ckpt.files_done.len() as u64;
-            progress.bytes_done = files[..ckpt.files_done.len()].iter().map(|f| f.bytes).sum();
+            progress.files_done = match source {
+                Source::File(_) => ckpt.files_done.len() as u64,
+                Source::Sorted => files.len() as u64,
+            };
+            progress.bytes_done = match source {
+                Source::File(_) => files[..ckpt.files_done.len()].iter().map(|f| f.bytes).sum(),
+                Source::Sorted => progress.bytes_total,
+            };
             sync(&mut progress, &ckpt);
             since_ckpt = 0;
             observe(&progress);

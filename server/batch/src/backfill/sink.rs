@@ -112,6 +112,23 @@ impl Sink {
         Ok(())
     }
 
+    /// Deletes everything this backfill wrote (its parts, or its anomalies in
+    /// the store): a pass that found its order wrong starts over.
+    pub fn discard_all(&self) -> Result<(), BatchError> {
+        match self {
+            Sink::Parts { .. } => self.discard_uncommitted(0),
+            Sink::Store {
+                store, config_hash, ..
+            } => store.with_conn(|conn| {
+                driftlock_store::anomalies::delete_batch(
+                    conn,
+                    &driftlock_store::record::backfill_batch_id(config_hash),
+                )?;
+                Ok(())
+            }),
+        }
+    }
+
     /// Durably writes interval `part`'s anomalies (nothing when there are none).
     pub fn commit(&self, part: u64, found: &[Found]) -> Result<(), BatchError> {
         if found.is_empty() {

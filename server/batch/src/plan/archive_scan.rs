@@ -29,6 +29,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::events_schema;
+use crate::backfill::order::epoch_nanos;
 use crate::BatchError;
 
 /// What to read: file paths in archive order, how, and in how many parts.
@@ -239,13 +240,6 @@ pub(super) fn event_rows(
             Arc::new(bodies.finish()),
         ],
     )?)
-}
-
-/// An RFC 3339 timestamp as nanoseconds since the epoch.
-pub fn epoch_nanos(ts: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(ts)
-        .ok()?
-        .timestamp_nanos_opt()
 }
 
 impl ExecutionPlan for ArchiveScanExec {

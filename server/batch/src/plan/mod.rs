@@ -123,63 +123,78 @@ pub async fn run_local(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicBool;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     use driftlock_datasets::{GeneratorConfig, StreamKind};
     use driftlock_engine::read::ColumnMapping;
     use driftlock_kernels::CpuBackend;
 
     use super::*;
-    use crate::backfill::{self, BackfillConfig, DateRange, Output};
+    use crate::backfill::{self, BackfillConfig, DateRange, Output, Summary};
     use crate::output::sorted_rows as rows;
 
-    /// The plan, with files and streams split over three partitions, finds
-    /// what the local backfill finds.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_plan_finds_the_local_backfills_anomalies() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("archive");
-        std::fs::create_dir_all(&root).unwrap();
-        let mut events = GeneratorConfig::new(StreamKind::Logs, 4_000, 3)
+    /// Four files of 1,000 generated events over three streams; file `i`
+    /// holds chunk `order[i]` of the stream's time.
+    fn archive(root: &Path, order: [usize; 4]) {
+        std::fs::create_dir_all(root).unwrap();
+        let events: Vec<_> = GeneratorConfig::new(StreamKind::Logs, 4_000, 3)
             .with_streams(3)
             .build()
-            .unwrap();
-        for i in 0..4 {
-            let chunk: Vec<_> = events.by_ref().take(1_000).collect();
+            .unwrap()
+            .collect();
+        for (i, chunk) in order.into_iter().enumerate() {
             driftlock_datasets::write::write_parquet(
                 root.join(format!("part-{i}.parquet")),
-                chunk,
+                events[chunk * 1_000..(chunk + 1) * 1_000].to_vec(),
                 300,
             )
             .unwrap();
         }
-        let detector = DetectorConfig {
+    }
+
+    fn detector() -> DetectorConfig {
+        DetectorConfig {
             baseline_size: 100,
             window_size: 20,
             hop_size: 5,
             permutation_count: 100,
             ..DetectorConfig::default()
-        };
-        let read = ReadOptions {
+        }
+    }
+
+    fn read() -> ReadOptions {
+        ReadOptions {
             mapping: ColumnMapping::default()
                 .with_ignored("label")
                 .with_ignored("anomaly_kind"),
+            batch_rows: 250,
             ..ReadOptions::default()
-        };
-        let out = dir.path().join("local");
+        }
+    }
+
+    fn local(root: &Path, out: &Path, cancel: &AtomicBool, stop_after: Option<u64>) -> Summary {
         let cfg = BackfillConfig {
-            archive: root.clone(),
+            archive: root.to_path_buf(),
             range: DateRange::default(),
-            detector: detector.clone(),
-            read: read.clone(),
-            output: Output::Parts(out.clone()),
-            checkpoint_every: backfill::CHECKPOINT_EVERY,
-            buffer_events: backfill::BUFFER_EVENTS,
+            detector: detector(),
+            read: read(),
+            output: Output::Parts(out.to_path_buf()),
+            checkpoint_every: 2,
+            buffer_events: 500,
             checkpoint: None,
         };
-        backfill::run(&cfg, &CpuBackend, &AtomicBool::new(false), &mut |_| {}).unwrap();
-        let mut local = Vec::new();
-        for entry in std::fs::read_dir(&out).unwrap() {
+        backfill::run(&cfg, &CpuBackend, cancel, &mut |p| {
+            if stop_after.is_some_and(|n| p.went_back.is_some() && p.rows_done >= n) {
+                cancel.store(true, Ordering::Relaxed);
+            }
+        })
+        .unwrap()
+    }
+
+    fn parts(out: &Path) -> Vec<arrow::record_batch::RecordBatch> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(out).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "parquet") {
                 let file = std::fs::File::open(path).unwrap();
@@ -188,15 +203,57 @@ mod tests {
                         .unwrap()
                         .build()
                         .unwrap();
-                local.extend(reader.map(Result::unwrap));
+                found.extend(reader.map(Result::unwrap));
             }
         }
-        let expected = rows(&local);
+        found
+    }
+
+    async fn planned(root: &Path) -> Vec<String> {
+        let files = backfill::archive::list(root, &DateRange::default()).unwrap();
+        let plan = backfill_plan(&files, &read(), &detector(), 3).unwrap();
+        rows(&run_local(plan, 3).await.unwrap())
+    }
+
+    /// The plan, with files and streams split over three partitions, finds
+    /// what the local backfill finds.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_plan_finds_the_local_backfills_anomalies() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("archive");
+        archive(&root, [0, 1, 2, 3]);
+        let out = dir.path().join("local");
+        let summary = local(&root, &out, &AtomicBool::new(false), None);
+        assert_eq!(summary.progress.went_back, None);
+        let expected = rows(&parts(&out));
+        assert!(expected.len() > 5, "{expected:?}");
+        assert_eq!(planned(&root).await, expected);
+    }
+
+    /// Files whose order is not time's: the local backfill finds a stream
+    /// going back, starts over from a sort, and gives the plan's anomalies;
+    /// stopped midway and resumed, the same again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_archive_out_of_time_order_is_scored_in_time_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("archive");
+        archive(&root, [2, 0, 3, 1]);
+        let expected = planned(&root).await;
         assert!(expected.len() > 5, "{expected:?}");
 
-        let files = backfill::archive::list(&root, &DateRange::default()).unwrap();
-        let plan = backfill_plan(&files, &read, &detector, 3).unwrap();
-        let got = run_local(plan, 3).await.unwrap();
-        assert_eq!(rows(&got), expected);
+        let out = dir.path().join("whole");
+        let summary = local(&root, &out, &AtomicBool::new(false), None);
+        let went_back = summary.progress.went_back.clone().expect("found out of order");
+        assert!(went_back.contains("part-1.parquet row 0"), "{went_back}");
+        assert_eq!(summary.progress.events, 4_000);
+        assert_eq!(rows(&parts(&out)), expected);
+
+        let out = dir.path().join("resumed");
+        let first = local(&root, &out, &AtomicBool::new(false), Some(1_500));
+        assert!(first.cancelled);
+        let rest = local(&root, &out, &AtomicBool::new(false), None);
+        assert!(rest.resumed && !rest.cancelled);
+        assert_eq!(rest.progress.events, 4_000);
+        assert_eq!(rows(&parts(&out)), expected);
     }
 }
