@@ -32,6 +32,10 @@ pub struct SchedulerArgs {
     pub bind_host: String,
     #[arg(long, default_value_t = 50050)]
     pub port: u16,
+    /// Port of the job progress JSON that `backfill --cluster` draws its
+    /// bar from (GET /progress). Clients look at --port + 1.
+    #[arg(long)]
+    pub progress_port: Option<u16>,
     /// The host executors reach the scheduler by (default: --bind-host).
     #[arg(long)]
     pub external_host: Option<String>,
@@ -83,12 +87,13 @@ pub fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
             let opts = SchedulerOptions {
                 bind_host: a.bind_host,
                 port: a.port,
+                progress_port: a.progress_port.unwrap_or(a.port.saturating_add(1)),
                 external_host: a.external_host,
                 executor_timeout_secs: a.executor_timeout_secs,
             };
             eprintln!(
-                "driftlock cluster scheduler on {}:{}",
-                opts.bind_host, opts.port
+                "driftlock cluster scheduler on {}:{} (job progress on port {})",
+                opts.bind_host, opts.port, opts.progress_port
             );
             runtime()?.block_on(driftlock_cluster::scheduler::run(&opts))?;
         }
@@ -133,10 +138,14 @@ pub fn backfill(args: &BackfillArgs, url: &str) -> anyhow::Result<()> {
         detector: args.detector.config()?,
         out: out.clone(),
         partitions: args.partitions.max(1),
+        progress: driftlock_cluster::backfill::progress_addr(url),
+        poll: driftlock_cluster::backfill::POLL,
     };
-    let bar = crate::progress::count(0, "anomalies", args.pipeline.no_progress);
-    let summary = runtime()?.block_on(driftlock_cluster::backfill::run(&job, &mut |n| {
-        bar.set_position(n)
+    let bar = crate::progress::tasks(args.pipeline.no_progress);
+    let summary = runtime()?.block_on(driftlock_cluster::backfill::run(&job, &mut |p| {
+        bar.set_length(p.tasks as u64);
+        bar.set_position(p.tasks_done as u64);
+        bar.set_message(format!("{} anomalies", p.anomalies));
     }))?;
     bar.finish_and_clear();
     let secs = summary.secs.max(1e-9);

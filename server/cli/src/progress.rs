@@ -25,6 +25,17 @@ pub fn bytes(hide: bool) -> ProgressBar {
     )
 }
 
+/// A cluster job's bar: its tasks, done of all, and a message.
+pub fn tasks(hide: bool) -> ProgressBar {
+    if hidden(hide) {
+        return ProgressBar::hidden();
+    }
+    styled(
+        ProgressBar::new(0),
+        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} tasks (eta {eta}) {msg}",
+    )
+}
+
 /// A bar over `total` units (NAB rows, HDFS sessions).
 pub fn count(total: u64, unit: &str, hide: bool) -> ProgressBar {
     if hidden(hide) {

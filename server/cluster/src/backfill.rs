@@ -37,6 +37,10 @@ pub struct ClusterBackfill {
     pub out: PathBuf,
     /// Parts the archive is read in and streams are hashed into (tasks per stage).
     pub partitions: usize,
+    /// The scheduler's progress endpoint (none: no task counts), and how
+    /// often to ask it.
+    pub progress: Option<std::net::SocketAddr>,
+    pub poll: std::time::Duration,
 }
 
 /// How a run went.
@@ -122,10 +126,34 @@ fn write_part(out: &Path, rows: &RecordBatch) -> crate::Result<PathBuf> {
     Ok(path)
 }
 
-/// Runs the backfill; `observe` sees the anomalies received so far.
+/// Where a run stands: the job's tasks as the scheduler counts them (both
+/// 0 until it reports them, or when it serves no progress), then the
+/// anomalies received.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClusterProgress {
+    pub tasks: usize,
+    pub tasks_done: usize,
+    pub anomalies: u64,
+}
+
+/// The scheduler's progress address for a `df://HOST:PORT` URL: `PORT + 1`
+/// (see [`crate::scheduler::SchedulerOptions::progress_port`]).
+pub fn progress_addr(url: &str) -> Option<std::net::SocketAddr> {
+    use std::net::ToSocketAddrs;
+    let rest = url.strip_prefix("df://").unwrap_or(url);
+    let (host, port) = rest.trim_end_matches('/').rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    (host, port.checked_add(1)?).to_socket_addrs().ok()?.next()
+}
+
+/// How often the command line asks for progress.
+pub const POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Runs the backfill; `observe` sees where it stands, every `cfg.poll`
+/// while the cluster works and as anomalies arrive.
 pub async fn run(
     cfg: &ClusterBackfill,
-    observe: &mut (dyn FnMut(u64) + Send),
+    observe: &mut (dyn FnMut(&ClusterProgress) + Send),
 ) -> crate::Result<ClusterSummary> {
     let start = Instant::now();
     let files = archive::list(&cfg.archive, &cfg.range)?;
@@ -139,17 +167,47 @@ pub async fn run(
     for f in &files {
         events += parquet_rows(&f.path)?.unwrap_or(0);
     }
-    let ctx =
-        SessionContext::remote_with_state(&cfg.url, session::client_state(cfg.partitions)).await?;
+    let job_name = format!(
+        "driftlock-backfill-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    );
+    let ctx = SessionContext::remote_with_state(
+        &cfg.url,
+        session::client_state(cfg.partitions, &job_name),
+    )
+    .await?;
     let plan = backfill_plan(&files, &cfg.read, &cfg.detector, cfg.partitions)?;
     let mut stream = DataFrame::new(ctx.state(), plan).execute_stream().await?;
     let mut batches = Vec::new();
-    let mut anomalies = 0u64;
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        anomalies += batch.num_rows() as u64;
-        observe(anomalies);
-        batches.push(batch);
+    let mut progress = ClusterProgress::default();
+    let progress_at = cfg.progress;
+    let mut ticks = tokio::time::interval(cfg.poll);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            batch = stream.next() => {
+                let Some(batch) = batch else { break };
+                let batch = batch?;
+                progress.anomalies += batch.num_rows() as u64;
+                // Results come once the last stage is done.
+                progress.tasks_done = progress.tasks;
+                observe(&progress);
+                batches.push(batch);
+            }
+            _ = ticks.tick(), if progress_at.is_some() => {
+                // A scheduler without the endpoint (Ballista's own) gives no counts.
+                if let Some(addr) = progress_at
+                    && let Ok(Some(job)) = crate::progress::fetch(addr, &job_name).await
+                {
+                    progress.tasks = job.tasks;
+                    progress.tasks_done = job.tasks_done;
+                }
+                observe(&progress);
+            }
+        }
     }
     let (rows, duplicates) = sorted_once(&batches)?;
     let part = write_part(&cfg.out, &rows)?;

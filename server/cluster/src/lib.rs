@@ -7,6 +7,7 @@
 //!   else (Ballista's shuffle nodes, file formats) to Ballista's own codecs.
 //! - [`session`]: the session states of the client and of the servers.
 //! - [`scheduler`], [`executor`]: Ballista's processes with those registered.
+//! - [`progress`]: the scheduler's task counts for the client's bar.
 //! - [`in_process`]: a scheduler and executors in this process, on loopback.
 //! - [`backfill`]: a backfill run on a cluster, written like a local one.
 //!
@@ -17,6 +18,7 @@ pub mod codec;
 mod error;
 pub mod executor;
 pub mod in_process;
+pub mod progress;
 pub mod scheduler;
 pub mod session;
 

@@ -1,13 +1,13 @@
 //! `driftlock cluster scheduler`: Ballista's scheduler with our codecs and
 //! planner, so it can plan a backfill and ship its stages.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ballista_core::config::TaskSchedulingPolicy;
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
-use ballista_scheduler::scheduler_process::start_server;
+use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
 use crate::codec::{DriftLogicalCodec, DriftPhysicalCodec};
 use crate::{ClusterError, session};
@@ -19,6 +19,9 @@ pub struct SchedulerOptions {
     pub port: u16,
     /// The host executors and clients reach it by, if not `bind_host`.
     pub external_host: Option<String>,
+    /// Where the job progress JSON is served ([`crate::progress`]); clients
+    /// look at `port + 1`.
+    pub progress_port: u16,
     /// An executor silent this long is declared lost and its tasks run
     /// elsewhere (Ballista's default is 180 s).
     pub executor_timeout_secs: u64,
@@ -46,13 +49,35 @@ fn config(opts: &SchedulerOptions) -> SchedulerConfig {
     }
 }
 
-/// Runs the scheduler until the process ends.
+/// Runs the scheduler, and its progress endpoint, until the process ends.
 pub async fn run(opts: &SchedulerOptions) -> crate::Result<()> {
-    let config = config(opts);
-    let addr: SocketAddr = format!("{}:{}", opts.bind_host, opts.port)
-        .parse()
-        .map_err(|e| ClusterError::Invalid(format!("scheduler address: {e}")))?;
+    let bind = |port: u16| async move {
+        tokio::net::TcpListener::bind((opts.bind_host.as_str(), port))
+            .await
+            .map_err(|e| ClusterError::Invalid(format!("{}:{port}: {e}", opts.bind_host)))
+    };
+    serve(
+        opts,
+        bind(opts.port).await?,
+        bind(opts.progress_port).await?,
+    )
+    .await
+}
+
+/// [`run`] on listeners already bound (tests bind port 0); `opts`' ports
+/// must be theirs.
+pub async fn serve(
+    opts: &SchedulerOptions,
+    grpc: tokio::net::TcpListener,
+    progress: tokio::net::TcpListener,
+) -> crate::Result<()> {
+    let config = Arc::new(config(opts));
+    config.validate()?;
     let cluster = BallistaCluster::new_from_config(&config).await?;
-    start_server(cluster, addr, Arc::new(config)).await?;
+    let server = create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, config).await?;
+    tokio::select! {
+        served = start_grpc_service_with_listener(grpc, server.clone()) => served?,
+        served = crate::progress::serve(progress, server) => served?,
+    }
     Ok(())
 }

@@ -29,9 +29,12 @@ pub fn server_state(config: SessionConfig) -> datafusion::error::Result<SessionS
 }
 
 /// The state a client connects with (`SessionContext::remote_with_state`
-/// puts Ballista's planner in): plans go out in `partitions` parts.
-pub fn client_state(partitions: usize) -> SessionState {
-    let config = config().with_target_partitions(partitions.max(1));
+/// puts Ballista's planner in): plans go out in `partitions` parts, as a
+/// job named `job_name` (how the client finds it in the scheduler's progress).
+pub fn client_state(partitions: usize, job_name: &str) -> SessionState {
+    let config = config()
+        .with_target_partitions(partitions.max(1))
+        .with_ballista_job_name(job_name);
     SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)

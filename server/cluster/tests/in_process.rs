@@ -107,10 +107,10 @@ async fn two_executors_give_a_local_backfills_anomalies() {
         .collect();
     assert!(expected.len() > 10 && streams.len() > 1, "{expected:?}");
 
-    let url = driftlock_cluster::in_process::start(2, 2).await.unwrap();
+    let cluster_at = driftlock_cluster::in_process::start(2, 2).await.unwrap();
     let cluster = dir.path().join("cluster");
     let job = ClusterBackfill {
-        url,
+        url: cluster_at.url,
         archive: root,
         range: DateRange::default(),
         read: read(),
@@ -119,14 +119,32 @@ async fn two_executors_give_a_local_backfills_anomalies() {
         // More parts than executors' slots and than files' divisors, so
         // streams and files are split unevenly among tasks.
         partitions: 5,
+        progress: Some(cluster_at.progress),
+        poll: Duration::from_millis(50),
     };
-    let summary = tokio::time::timeout(Duration::from_secs(120), run(&job, &mut |_| {}))
+    let mut seen = Vec::new();
+    let summary = tokio::time::timeout(Duration::from_secs(120), run(&job, &mut |p| seen.push(*p)))
         .await
         .expect("the cluster backfill finishes")
         .unwrap();
     assert_eq!(summary.files, 6);
     assert_eq!(summary.events, 12_000);
     assert_same(&rows(&cluster), &expected);
+    // The bar's counts: the scheduler's tasks (scan, shuffle, score: some
+    // per stage), never past the total, and all done at the end.
+    let tasks = seen.iter().map(|p| p.tasks).max().unwrap_or(0);
+    assert!(tasks >= 5, "{seen:?}");
+    assert!(seen.iter().all(|p| p.tasks_done <= p.tasks), "{seen:?}");
+    assert!(
+        seen.iter()
+            .any(|p| p.tasks_done > 0 && p.tasks_done < p.tasks),
+        "{seen:?}"
+    );
+    let last = seen.last().unwrap();
+    assert_eq!(
+        (last.tasks_done, last.anomalies),
+        (last.tasks, summary.anomalies + summary.duplicates)
+    );
 }
 
 /// Equal row sets, or a short account of how they differ (rows are long).

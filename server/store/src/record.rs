@@ -166,7 +166,6 @@ pub fn backfill_batch_id(config_hash: &str) -> String {
     format!("backfill_{}", &config_hash[..16.min(config_hash.len())])
 }
 
-
 /// The same anomaly of the same backfill always gets the same id.
 fn backfill_anomaly_id(
     config_hash: &str,

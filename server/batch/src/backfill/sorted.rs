@@ -46,10 +46,15 @@ pub(crate) fn sorted_ahead<'scope>(
     scope.spawn(move || {
         let free = || while spent_rx.try_recv().is_ok() {};
         let batch_rows = read.batch_rows.max(1);
-        let result = sort(files, read, |rows| {
-            free();
-            tx.send(Ok((rows, 0))).is_ok()
-        }, batch_rows);
+        let result = sort(
+            files,
+            read,
+            |rows| {
+                free();
+                tx.send(Ok((rows, 0))).is_ok()
+            },
+            batch_rows,
+        );
         if let Err(e) = result {
             let _ = tx.send(Err(e));
         }

@@ -29,8 +29,8 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::events_schema;
-use crate::backfill::order::epoch_nanos;
 use crate::BatchError;
+use crate::backfill::order::epoch_nanos;
 
 /// What to read: file paths in archive order, how, and in how many parts.
 /// `read` is the options' JSON, so the spec hashes and compares.

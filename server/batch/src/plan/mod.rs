@@ -243,7 +243,11 @@ mod tests {
 
         let out = dir.path().join("whole");
         let summary = local(&root, &out, &AtomicBool::new(false), None);
-        let went_back = summary.progress.went_back.clone().expect("found out of order");
+        let went_back = summary
+            .progress
+            .went_back
+            .clone()
+            .expect("found out of order");
         assert!(went_back.contains("part-1.parquet row 0"), "{went_back}");
         assert_eq!(summary.progress.events, 4_000);
         assert_eq!(rows(&parts(&out)), expected);
