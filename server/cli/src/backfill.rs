@@ -53,10 +53,13 @@ pub struct BackfillArgs {
 
     /// Run on a Ballista cluster (`driftlock cluster scheduler` and
     /// executors), given its scheduler as df://HOST:PORT. Every executor
-    /// opens the archive's files by their absolute paths here, so they must
-    /// all see the archive at that path; this process writes the anomalies
-    /// as --out/part-000000.parquet. No checkpoint: the cluster retries a
-    /// failed task elsewhere; a failed run is run again whole.
+    /// opens the archive's files, and writes its anomalies into --out, by
+    /// their absolute paths here, so they must all see both at those paths
+    /// (a shared filesystem); this process then keeps one part per scoring
+    /// partition (--out/part-NNNNNN.parquet) and deletes retried tasks'
+    /// copies. The bar counts the job's tasks (the scheduler serves them on
+    /// its port + 1). No checkpoint: the cluster retries a failed task
+    /// elsewhere; a failed run is run again whole.
     #[arg(long, value_name = "URL", conflicts_with_all = ["store", "checkpoint"])]
     pub cluster: Option<String>,
     /// With --cluster: parts the archive is read in and streams are hashed

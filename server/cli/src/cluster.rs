@@ -16,8 +16,9 @@ use crate::backfill::BackfillArgs;
 ///
 /// Start one scheduler and any number of executors, then run
 /// `driftlock backfill ARCHIVE --cluster df://HOST:PORT --out DIR`. Every
-/// executor opens the archive's files by the path the client gives, so
-/// they must all see it there (a shared or replicated filesystem).
+/// executor opens the archive's files, and writes anomalies into DIR, by
+/// the absolute paths the client gives, so they must all see both there (a
+/// shared filesystem).
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// The scheduler: plans backfills and hands their tasks to executors.
@@ -150,14 +151,15 @@ pub fn backfill(args: &BackfillArgs, url: &str) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let secs = summary.secs.max(1e-9);
     eprintln!(
-        "backfilled {} files on {url}: {} events, {} anomalies ({} copies from retried tasks dropped) in {:.2}s ({:.0} events/s) into {}",
+        "backfilled {} files on {url}: {} events, {} anomalies in {} parts ({} retried tasks' copies deleted) in {:.2}s ({:.0} events/s) into {}",
         summary.files,
         summary.events,
         summary.anomalies,
-        summary.duplicates,
+        summary.parts,
+        summary.retried_parts,
         summary.secs,
         summary.events as f64 / secs,
-        summary.part.display(),
+        summary.out.display(),
     );
     Ok(())
 }

@@ -1,28 +1,22 @@
-//! A backfill on a cluster: the client plans it, the cluster scores it, and
-//! the client writes the anomalies as one Parquet part in the flat schema,
-//! the way a local backfill's parts hold them, under a temporary name
-//! renamed when complete. Copies of a retried task's anomalies are dropped
-//! (see [`sorted_once`]).
+//! A backfill on a cluster: the client plans it, the executors score it
+//! and write each scoring partition's anomalies as a Parquet part in the
+//! flat schema (as a local backfill's parts hold them) into the output
+//! folder, which they must all see; the client then keeps one attempt per
+//! partition (see [`driftlock_batch::plan::part_write`]).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use arrow::array::RecordBatch;
-use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use arrow::array::AsArray;
 use ballista::extension::SessionContextExt;
 use datafusion::prelude::{DataFrame, SessionContext};
 use driftlock_batch::backfill::{DateRange, archive, parquet_rows};
-use driftlock_batch::output::{FlatColumns, FlatSink, ParquetSink, anomaly_schema, for_each_row};
-use driftlock_batch::plan::backfill_plan;
+use driftlock_batch::plan::{backfill_write_plan, commit_parts};
 use driftlock_engine::DetectorConfig;
 use driftlock_engine::read::ReadOptions;
 use futures_util::StreamExt;
 
 use crate::{ClusterError, session};
-
-/// The part a cluster backfill writes in its output folder.
-pub const PART: &str = "part-000000.parquet";
 
 /// What to backfill on which cluster.
 #[derive(Debug, Clone)]
@@ -50,80 +44,31 @@ pub struct ClusterSummary {
     /// Events in the archive, from the Parquet footers (rows of other formats not counted).
     pub events: u64,
     pub anomalies: u64,
-    /// Copies of anomalies that retried tasks delivered again, dropped.
-    pub duplicates: u64,
+    /// Part files written, one per scoring partition.
+    pub parts: usize,
+    /// Second attempts of a partition (retried tasks), deleted.
+    pub retried_parts: u64,
     pub secs: f64,
-    pub part: PathBuf,
+    /// The output folder, absolute.
+    pub out: PathBuf,
 }
 
-/// Rows sorted by (stream_id, reported_at, index, kind), the input's order
-/// kept on ties, so a part's order does not depend on which task finished
-/// first; and each anomaly once. After a lost executor Ballista can run a
-/// finished scoring task again and hand the client both results (seen with
-/// a SIGKILLed executor); detection is deterministic, so the copies are
-/// identical rows and one is kept. Copies that differ are an error.
-fn sorted_once(batches: &[RecordBatch]) -> crate::Result<(RecordBatch, u64)> {
-    let all = concat_batches(&anomaly_schema(), batches)?;
-    let key = |name: &str| SortColumn {
-        values: all
-            .column(all.schema().index_of(name).expect("flat column"))
-            .clone(),
-        options: None,
-    };
-    let order = lexsort_to_indices(
-        &[
-            key("stream_id"),
-            key("reported_at"),
-            key("index"),
-            key("kind"),
-        ],
-        None,
-    )?;
-    let all = take_record_batch(&all, &order)?;
-    let mut out = FlatColumns::default();
-    let mut last: Option<((String, u64, String), String)> = None;
-    let mut dropped = 0u64;
-    for_each_row(&all, |r| {
-        let id = (r.stream_id.to_owned(), r.index, r.kind.to_owned());
-        let whole = format!("{r:?}");
-        if let Some((prev_id, prev_whole)) = &last
-            && *prev_id == id
-        {
-            if *prev_whole != whole {
-                return Err(driftlock_batch::BatchError::Invalid(format!(
-                    "two tasks reported different anomalies for stream {} position {} ({})",
-                    id.0, id.1, id.2
-                )));
-            }
-            dropped += 1;
-            return Ok(());
-        }
-        out.push(r);
-        last = Some((id, whole));
-        Ok(())
-    })?;
-    Ok((out.take_batch()?, dropped))
-}
-
-fn write_part(out: &Path, rows: &RecordBatch) -> crate::Result<PathBuf> {
+/// The output folder, made absolute (executors write into it) and checked
+/// empty of parts.
+fn output_dir(out: &Path) -> crate::Result<PathBuf> {
     std::fs::create_dir_all(out).map_err(|e| ClusterError::io(out, e))?;
-    let path = out.join(PART);
-    if path.exists() {
-        return Err(ClusterError::Invalid(format!(
-            "{} exists: use an empty output folder",
-            path.display()
-        )));
+    let out = std::fs::canonicalize(out).map_err(|e| ClusterError::io(out, e))?;
+    for entry in std::fs::read_dir(&out).map_err(|e| ClusterError::io(&out, e))? {
+        let name = entry.map_err(|e| ClusterError::io(&out, e))?.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("part-") && name.ends_with(".parquet") {
+            return Err(ClusterError::Invalid(format!(
+                "{} holds {name}: use an empty output folder",
+                out.display()
+            )));
+        }
     }
-    let tmp = out.join(format!(".{PART}.tmp"));
-    let file = File::create(&tmp).map_err(|e| ClusterError::io(&tmp, e))?;
-    let mut sink = ParquetSink::new(file)?;
-    if rows.num_rows() > 0 {
-        sink.write_batch(rows)?;
-    }
-    let file = sink.into_inner()?;
-    file.sync_all().map_err(|e| ClusterError::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| ClusterError::io(&path, e))?;
-    Ok(path)
+    Ok(out)
 }
 
 /// Where a run stands: the job's tasks as the scheduler counts them (both
@@ -179,7 +124,8 @@ pub async fn run(
         session::client_state(cfg.partitions, &job_name),
     )
     .await?;
-    let plan = backfill_plan(&files, &cfg.read, &cfg.detector, cfg.partitions)?;
+    let out = output_dir(&cfg.out)?;
+    let plan = backfill_write_plan(&files, &cfg.read, &cfg.detector, cfg.partitions, &out)?;
     let mut stream = DataFrame::new(ctx.state(), plan).execute_stream().await?;
     let mut batches = Vec::new();
     let mut progress = ClusterProgress::default();
@@ -191,7 +137,12 @@ pub async fn run(
             batch = stream.next() => {
                 let Some(batch) = batch else { break };
                 let batch = batch?;
-                progress.anomalies += batch.num_rows() as u64;
+                progress.anomalies += batch
+                    .column(2)
+                    .as_primitive::<arrow::datatypes::UInt64Type>()
+                    .iter()
+                    .flatten()
+                    .sum::<u64>();
                 // Results come once the last stage is done.
                 progress.tasks_done = progress.tasks;
                 observe(&progress);
@@ -209,14 +160,14 @@ pub async fn run(
             }
         }
     }
-    let (rows, duplicates) = sorted_once(&batches)?;
-    let part = write_part(&cfg.out, &rows)?;
+    let committed = commit_parts(&out, &batches)?;
     Ok(ClusterSummary {
         files: files.len(),
         events,
-        anomalies: rows.num_rows() as u64,
-        duplicates,
+        anomalies: committed.rows,
+        parts: committed.parts,
+        retried_parts: committed.extra_attempts,
         secs: start.elapsed().as_secs_f64(),
-        part,
+        out,
     })
 }

@@ -15,7 +15,9 @@ use datafusion::logical_expr::{Extension, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
-use driftlock_batch::plan::{ArchiveScan, ArchiveScanExec, DriftScore, DriftScoreExec, ScanSpec};
+use driftlock_batch::plan::{
+    ArchiveScan, ArchiveScanExec, DriftScore, DriftScoreExec, PartWrite, PartWriteExec, ScanSpec,
+};
 use serde::{Deserialize, Serialize};
 
 /// Starts every buffer we encode; protobuf messages never start with a NUL
@@ -34,6 +36,10 @@ enum Node {
     },
     Score {
         detector: String,
+    },
+    /// Both the logical and the physical writer: only the folder.
+    Write {
+        dir: String,
     },
 }
 
@@ -80,6 +86,7 @@ impl LogicalExtensionCodec for DriftLogicalCodec {
             Some(Node::Score { detector }) => {
                 Arc::new(DriftScore::from_json(detector, one_input(inputs)?))
             }
+            Some(Node::Write { dir }) => Arc::new(PartWrite::new(dir, one_input(inputs)?)),
             Some(Node::ScanExec { .. }) => {
                 return Err(DataFusionError::Internal(
                     "a physical scan in a logical plan".into(),
@@ -98,6 +105,10 @@ impl LogicalExtensionCodec for DriftLogicalCodec {
         if let Some(score) = any.downcast_ref::<DriftScore>() {
             let detector = score.detector.clone();
             return encode(&Node::Score { detector }, buf);
+        }
+        if let Some(write) = any.downcast_ref::<PartWrite>() {
+            let dir = write.dir.clone();
+            return encode(&Node::Write { dir }, buf);
         }
         self.inner.try_encode(node, buf)
     }
@@ -165,6 +176,9 @@ impl PhysicalExtensionCodec for DriftPhysicalCodec {
                 detector,
                 one_input(inputs)?,
             )?)),
+            Some(Node::Write { dir }) => {
+                Ok(Arc::new(PartWriteExec::try_new(dir, one_input(inputs)?)?))
+            }
             None => self.inner.try_decode(buf, inputs, ctx, proto_converter),
         }
     }
@@ -182,6 +196,10 @@ impl PhysicalExtensionCodec for DriftPhysicalCodec {
         if let Some(score) = node.downcast_ref::<DriftScoreExec>() {
             let detector = score.detector_json.clone();
             return encode(&Node::Score { detector }, buf);
+        }
+        if let Some(write) = node.downcast_ref::<PartWriteExec>() {
+            let dir = write.dir.clone();
+            return encode(&Node::Write { dir }, buf);
         }
         self.inner.try_encode(node, buf, proto_converter)
     }

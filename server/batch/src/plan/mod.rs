@@ -10,12 +10,14 @@
 //! ([`crate::output::anomaly_schema`]). Order within a stream is therefore
 //! defined by the data, not by how files were split among workers.
 //!
-//! One operator per file: [`archive_scan`], [`drift_score`], and
+//! One operator per file: [`archive_scan`], [`drift_score`],
+//! [`part_write`] (each partition's anomalies written where it ran), and
 //! [`rows_to_events`] (a query's rows as events, for SQL's `drift_score`);
 //! [`planner`] turns the logical nodes into them.
 
 pub mod archive_scan;
 pub mod drift_score;
+pub mod part_write;
 pub mod planner;
 pub mod rows_to_events;
 
@@ -28,6 +30,7 @@ use driftlock_engine::read::ReadOptions;
 
 pub use archive_scan::{ArchiveScan, ArchiveScanExec, ScanSpec};
 pub use drift_score::{DriftScore, DriftScoreExec};
+pub use part_write::{PartWrite, PartWriteExec, commit_parts};
 pub use planner::{DriftPlanner, DriftQueryPlanner, with_drift_planner};
 pub use rows_to_events::RowsToEventsExec;
 
@@ -88,6 +91,21 @@ pub fn backfill_plan(
     });
     Ok(LogicalPlan::Extension(Extension {
         node: Arc::new(DriftScore::new(detector, scan)?),
+    }))
+}
+
+/// [`backfill_plan`] with each scoring partition's anomalies written under
+/// `out` by whoever scores it ([`part_write`]); the plan returns where.
+pub fn backfill_write_plan(
+    files: &[ArchiveFile],
+    read: &ReadOptions,
+    detector: &DetectorConfig,
+    partitions: usize,
+    out: &std::path::Path,
+) -> Result<LogicalPlan, BatchError> {
+    let score = backfill_plan(files, read, detector, partitions)?;
+    Ok(LogicalPlan::Extension(Extension {
+        node: Arc::new(PartWrite::new(out.to_string_lossy().into_owned(), score)),
     }))
 }
 

@@ -1,4 +1,4 @@
-//! Planning `ArchiveScan` and `DriftScore` into their operators.
+//! Planning `ArchiveScan`, `DriftScore` and `PartWrite` into their operators.
 
 use std::sync::Arc;
 
@@ -11,9 +11,9 @@ use datafusion::logical_expr::{LogicalPlan, UserDefinedLogicalNode};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 
-use super::{ArchiveScan, ArchiveScanExec, DriftScore, DriftScoreExec};
+use super::{ArchiveScan, ArchiveScanExec, DriftScore, DriftScoreExec, PartWrite, PartWriteExec};
 
-/// Plans the two nodes; other nodes are left to DataFusion.
+/// Plans the three nodes; other nodes are left to DataFusion.
 #[derive(Debug, Default)]
 pub struct DriftPlanner;
 
@@ -40,6 +40,17 @@ impl ExtensionPlanner for DriftPlanner {
             };
             return Ok(Some(Arc::new(DriftScoreExec::try_new(
                 score.detector.clone(),
+                input.clone(),
+            )?)));
+        }
+        if let Some(write) = any.downcast_ref::<PartWrite>() {
+            let [input] = physical_inputs else {
+                return Err(datafusion::error::DataFusionError::Plan(
+                    "PartWrite takes one input".into(),
+                ));
+            };
+            return Ok(Some(Arc::new(PartWriteExec::try_new(
+                write.dir.clone(),
                 input.clone(),
             )?)));
         }
