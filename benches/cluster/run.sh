@@ -71,11 +71,31 @@ wait_port() {  # bounded: the server is up when its port accepts
 }
 start_executor() {  # $1: index
   local port=$((PORT + 10 * $1))
-  RUST_LOG=warn "$bin" cluster executor --scheduler-host 127.0.0.1 --scheduler-port "$PORT" \
+  RUST_LOG=warn,ballista_executor::execution_loop=info "$bin" cluster executor --scheduler-host 127.0.0.1 --scheduler-port "$PORT" \
     --bind-host 127.0.0.1 --external-host 127.0.0.1 --port "$port" --grpc-port $((port + 1)) \
     --concurrent-tasks "$TASKS" --work-dir "$work/exec-$1" 2>"$work/exec-$1.log" &
   pids+=($!)
   wait_port "$port"
+}
+# Ballista deletes a job's shuffle files when it ends: sample the executors'
+# disk use while the client runs and keep the largest.
+shuffle_peak() {  # $1: client pid; prints bytes
+  local top=0 now
+  while kill -0 "$1" 2>/dev/null; do
+    now=$(du -sb "$work"/exec-* 2>/dev/null | awk '{s+=$1} END {print s+0}')
+    (( now > top )) && top=$now
+    sleep 1
+  done
+  echo "$top"
+}
+# Per stage: tasks, and their durations (median, max) from the executors' logs.
+task_times() {
+  cat "$work"/exec-*.log | grep -o 'Finished task : \[TID [^]]*\] in [0-9.]*[mµn]*s' |
+    sed -E 's/.*TID [^/]*\/([0-9]+)\.[0-9]+\/[^]]*\] in ([0-9.]+)([mµn]?s)/\1 \2 \3/' |
+    awk '{v=$2; if ($3=="ms") v/=1e3; else if ($3=="µs") v/=1e6; else if ($3=="ns") v/=1e9; print $1, v}' |
+    sort -k1,1n -k2,2n | awk '
+      { t[$1]=t[$1] " " $2; n[$1]++ }
+      END { for (s in n) { split(substr(t[s],2), a, " "); printf "  stage %s: %d tasks, median %.1fs, max %.1fs\n", s, n[s], a[int((n[s]+1)/2)], a[n[s]] } }' | sort
 }
 sorted_csv() {  # $1: anomalies folder, $2: csv
   "$bin" sql --anomalies "$1" --out "$2" \
@@ -104,14 +124,22 @@ start_executor 2; e2=${pids[-1]}
 rm -rf "$work/cluster"
 t0=$(date +%s.%N)
 /usr/bin/time -v -o "$work/client.time" "$bin" backfill "$archive" --cluster "df://127.0.0.1:$PORT" \
-  --partitions "$PARTITIONS" --out "$work/cluster" "${opts[@]}" 2>&1 | tail -n 1
+  --partitions "$PARTITIONS" --out "$work/cluster" "${opts[@]}" >"$work/client.log" 2>&1 &
+client=$!
+shuffle_peak "$client" >"$work/shuffle.bytes" &
+sampler=$!
+wait "$client" || { echo "the cluster run failed:"; tail -n 5 "$work/client.log"; exit 1; }
 t1=$(date +%s.%N)
+wait "$sampler"
+tail -n 1 "$work/client.log"
 local_s=$(grep "Elapsed (wall clock)" "$work/local.time" | awk -F': ' '{print $2}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
 cluster_s=$(echo "$t1 - $t0" | bc -l)
 echo "local:   $(echo "$total / $local_s" | bc) events/s (${local_s}s wall, peak RSS $(rss "$work/local.time"))"
 echo "cluster: $(echo "$total / $cluster_s" | bc) events/s (${cluster_s}s wall); ratio $(echo "scale=2; $local_s / $cluster_s" | bc)x"
 echo "peak RSS: client $(rss "$work/client.time"), scheduler $(peak $scheduler), executor 1 $(peak $e1), executor 2 $(peak $e2)"
-echo "shuffle files: $(du -sb "$work/exec-1" "$work/exec-2" | awk '{s+=$1} END {print s}') bytes on the executors' disks"
+shuffle=$(cat "$work/shuffle.bytes")
+echo "shuffle files: peak $shuffle bytes on the executors' disks ($(echo "scale=1; $shuffle / $total" | bc) bytes per event)"
+echo "tasks:"; task_times
 check "$work/cluster"
 
 # 3. The cluster again, executor 2 SIGKILLed partway; a fresh one takes its place.

@@ -33,25 +33,17 @@ impl ExtensionPlanner for DriftPlanner {
             return Ok(Some(Arc::new(ArchiveScanExec::of(&scan.spec)?)));
         }
         if let Some(score) = any.downcast_ref::<DriftScore>() {
-            let [input] = physical_inputs else {
-                return Err(datafusion::error::DataFusionError::Plan(
-                    "DriftScore takes one input".into(),
-                ));
-            };
+            let input = super::only_child(physical_inputs.to_vec(), "DriftScore")?;
             return Ok(Some(Arc::new(DriftScoreExec::try_new(
                 score.detector.clone(),
-                input.clone(),
+                input,
             )?)));
         }
         if let Some(write) = any.downcast_ref::<PartWrite>() {
-            let [input] = physical_inputs else {
-                return Err(datafusion::error::DataFusionError::Plan(
-                    "PartWrite takes one input".into(),
-                ));
-            };
+            let input = super::only_child(physical_inputs.to_vec(), "PartWrite")?;
             return Ok(Some(Arc::new(PartWriteExec::try_new(
                 write.dir.clone(),
-                input.clone(),
+                input,
             )?)));
         }
         Ok(None)
