@@ -82,7 +82,7 @@ start_executor() {  # $1: index
 shuffle_peak() {  # $1: client pid; prints bytes
   local top=0 now
   while kill -0 "$1" 2>/dev/null; do
-    now=$(du -sb "$work"/exec-* 2>/dev/null | awk '{s+=$1} END {print s+0}')
+    now=$(du -sb "$work"/exec-* 2>/dev/null | awk '{s+=$1} END {printf "%.0f\n", s}')
     (( now > top )) && top=$now
     sleep 1
   done

@@ -11,7 +11,8 @@ use arrow::array::AsArray;
 use ballista::extension::SessionContextExt;
 use datafusion::prelude::{DataFrame, SessionContext};
 use driftlock_batch::backfill::{DateRange, archive, parquet_rows};
-use driftlock_batch::plan::{backfill_write_plan, commit_parts};
+use driftlock_batch::plan::part_write::{listed, reported};
+use driftlock_batch::plan::{attempts_dir, backfill_write_plan, commit_parts};
 use driftlock_engine::DetectorConfig;
 use driftlock_engine::read::ReadOptions;
 use futures_util::StreamExt;
@@ -91,6 +92,26 @@ pub fn progress_addr(url: &str) -> Option<std::net::SocketAddr> {
     (host, port.checked_add(1)?).to_socket_addrs().ok()?.next()
 }
 
+/// Whether the scheduler at `url` (`df://HOST:PORT`) says job `id` succeeded.
+async fn job_succeeded(url: &str, id: &str) -> bool {
+    use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+    use ballista_core::serde::protobuf::{GetJobStatusParams, job_status};
+    let endpoint = format!("http://{}", url.strip_prefix("df://").unwrap_or(url));
+    let Ok(mut client) = SchedulerGrpcClient::connect(endpoint).await else {
+        return false;
+    };
+    let params = GetJobStatusParams {
+        job_id: id.to_owned(),
+    };
+    match client.get_job_status(params).await {
+        Ok(status) => matches!(
+            status.into_inner().status.and_then(|s| s.status),
+            Some(job_status::Status::Successful(_))
+        ),
+        Err(_) => false,
+    }
+}
+
 /// How often the command line asks for progress.
 pub const POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
@@ -125,18 +146,27 @@ pub async fn run(
     )
     .await?;
     let out = output_dir(&cfg.out)?;
-    let plan = backfill_write_plan(&files, &cfg.read, &cfg.detector, cfg.partitions, &out)?;
+    let attempts = attempts_dir(&out, &job_name);
+    let plan = backfill_write_plan(&files, &cfg.read, &cfg.detector, cfg.partitions, &attempts)?;
     let mut stream = DataFrame::new(ctx.state(), plan).execute_stream().await?;
     let mut batches = Vec::new();
     let mut progress = ClusterProgress::default();
     let progress_at = cfg.progress;
     let mut ticks = tokio::time::interval(cfg.poll);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut job_id = None;
+    let mut failed = None;
     loop {
         tokio::select! {
             batch = stream.next() => {
-                let Some(batch) = batch else { break };
-                let batch = batch?;
+                let batch = match batch {
+                    None => break,
+                    Some(Ok(batch)) => batch,
+                    Some(Err(e)) => {
+                        failed = Some(e);
+                        break;
+                    }
+                };
                 progress.anomalies += batch
                     .column(2)
                     .as_primitive::<arrow::datatypes::UInt64Type>()
@@ -155,12 +185,23 @@ pub async fn run(
                 {
                     progress.tasks = job.tasks;
                     progress.tasks_done = job.tasks_done;
+                    job_id = Some(job.job_id);
                 }
                 observe(&progress);
             }
         }
     }
-    let committed = commit_parts(&out, &batches)?;
+    let found = match failed {
+        None => reported(&batches),
+        // The job's rows are kept on the executors that ran its last tasks;
+        // with one of them lost after the job finished they cannot be
+        // fetched, but the parts they describe are on the shared storage.
+        Some(e) => match &job_id {
+            Some(id) if job_succeeded(&cfg.url, id).await => listed(&attempts)?,
+            _ => return Err(e.into()),
+        },
+    };
+    let committed = commit_parts(&out, &attempts, found)?;
     Ok(ClusterSummary {
         files: files.len(),
         events,

@@ -30,7 +30,7 @@ use driftlock_engine::read::ReadOptions;
 
 pub use archive_scan::{ArchiveScan, ArchiveScanExec, ScanSpec};
 pub use drift_score::{DriftScore, DriftScoreExec};
-pub use part_write::{PartWrite, PartWriteExec, commit_parts};
+pub use part_write::{PartWrite, PartWriteExec, attempts_dir, commit_parts};
 pub use planner::{DriftPlanner, DriftQueryPlanner, with_drift_planner};
 pub use rows_to_events::RowsToEventsExec;
 
@@ -94,18 +94,22 @@ pub fn backfill_plan(
     }))
 }
 
-/// [`backfill_plan`] with each scoring partition's anomalies written under
-/// `out` by whoever scores it ([`part_write`]); the plan returns where.
+/// [`backfill_plan`] with each scoring partition's anomalies written into
+/// the attempts folder `attempts` by whoever scores it ([`part_write`]); the
+/// plan returns where.
 pub fn backfill_write_plan(
     files: &[ArchiveFile],
     read: &ReadOptions,
     detector: &DetectorConfig,
     partitions: usize,
-    out: &std::path::Path,
+    attempts: &std::path::Path,
 ) -> Result<LogicalPlan, BatchError> {
     let score = backfill_plan(files, read, detector, partitions)?;
     Ok(LogicalPlan::Extension(Extension {
-        node: Arc::new(PartWrite::new(out.to_string_lossy().into_owned(), score)),
+        node: Arc::new(PartWrite::new(
+            attempts.to_string_lossy().into_owned(),
+            score,
+        )),
     }))
 }
 

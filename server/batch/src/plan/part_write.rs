@@ -35,8 +35,14 @@ use futures_util::StreamExt;
 use crate::BatchError;
 use crate::output::{FlatSink, ParquetSink, anomaly_schema};
 
-/// Where attempts are written inside the output folder.
+/// Where attempts are written inside the output folder: `_attempts/JOB/`,
+/// one folder per run, so a failed run's files never mix with the next's.
 pub const ATTEMPTS: &str = "_attempts";
+
+/// The attempts folder of run `job` writing into `out`.
+pub fn attempts_dir(out: &Path, job: &str) -> PathBuf {
+    out.join(ATTEMPTS).join(job)
+}
 
 /// The rows `PartWrite` emits: one per partition written.
 pub fn written_schema() -> SchemaRef {
@@ -47,7 +53,8 @@ pub fn written_schema() -> SchemaRef {
     ]))
 }
 
-/// The logical node: its input's anomaly rows written under `dir`.
+/// The logical node: its input's anomaly rows written into the attempts
+/// folder `dir`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PartWrite {
     pub dir: String,
@@ -163,9 +170,8 @@ async fn write_attempt(
     mut input: SendableRecordBatchStream,
 ) -> Result<(Option<String>, PathBuf, u64), DataFusionError> {
     let fail = |e: BatchError| DataFusionError::External(Box::new(e));
-    let attempts = dir.join(ATTEMPTS);
-    std::fs::create_dir_all(&attempts).map_err(|e| fail(BatchError::io(&attempts, e)))?;
-    let path = attempts.join(attempt_name(partition));
+    std::fs::create_dir_all(dir).map_err(|e| fail(BatchError::io(dir, e)))?;
+    let path = dir.join(attempt_name(partition));
     let tmp = path.with_extension("parquet.tmp");
     let file = std::fs::File::create(&tmp).map_err(|e| fail(BatchError::io(&tmp, e)))?;
     let mut sink = ParquetSink::new(file).map_err(fail)?;
@@ -255,26 +261,73 @@ pub struct Committed {
     pub extra_attempts: u64,
 }
 
-/// Keeps one reported attempt per partition as `dir/part-NNNNNN.parquet`
-/// (numbered in order of their first streams) and deletes `dir/_attempts`
-/// with everything else in it: attempts of partitions without anomalies,
-/// second attempts, and what killed tasks left. `written` are `PartWrite`'s
-/// rows from a finished job. Attempts of one partition hold the same rows
-/// (detection is deterministic); attempts that disagree on the count are
-/// an error.
-pub fn commit_parts(dir: &Path, written: &[RecordBatch]) -> Result<Committed, BatchError> {
-    let mut by_stream: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
+/// One finished attempt: its first stream (none when it holds no rows),
+/// file and rows.
+pub type Attempt = (Option<String>, PathBuf, u64);
+
+/// The attempts `PartWrite` reported in its rows.
+pub fn reported(written: &[RecordBatch]) -> Vec<Attempt> {
+    let mut out = Vec::new();
     for batch in written {
         let first = batch.column(0).as_string::<i32>();
         let paths = batch.column(1).as_string::<i32>();
         let rows = batch.column(2).as_primitive::<UInt64Type>();
         for r in 0..batch.num_rows() {
-            if first.is_valid(r) {
-                by_stream
-                    .entry(first.value(r).to_owned())
-                    .or_default()
-                    .push((paths.value(r).to_owned(), rows.value(r)));
+            out.push((
+                first.is_valid(r).then(|| first.value(r).to_owned()),
+                PathBuf::from(paths.value(r)),
+                rows.value(r),
+            ));
+        }
+    }
+    out
+}
+
+/// The finished attempts in an attempts folder, read from the files: for
+/// when a job finished but its rows cannot be fetched (Ballista keeps a
+/// final task's result on its executor, and loses it with it). Files still
+/// named `.tmp` were never finished.
+pub fn listed(attempts: &Path) -> Result<Vec<Attempt>, BatchError> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(attempts).map_err(|e| BatchError::io(attempts, e))? {
+        let path = entry.map_err(|e| BatchError::io(attempts, e))?.path();
+        if path.extension().is_none_or(|e| e != "parquet") {
+            continue;
+        }
+        let file = std::fs::File::open(&path).map_err(|e| BatchError::io(&path, e))?;
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?;
+        let rows = reader.metadata().file_metadata().num_rows().max(0) as u64;
+        let first = match reader.with_batch_size(1).with_limit(1).build()?.next() {
+            Some(batch) => {
+                let batch = batch?;
+                let streams = batch.column_by_name("stream_id").ok_or_else(|| {
+                    BatchError::Invalid(format!("{}: no stream_id column", path.display()))
+                })?;
+                Some(streams.as_string::<i32>().value(0).to_owned())
             }
+            None => None,
+        };
+        out.push((first, path, rows));
+    }
+    Ok(out)
+}
+
+/// Keeps one attempt per partition as `dir/part-NNNNNN.parquet` (numbered
+/// in order of their first streams) and deletes `attempts` with everything
+/// else in it: attempts without rows, second attempts, and what killed
+/// tasks left. The attempts are a finished job's, so every partition that
+/// has anomalies is among them. Attempts of one partition hold the same rows
+/// (detection is deterministic); attempts that disagree on the count are an
+/// error.
+pub fn commit_parts(
+    dir: &Path,
+    attempts: &Path,
+    found: Vec<Attempt>,
+) -> Result<Committed, BatchError> {
+    let mut by_stream: BTreeMap<String, Vec<(PathBuf, u64)>> = BTreeMap::new();
+    for (first, path, rows) in found {
+        if let Some(first) = first {
+            by_stream.entry(first).or_default().push((path, rows));
         }
     }
     let mut done = Committed::default();
@@ -283,7 +336,9 @@ pub fn commit_parts(dir: &Path, written: &[RecordBatch]) -> Result<Committed, Ba
         if let Some((other, m)) = attempts.iter().find(|(_, m)| m != rows) {
             return Err(BatchError::Invalid(format!(
                 "two attempts of the partition starting at stream {stream} wrote {rows} and {m} \
-                 anomalies ({kept}, {other})"
+                 anomalies ({}, {})",
+                kept.display(),
+                other.display()
             )));
         }
         let part = dir.join(format!("part-{n:06}.parquet"));
@@ -292,11 +347,14 @@ pub fn commit_parts(dir: &Path, written: &[RecordBatch]) -> Result<Committed, Ba
         done.rows += rows;
         done.extra_attempts += attempts.len() as u64 - 1;
     }
-    let attempts = dir.join(ATTEMPTS);
     if attempts.exists() {
-        std::fs::remove_dir_all(&attempts).map_err(|e| BatchError::io(&attempts, e))?;
+        std::fs::remove_dir_all(attempts).map_err(|e| BatchError::io(attempts, e))?;
     }
-    crate::backfill::checkpoint::sync_dir(&dir.join(ATTEMPTS))?;
+    let top = dir.join(ATTEMPTS);
+    if std::fs::read_dir(&top).is_ok_and(|mut d| d.next().is_none()) {
+        std::fs::remove_dir(&top).map_err(|e| BatchError::io(&top, e))?;
+    }
+    crate::backfill::checkpoint::sync_dir(&top)?;
     Ok(done)
 }
 
@@ -304,30 +362,14 @@ pub fn commit_parts(dir: &Path, written: &[RecordBatch]) -> Result<Committed, Ba
 mod tests {
     use super::*;
 
-    fn reported(rows: &[(Option<&str>, &Path, u64)]) -> RecordBatch {
-        RecordBatch::try_new(
-            written_schema(),
-            vec![
-                Arc::new(StringArray::from(
-                    rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-                )),
-                Arc::new(StringArray::from(
-                    rows.iter()
-                        .map(|r| r.1.to_string_lossy().into_owned())
-                        .collect::<Vec<_>>(),
-                )),
-                Arc::new(UInt64Array::from(
-                    rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-                )),
-            ],
-        )
-        .unwrap()
+    fn attempt(first: Option<&str>, path: &Path, rows: u64) -> Attempt {
+        (first.map(str::to_owned), path.to_path_buf(), rows)
     }
 
     #[test]
     fn one_attempt_per_partition_becomes_a_part_and_the_rest_goes() {
         let dir = tempfile::tempdir().unwrap();
-        let attempts = dir.path().join(ATTEMPTS);
+        let attempts = attempts_dir(dir.path(), "job-1");
         std::fs::create_dir_all(&attempts).unwrap();
         let file = |name: &str| {
             let p = attempts.join(name);
@@ -338,12 +380,13 @@ mod tests {
         file("killed.parquet.tmp");
         let done = commit_parts(
             dir.path(),
-            &[reported(&[
-                (Some("web-2"), &b1, 3),
-                (Some("db-1"), &a, 5),
-                (None, &empty, 0),
-                (Some("web-2"), &b2, 3),
-            ])],
+            &attempts,
+            vec![
+                attempt(Some("web-2"), &b1, 3),
+                attempt(Some("db-1"), &a, 5),
+                attempt(None, &empty, 0),
+                attempt(Some("web-2"), &b2, 3),
+            ],
         )
         .unwrap();
         assert_eq!(
@@ -377,7 +420,8 @@ mod tests {
         let p = dir.path().join("x");
         let err = commit_parts(
             dir.path(),
-            &[reported(&[(Some("s"), &p, 3), (Some("s"), &p, 4)])],
+            &dir.path().join("none"),
+            vec![attempt(Some("s"), &p, 3), attempt(Some("s"), &p, 4)],
         )
         .unwrap_err();
         assert!(err.to_string().contains("wrote 3 and 4"), "{err}");
