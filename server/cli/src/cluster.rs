@@ -150,6 +150,11 @@ pub fn backfill(args: &BackfillArgs, url: &str) -> anyhow::Result<()> {
     }))?;
     bar.finish_and_clear();
     let secs = summary.secs.max(1e-9);
+    if summary.from_listing {
+        eprintln!(
+            "note: the job's result rows were lost with an executor; its parts were read from the attempts folder"
+        );
+    }
     eprintln!(
         "backfilled {} files on {url}: {} events, {} anomalies in {} parts ({} retried tasks' copies deleted) in {:.2}s ({:.0} events/s) into {}",
         summary.files,

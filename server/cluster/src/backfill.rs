@@ -49,6 +49,9 @@ pub struct ClusterSummary {
     pub parts: usize,
     /// Second attempts of a partition (retried tasks), deleted.
     pub retried_parts: u64,
+    /// The job's result rows could not be fetched (lost with an executor)
+    /// and the parts were found in the attempts folder.
+    pub from_listing: bool,
     pub secs: f64,
     /// The output folder, absolute.
     pub out: PathBuf,
@@ -191,6 +194,7 @@ pub async fn run(
             }
         }
     }
+    let from_listing = failed.is_some();
     let found = match failed {
         None => reported(&batches),
         // The job's rows are kept on the executors that ran its last tasks;
@@ -208,6 +212,7 @@ pub async fn run(
         anomalies: committed.rows,
         parts: committed.parts,
         retried_parts: committed.extra_attempts,
+        from_listing,
         secs: start.elapsed().as_secs_f64(),
         out,
     })
