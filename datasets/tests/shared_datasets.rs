@@ -10,7 +10,12 @@ use driftlock_datasets::nab::{self, Profile, ScoredFile, scoring};
 fn root() -> Option<PathBuf> {
     let p = std::env::var_os("DRIFTLOCK_DATASETS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets"));
+        .unwrap_or_else(|| {
+            PathBuf::from(
+                std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+            )
+            .join("../../shared/datasets")
+        });
     if p.is_dir() {
         Some(p)
     } else {

@@ -17,9 +17,10 @@ use driftlock_engine::read::{ReadOptions, open};
 const RUNS: usize = 500;
 
 fn corpus(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/corpus/readers")
-        .join(name);
+    let path =
+        Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+            .join("tests/corpus/readers")
+            .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -121,7 +122,9 @@ fn ndjson_reader_survives_500_mutated_files() {
 /// Inputs that made arrow's or parquet's decoder panic, now refused.
 #[test]
 fn damaged_files_found_by_fuzzing_are_refused() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/readers/damaged");
+    let dir =
+        Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+            .join("tests/corpus/readers/damaged");
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

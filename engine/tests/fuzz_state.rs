@@ -19,7 +19,8 @@ const RUNS: usize = 1000;
 const SEEDS: [&str; 2] = ["logs.json", "metrics.json"];
 
 fn corpus_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/state")
+    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("tests/corpus/state")
 }
 
 fn event(kind: EventKind, i: usize) -> Event {

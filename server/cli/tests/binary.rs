@@ -270,7 +270,9 @@ fn python_examples_run_unchanged() {
     }
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), "engine");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/examples.py");
+    let script =
+        Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+            .join("tests/python/examples.py");
     let out = Command::new("python3")
         .arg(&script)
         .env("DRIFTLOCK_API_URL", format!("http://{}/v1", server.addr))
