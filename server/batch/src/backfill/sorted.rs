@@ -9,21 +9,18 @@
 //! interleaved as they are in time, so queues still hold many streams to
 //! score in parallel; each stream's own order is the same either way.
 
-use std::path::Path;
-use std::sync::Arc;
-
 use arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::logical_expr::{Extension, LogicalPlan};
 use datafusion::prelude::{DataFrame, SessionConfig, col};
 use driftlock_engine::Event;
 use driftlock_engine::read::{EventBatch, ReadOptions};
 use futures_util::StreamExt;
+use std::path::Path;
 
 use super::{ArchiveFile, Batches, SpentTx};
 use crate::BatchError;
-use crate::plan::{ArchiveScan, ScanSpec, col as plan_col, with_drift_planner};
+use crate::plan::{col as plan_col, scan_plan, with_drift_planner};
 
 /// `Checkpoint::current` while the sorted archive is being scored.
 pub const SORTED: &str = "(the archive sorted by time)";
@@ -45,16 +42,10 @@ pub(crate) fn sorted_ahead<'scope>(
     let (spent_tx, spent_rx) = std::sync::mpsc::channel::<super::detectors::Spent>();
     scope.spawn(move || {
         let free = || while spent_rx.try_recv().is_ok() {};
-        let batch_rows = read.batch_rows.max(1);
-        let result = sort(
-            files,
-            read,
-            |rows| {
-                free();
-                tx.send(Ok((rows, 0))).is_ok()
-            },
-            batch_rows,
-        );
+        let result = sort(files, read, |rows| {
+            free();
+            tx.send(Ok((rows, 0))).is_ok()
+        });
         if let Err(e) = result {
             let _ = tx.send(Err(e));
         }
@@ -69,7 +60,6 @@ fn sort(
     files: &[ArchiveFile],
     read: &ReadOptions,
     mut emit: impl FnMut(EventBatch) -> bool,
-    batch_rows: usize,
 ) -> Result<(), BatchError> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -79,14 +69,7 @@ fn sort(
         .build()
         .map_err(|e| BatchError::io(Path::new("tokio runtime"), e))?;
     rt.block_on(async {
-        let paths = files
-            .iter()
-            .map(|f| f.path.to_string_lossy().into_owned())
-            .collect();
-        let spec = ScanSpec::new(paths, read, threads)?;
-        let scan = LogicalPlan::Extension(Extension {
-            node: Arc::new(ArchiveScan::new(spec)),
-        });
+        let scan = scan_plan(files, read, threads)?;
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(SORT_MEMORY, 1.0)
             .build_arc()?;
@@ -101,7 +84,7 @@ fn sort(
             col(plan_col::ROW).sort(true, true),
         ])?;
         let mut stream = sorted.execute_stream().await?;
-        let mut chunk = Chunk::new(batch_rows);
+        let mut chunk = Chunk::new(read.batch_rows.max(1));
         while let Some(batch) = stream.next().await {
             for full in chunk.add(&batch?)? {
                 if !emit(full) {
@@ -109,7 +92,7 @@ fn sort(
                 }
             }
         }
-        if let Some(last) = chunk.finish() {
+        if let Some(last) = chunk.take() {
             emit(last);
         }
         Ok(())
@@ -173,9 +156,5 @@ impl Chunk {
             attributes_text: Vec::new(),
             body_text: bodies,
         })
-    }
-
-    fn finish(mut self) -> Option<EventBatch> {
-        self.take()
     }
 }

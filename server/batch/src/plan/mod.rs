@@ -78,6 +78,18 @@ pub fn backfill_plan(
     detector: &DetectorConfig,
     partitions: usize,
 ) -> Result<LogicalPlan, BatchError> {
+    let scan = scan_plan(files, read, partitions)?;
+    Ok(LogicalPlan::Extension(Extension {
+        node: Arc::new(DriftScore::new(detector, scan)?),
+    }))
+}
+
+/// The scan alone: `files` read in `partitions` parts into event rows.
+pub fn scan_plan(
+    files: &[ArchiveFile],
+    read: &ReadOptions,
+    partitions: usize,
+) -> Result<LogicalPlan, BatchError> {
     let spec = ScanSpec::new(
         files
             .iter()
@@ -86,11 +98,8 @@ pub fn backfill_plan(
         read,
         partitions,
     )?;
-    let scan = LogicalPlan::Extension(Extension {
-        node: Arc::new(ArchiveScan::new(spec)),
-    });
     Ok(LogicalPlan::Extension(Extension {
-        node: Arc::new(DriftScore::new(detector, scan)?),
+        node: Arc::new(ArchiveScan::new(spec)),
     }))
 }
 
