@@ -1,24 +1,28 @@
-//! `driftlock cluster scheduler|executor`, and `backfill --cluster`: the
-//! backfill on an Apache DataFusion Ballista cluster. Scheduler, executors
-//! and client are this same binary, so their plan encodings always match.
+//! `driftlock cluster scheduler|executor`, and `backfill --cluster` and
+//! `score --cluster`: the backfill on an Apache DataFusion Ballista
+//! cluster. Scheduler, executors and client are this same binary, so their
+//! plan encodings always match.
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use driftlock_batch::backfill::DateRange;
+use driftlock_batch::backfill::{DateRange, archive};
 use driftlock_cluster::backfill::ClusterBackfill;
 use driftlock_cluster::executor::ExecutorOptions;
 use driftlock_cluster::scheduler::SchedulerOptions;
+use driftlock_cluster::score::ClusterScore;
 
 use crate::backfill::BackfillArgs;
+use crate::score::ScoreArgs;
 
-/// Run a Ballista scheduler or executor that can run Driftlock backfills.
+/// Run a Ballista scheduler or executor that can run Driftlock backfills and scoring.
 ///
 /// Start one scheduler and any number of executors, then run
-/// `driftlock backfill ARCHIVE --cluster df://HOST:PORT --out DIR`. Every
-/// executor opens the archive's files, and writes anomalies into DIR, by
-/// the absolute paths the client gives, so they must all see both there (a
-/// shared filesystem).
+/// `driftlock backfill ARCHIVE --cluster df://HOST:PORT --out DIR` (or
+/// `driftlock score FILE.parquet... --cluster df://HOST:PORT --out FILE`).
+/// Every executor opens the input files, and writes anomalies into the
+/// output's folder, by the absolute paths the client gives, so they must
+/// all see both there (a shared filesystem).
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// The scheduler: plans backfills and hands their tasks to executors.
@@ -33,8 +37,9 @@ pub struct SchedulerArgs {
     pub bind_host: String,
     #[arg(long, default_value_t = 50050)]
     pub port: u16,
-    /// Port of the job progress JSON that `backfill --cluster` draws its
-    /// bar from (GET /progress). Clients look at --port + 1.
+    /// Port of the job progress JSON that `backfill --cluster` and `score
+    /// --cluster` draw their bar from (GET /progress). Clients look at
+    /// --port + 1.
     #[arg(long)]
     pub progress_port: Option<u16>,
     /// The host executors reach the scheduler by (default: --bind-host).
@@ -129,12 +134,16 @@ pub fn backfill(args: &BackfillArgs, url: &str) -> anyhow::Result<()> {
         anyhow::bail!("--cluster writes Parquet: give --out DIR");
     };
     // Executors open the files by these paths: absolute ones mean the same everywhere.
-    let archive =
+    let root =
         std::fs::canonicalize(&args.archive).with_context(|| args.archive.display().to_string())?;
+    let range = DateRange::validated(args.since.clone(), args.until.clone())?;
+    let files = archive::list(&root, &range)?;
+    if files.is_empty() {
+        anyhow::bail!("{}: no Parquet files to backfill", root.display());
+    }
     let job = ClusterBackfill {
         url: url.to_owned(),
-        archive,
-        range: DateRange::validated(args.since.clone(), args.until.clone())?,
+        files,
         read: args.pipeline.read_options(&args.mapping)?,
         detector: args.detector.config()?,
         out: out.clone(),
@@ -165,6 +174,50 @@ pub fn backfill(args: &BackfillArgs, url: &str) -> anyhow::Result<()> {
         summary.secs,
         summary.events as f64 / secs,
         summary.out.display(),
+    );
+    Ok(())
+}
+
+/// `score --cluster URL`.
+pub fn score(args: &ScoreArgs, url: &str) -> anyhow::Result<()> {
+    let Some(out) = &args.out else {
+        anyhow::bail!(
+            "--cluster needs --out FILE: the executors write through paths they share, and stdout is not one"
+        );
+    };
+    let job = ClusterScore {
+        url: url.to_owned(),
+        inputs: args.inputs.clone(),
+        read: args.pipeline.read_options(&args.mapping)?,
+        detector: args.detector.config()?,
+        out: out.clone(),
+        partitions: args.partitions.max(1),
+        progress: driftlock_cluster::backfill::progress_addr(url),
+        poll: driftlock_cluster::backfill::POLL,
+    };
+    let bar = crate::progress::tasks(args.pipeline.no_progress);
+    let summary = runtime()?
+        .block_on(driftlock_cluster::score::run(&job, &mut |p| {
+            bar.set_length(p.tasks as u64);
+            bar.set_position(p.tasks_done as u64);
+            bar.set_message(format!("{} anomalies", p.anomalies));
+        }))
+        .with_context(|| format!("scoring into {}", out.display()))?;
+    bar.finish_and_clear();
+    if summary.from_listing {
+        eprintln!(
+            "note: the job's result rows were lost with an executor; its parts were read from the attempts folder"
+        );
+    }
+    let secs = summary.secs.max(1e-9);
+    eprintln!(
+        "scored {} files on {url}: {} events, {} anomalies in {:.2}s ({:.0} events/s) into {}",
+        summary.files,
+        summary.events,
+        summary.anomalies,
+        summary.secs,
+        summary.events as f64 / secs,
+        out.display(),
     );
     Ok(())
 }

@@ -24,7 +24,8 @@ use driftlock_batch::score::{self, ScoreConfig};
 #[command(after_help = "EXAMPLES:\n  \
     driftlock score logs/*.parquet --out anomalies.parquet\n  \
     driftlock score metrics.csv --default-type metric --stream-column host\n  \
-    driftlock score traces.ndjson --p-value-threshold 0.01 --seed 7 > anomalies.ndjson")]
+    driftlock score traces.ndjson --p-value-threshold 0.01 --seed 7 > anomalies.ndjson\n  \
+    driftlock score logs/*.parquet --cluster df://scheduler:50050 --out /shared/anomalies.parquet")]
 pub struct ScoreArgs {
     /// Input files: Parquet (.parquet), Arrow IPC (.arrow), CSV (.csv) or NDJSON (.ndjson/.jsonl).
     #[arg(required = true, value_name = "INPUT")]
@@ -38,6 +39,28 @@ pub struct ScoreArgs {
     /// the run ends. Change points are kept.
     #[arg(long, value_name = "Q", value_parser = fdr_rate)]
     pub fdr: Option<f64>,
+
+    /// Run on a Ballista cluster (`driftlock cluster scheduler` and
+    /// executors), given its scheduler as df://HOST:PORT; --out FILE is then
+    /// required. Parquet inputs only. Every executor opens the inputs, and
+    /// writes its share of the anomalies into a staging folder beside
+    /// --out (.NAME.parts, deleted afterwards), by their absolute paths
+    /// here, so they must all see the inputs and --out's folder at those
+    /// paths (a shared filesystem); this process then writes --out. Local
+    /// `score` scores each stream in file order, the cluster in (timestamp,
+    /// file, row) order: the two agree when each stream's events are in time
+    /// order in file order (as in archives written as time passes). The
+    /// output holds the same anomalies as local `score`'s, streams in
+    /// stream_id order and each stream's in local `score`'s order (the
+    /// interleaving of streams across rows is not kept). Not with --fdr:
+    /// its cut-off needs every anomaly of the run in one place before any
+    /// is written, which the executors' parts are not.
+    #[arg(long, value_name = "URL", conflicts_with = "fdr")]
+    pub cluster: Option<String>,
+    /// With --cluster: parts the inputs are read in and streams are hashed
+    /// into (tasks per stage).
+    #[arg(long, default_value_t = 8, requires = "cluster")]
+    pub partitions: usize,
 
     #[command(flatten)]
     pub detector: DetectorArgs,
@@ -226,6 +249,9 @@ fn fdr_rate(s: &str) -> Result<f64, String> {
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     crate::logging::init_tracing();
+    if let Some(url) = &args.cluster {
+        return crate::cluster::score(&args, url);
+    }
     let run = &args.pipeline;
     let backend = driftlock_kernels::backend(run.device)?;
     let cfg = ScoreConfig {

@@ -10,7 +10,7 @@ use std::time::Instant;
 use arrow::array::AsArray;
 use ballista::extension::SessionContextExt;
 use datafusion::prelude::{DataFrame, SessionContext};
-use driftlock_batch::backfill::{DateRange, archive, parquet_rows};
+use driftlock_batch::backfill::{ArchiveFile, parquet_rows};
 use driftlock_batch::plan::part_write::{listed, reported};
 use driftlock_batch::plan::{attempts_dir, backfill_write_plan, commit_parts};
 use driftlock_engine::DetectorConfig;
@@ -24,9 +24,10 @@ use crate::{ClusterError, session};
 pub struct ClusterBackfill {
     /// The scheduler, `df://HOST:PORT`.
     pub url: String,
-    /// Executors open the files by these paths.
-    pub archive: PathBuf,
-    pub range: DateRange,
+    /// The files, in order (their place breaks timestamp ties), resolved
+    /// up front from an archive ([`driftlock_batch::backfill::archive::list`]) or a list of paths
+    /// ([`driftlock_batch::backfill::archive::files`]). Executors open them by these paths.
+    pub files: Vec<ArchiveFile>,
     pub read: ReadOptions,
     pub detector: DetectorConfig,
     pub out: PathBuf,
@@ -125,15 +126,12 @@ pub async fn run(
     observe: &mut (dyn FnMut(&ClusterProgress) + Send),
 ) -> crate::Result<ClusterSummary> {
     let start = Instant::now();
-    let files = archive::list(&cfg.archive, &cfg.range)?;
+    let files = &cfg.files;
     if files.is_empty() {
-        return Err(ClusterError::Invalid(format!(
-            "{}: no Parquet files to backfill",
-            cfg.archive.display()
-        )));
+        return Err(ClusterError::Invalid("no Parquet files to score".into()));
     }
     let mut events = 0;
-    for f in &files {
+    for f in files {
         events += parquet_rows(&f.path)?.unwrap_or(0);
     }
     let job_name = format!(
@@ -150,7 +148,7 @@ pub async fn run(
     .await?;
     let out = output_dir(&cfg.out)?;
     let attempts = attempts_dir(&out, &job_name);
-    let plan = backfill_write_plan(&files, &cfg.read, &cfg.detector, cfg.partitions, &attempts)?;
+    let plan = backfill_write_plan(files, &cfg.read, &cfg.detector, cfg.partitions, &attempts)?;
     let mut stream = DataFrame::new(ctx.state(), plan).execute_stream().await?;
     let mut batches = Vec::new();
     let mut progress = ClusterProgress::default();

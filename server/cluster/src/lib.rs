@@ -1,4 +1,4 @@
-//! Driftlock backfills on an Apache DataFusion Ballista cluster. The
+//! Driftlock backfills and scoring on an Apache DataFusion Ballista cluster. The
 //! operators live in `driftlock_batch::plan`; this crate holds what only a
 //! cluster needs, so Ballista stays out of every other crate:
 //!
@@ -10,6 +10,8 @@
 //! - [`progress`]: the scheduler's task counts for the client's bar.
 //! - [`in_process`]: a scheduler and executors in this process, on loopback.
 //! - [`backfill`]: a backfill run on a cluster, written like a local one.
+//! - [`score`]: `score` on a cluster: that backfill over given files, its
+//!   parts then written into one output file.
 //!
 //! Every failure is a [`ClusterError`].
 
@@ -20,6 +22,7 @@ pub mod executor;
 pub mod in_process;
 pub mod progress;
 pub mod scheduler;
+pub mod score;
 pub mod session;
 
 pub use error::{ClusterError, Result};

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use driftlock_engine::read;
+
 use crate::BatchError;
 
 /// One input file of a backfill.
@@ -123,6 +125,30 @@ pub fn list(root: &Path, range: &DateRange) -> Result<Vec<ArchiveFile>, BatchErr
     Ok(out)
 }
 
+/// `paths`, in the order given, as a backfill's files: each must be a
+/// Parquet file (by extension; a cluster's scan reads only Parquet) and is
+/// made absolute, since a cluster's executors open it by that path.
+pub fn files(paths: &[PathBuf]) -> Result<Vec<ArchiveFile>, BatchError> {
+    let mut out = Vec::with_capacity(paths.len());
+    for given in paths {
+        if read::InputFormat::from_path(given) != Some(read::InputFormat::Parquet) {
+            return Err(BatchError::Invalid(format!(
+                "{}: not a Parquet file (.parquet); a cluster reads Parquet inputs only",
+                given.display()
+            )));
+        }
+        let path = std::fs::canonicalize(given).map_err(|e| BatchError::io(given, e))?;
+        let meta = std::fs::metadata(&path).map_err(|e| BatchError::io(&path, e))?;
+        out.push(ArchiveFile {
+            rel: given.to_string_lossy().into_owned(),
+            path,
+            bytes: meta.len(),
+            date: None,
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +185,27 @@ mod tests {
         assert_eq!(some.len(), 1);
         assert_eq!(some[0].date.as_deref(), Some("2025-01-02"));
         assert!(DateRange::validated(Some("2025-13-01".into()), None).is_err());
+    }
+
+    #[test]
+    fn given_files_must_be_parquet_and_become_absolute() {
+        let dir = tempfile::tempdir().unwrap();
+        let parquet = dir.path().join("a.parquet");
+        let csv = dir.path().join("b.csv");
+        std::fs::write(&parquet, b"x").unwrap();
+        std::fs::write(&csv, b"x").unwrap();
+        let got = files(std::slice::from_ref(&parquet)).unwrap();
+        assert_eq!(got.len(), 1);
+        assert!(got[0].path.is_absolute(), "{:?}", got[0].path);
+        assert_eq!(got[0].bytes, 1);
+        let err = files(&[parquet.clone(), csv]).unwrap_err().to_string();
+        assert!(
+            err.contains("b.csv") && err.contains("Parquet inputs only"),
+            "{err}"
+        );
+        let missing = files(&[dir.path().join("gone.parquet")])
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("gone.parquet"), "{missing}");
     }
 }

@@ -15,6 +15,7 @@
 mod columnar;
 mod csv;
 mod ndjson;
+pub mod parts;
 
 use std::fs::File;
 use std::io::Write;
