@@ -42,12 +42,12 @@ const BURST_P: f64 = 0.025;
 const BURST_FLAGS: usize = 3;
 const BURST_SPAN: u64 = 10;
 
-/// A new template (never-seen tokens or members, not a metric series) flagged
-/// this many times within a window's length before and after one of its
-/// lines stops being an anomaly:
-/// its lines enter the baseline. A genuinely rare event stays rare, however
-/// often it comes back over time; a new normal template, which recurs within
-/// a window, costs its first few flags, one incident.
+/// A new template (never-seen tokens or members, not a metric series), or a
+/// known one whose quantity moved, flagged this many times within a refresh
+/// interval stops being an anomaly: its lines enter the baseline and the
+/// model is rebuilt at once. A genuinely rare event stays rare, however often
+/// it comes back over time; a new normal template, which recurs within the
+/// interval, costs its first few flags, one incident.
 const ADMIT_AFTER: usize = 3;
 
 /// Whether a stream can score yet.
@@ -91,6 +91,10 @@ struct WindowEntry {
     /// (see [`ADMIT_AFTER`]).
     #[serde(default)]
     recurs_in: bool,
+    /// Already in the baseline: its template became normal while it was in
+    /// the window.
+    #[serde(default)]
+    admitted: bool,
 }
 
 /// The state of one stream. Serialisable so that a server can persist it and
@@ -449,15 +453,24 @@ impl StreamDetector {
                 self.past.remember(&s.stored);
             }
             let strong = flagged && self.model().p_upper(s.stored.rank) <= BURST_P;
-            self.window.push_back(WindowEntry {
+            let mut entry = WindowEntry {
                 ev: s.stored,
                 flagged,
                 strong,
                 recurs_in: chunk[j].kind != EventKind::Metric,
-            });
+                admitted: false,
+            };
+            let learned = flagged && self.becomes_normal(&entry);
+            if learned {
+                self.learn(&entry.ev);
+                entry.admitted = true;
+            }
+            self.window.push_back(entry);
             if self.window.len() as u64 > w {
                 let left = self.window.pop_front().expect("window is not empty");
-                if left.flagged {
+                if left.admitted {
+                    // Already in the baseline.
+                } else if left.flagged {
                     self.leave_flagged(left);
                 } else {
                     self.admit(left.ev);
@@ -482,6 +495,16 @@ impl StreamDetector {
             }
             if self.since_origin.is_multiple_of(self.refresh_every()) {
                 self.refresh()?;
+            } else if learned {
+                // A template just became normal: until the model knows it,
+                // each of its lines would be flagged again (up to a refresh
+                // interval of them). The rest of the chunk is scored against
+                // the new model.
+                self.refresh()?;
+                let mut rolling = before;
+                self.derive_context(&mut rolling, &chunk[..=j]);
+                self.rolling = rolling;
+                return Ok(j + 1);
             }
         }
         Ok(chunk.len())
@@ -496,9 +519,60 @@ impl StreamDetector {
         }
     }
 
+    /// Whether the flagged `e`, just arrived, makes its template normal (see
+    /// [`ADMIT_AFTER`]); flags in a burst never do. Decided as each flag
+    /// arrives, not when the first leaves the window: every line of the
+    /// template in between would be flagged too.
+    fn becomes_normal(&self, e: &WindowEntry) -> bool {
+        if !e.recurs_in {
+            return false;
+        }
+        let ev = &e.ev;
+        // A known template whose quantity moved (an endpoint now slower, or
+        // two endpoints that read alike) recurs the same way; a changed code
+        // or text inside a known template does not become normal.
+        let eligible = ev.novelty.new_template() || self.moved_quantity(ev);
+        if !eligible {
+            return false;
+        }
+        let strong_in_row = self.window.iter().rev().take_while(|w| w.strong).count();
+        if e.strong && strong_in_row + 1 >= BURST_FLAGS {
+            return false;
+        }
+        let horizon = self.refresh_every();
+        let template = (ev.context, ev.keyset);
+        let same = |o: &Stored| (o.context, o.keyset) == template && o.index + horizon >= ev.index;
+        let earlier = self.held.iter().filter(|o| same(o)).count()
+            + self
+                .window
+                .iter()
+                .filter(|w| w.flagged && !w.admitted && same(&w.ev))
+                .count();
+        earlier + 1 >= ADMIT_AFTER
+    }
+
+    /// `ev`'s template is the stream's new normal: `ev` and its template's
+    /// earlier flagged lines (held, or still in the window) enter the
+    /// baseline, so the next line is judged as known.
+    fn learn(&mut self, ev: &Arc<Stored>) {
+        let template = (ev.context, ev.keyset);
+        let same = |o: &Stored| (o.context, o.keyset) == template;
+        let (earlier, rest): (Vec<_>, Vec<_>) = self.held.drain(..).partition(|o| same(o));
+        self.held = rest.into();
+        let mut from_window = Vec::new();
+        for w in self.window.iter_mut() {
+            if w.flagged && !w.admitted && same(&w.ev) {
+                w.admitted = true;
+                from_window.push(w.ev.clone());
+            }
+        }
+        for o in earlier.into_iter().chain(from_window).chain([ev.clone()]) {
+            self.admit(o);
+        }
+    }
+
     /// Where a flagged event goes when it leaves the window: out of
-    /// everything (a burst), into the baseline (a new template that recurs),
-    /// or held (its rank stays in the reference).
+    /// everything (a burst), or held (its rank stays in the reference).
     fn leave_flagged(&mut self, left: WindowEntry) {
         // A burst kept in the reference would make its recurrences look
         // ordinary. Other flags keep their ranks there: a clean stream gives
@@ -512,37 +586,21 @@ impl StreamDetector {
             .take_while(|e| e.ev.index <= i + BURST_SPAN)
             .filter(|e| e.strong)
             .count();
-        if left.strong && in_row + 1 >= BURST_FLAGS {
-            return;
-        }
-        let template = (left.ev.context, left.ev.keyset);
-        let same = |e: &Arc<Stored>| (e.context, e.keyset) == template;
-        let horizon = self.config.window_size as u64;
-        let before = self
-            .held
-            .iter()
-            .rev()
-            .take_while(|e| e.index + horizon >= i)
-            .filter(|e| same(e))
-            .count();
-        let after = self
-            .window
-            .iter()
-            .filter(|e| e.flagged && same(&e.ev))
-            .count();
-        let new_template = left.recurs_in && left.ev.novelty.new_template();
-        if new_template && before + after + 1 >= ADMIT_AFTER {
-            // A new template flagged again and again among other lines is
-            // the stream's new normal: it enters the baseline with its
-            // earlier flagged lines, so the next one is judged as known.
-            let (earlier, rest): (Vec<_>, Vec<_>) = self.held.drain(..).partition(same);
-            self.held = rest.into();
-            for ev in earlier.into_iter().chain([left.ev]) {
-                self.admit(ev);
-            }
-        } else if !(left.strong && near + 1 >= BURST_FLAGS) {
+        let burst = left.strong && (in_row + 1 >= BURST_FLAGS || near + 1 >= BURST_FLAGS);
+        if !burst {
             self.held.push_back(left.ev);
         }
+    }
+
+    /// Flagged for a quantity outside its range alone: no new token, member,
+    /// code or character.
+    fn moved_quantity(&self, ev: &Stored) -> bool {
+        !ev.novelty.any()
+            && !ev.novelty.in_text()
+            && self
+                .model()
+                .profile
+                .shifts_a_quantity((ev.context, ev.keyset), &ev.leaves)
     }
 
     fn model(&self) -> &Model {

@@ -284,6 +284,26 @@ impl NumericProfile {
         matches!(self.symbol(ctx, path, v), NumSymbol::Above(l) | NumSymbol::Below(l) if l >= 2)
     }
 
+    /// Whether some of `leaves` are outside their ranges and each of those
+    /// is a quantity (a field with a spread), not a code (a field with one
+    /// value, whose other values are excursions too).
+    pub fn shifts_a_quantity(&self, ctx: Ctx, leaves: &[(String, f64)]) -> bool {
+        let mut outside = leaves
+            .iter()
+            .filter(|(path, v)| {
+                matches!(
+                    self.symbol(ctx, path, *v),
+                    NumSymbol::Above(_) | NumSymbol::Below(_)
+                )
+            })
+            .peekable();
+        outside.peek().is_some()
+            && outside.all(|(path, _)| {
+                self.profile(ctx, path)
+                    .is_some_and(|p| p.spread > 0.0 && p.lin_spread > 0.0)
+            })
+    }
+
     pub fn contains(&self, path: &str) -> bool {
         self.fields.contains_key(path)
     }
