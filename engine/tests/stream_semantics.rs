@@ -564,6 +564,59 @@ fn a_new_template_that_keeps_recurring_becomes_normal_and_a_rare_one_stays_rare(
 }
 
 #[test]
+fn a_known_line_that_moved_becomes_normal_but_a_level_shift_stays_flagged() {
+    // Three request lines; from event 1,000 the first is ten times slower.
+    // From 2,000, the other two are forty times slower for thirty lines.
+    let messages = [
+        "GET /api/users ok",
+        "POST /api/orders ok",
+        "GET /api/items ok",
+    ];
+    let events: Vec<Event> = (0..3_000u64)
+        .map(|i| {
+            let base = 20 + i * 7 % 30;
+            let latency = if (2_000..2_030).contains(&i) && i % 3 != 0 {
+                base * 40
+            } else if i >= 1_000 && i % 3 == 0 {
+                base * 10
+            } else {
+                base
+            };
+            Event {
+                body: json!({ "message": messages[(i % 3) as usize], "latency_ms": latency }),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let mut d = StreamDetector::new("s", DetectorConfig::default()).unwrap();
+    let found: Vec<u64> = d
+        .push(&events)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.kind == AnomalyKind::Event)
+        .map(|a| a.index)
+        .collect();
+    let moved: Vec<u64> = found
+        .iter()
+        .copied()
+        .filter(|&i| (1_000..2_000).contains(&i))
+        .collect();
+    assert!(
+        moved.len() <= 10,
+        "the slower line was flagged {} times: {moved:?}",
+        moved.len()
+    );
+    let shifted = found
+        .iter()
+        .filter(|&&i| (2_000..2_030).contains(&i) && i % 3 != 0)
+        .count();
+    assert!(
+        shifted >= 18,
+        "the level shift was flagged on {shifted} of 20 lines: {found:?}"
+    );
+}
+
+#[test]
 fn without_early_stopping_window_p_values_are_resolved_to_every_permutation() {
     let events = clean(StreamKind::Logs, 900, 4);
     let run = |early_stop: bool| {

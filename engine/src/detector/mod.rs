@@ -528,11 +528,11 @@ impl StreamDetector {
             return false;
         }
         let ev = &e.ev;
-        // A known template whose quantity moved (an endpoint now slower, or
-        // two endpoints that read alike) recurs the same way; a changed code
-        // or text inside a known template does not become normal.
-        let eligible = ev.novelty.new_template() || self.moved_quantity(ev);
-        if !eligible {
+        // A changed code or text inside a known template does not become
+        // normal; a known template whose quantity moved (see `moved_apart`)
+        // may.
+        let moved = !ev.novelty.new_template();
+        if moved && !self.moved_quantity(ev) {
             return false;
         }
         let strong_in_row = self.window.iter().rev().take_while(|w| w.strong).count();
@@ -548,7 +548,23 @@ impl StreamDetector {
                 .iter()
                 .filter(|w| w.flagged && !w.admitted && same(&w.ev))
                 .count();
-        earlier + 1 >= ADMIT_AFTER
+        earlier + 1 >= ADMIT_AFTER && (!moved || self.moved_apart(&same))
+    }
+
+    /// Whether a known template's moved quantity recurs among quiet lines
+    /// (an endpoint now slower, or two endpoints that read alike): at most
+    /// half the lines since its earliest flag in the window are flagged.
+    /// Most lines moving together are a level shift, an incident to report
+    /// throughout, the same majority that makes a change point.
+    fn moved_apart(&self, same: &dyn Fn(&Stored) -> bool) -> bool {
+        let from = self
+            .window
+            .iter()
+            .position(|w| w.flagged && !w.admitted && same(&w.ev))
+            .unwrap_or(0);
+        let span = self.window.len() - from + 1;
+        let flagged = self.window.iter().skip(from).filter(|w| w.flagged).count() + 1;
+        flagged * 2 <= span
     }
 
     /// `ev`'s template is the stream's new normal: `ev` and its template's
