@@ -61,6 +61,14 @@ pub struct DetectorConfig {
     /// written before it existed read and hash the same.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record_margin: Option<f64>,
+    /// A template flagged three times within a refresh interval becomes
+    /// normal at once (see the crate docs). Off: a flagged event enters the
+    /// baseline only as the window moves past it, which a frozen evaluation
+    /// needs (HDFS: chunks shorter than the window leave the baseline as it
+    /// was). Left out of the serialised form when on, so configurations
+    /// written before it read and hash the same.
+    #[serde(skip_serializing_if = "is_true")]
+    pub learn_recurring: bool,
 }
 
 impl Default for DetectorConfig {
@@ -79,6 +87,7 @@ impl Default for DetectorConfig {
             mask_volatile: None,
             metric_context: 0,
             record_margin: None,
+            learn_recurring: true,
         }
     }
 }

@@ -7,8 +7,9 @@
 //! `ncd_threshold`): no threshold is chosen on the test labels.
 //!
 //! The baseline is **frozen**: every test chunk is pushed into a clone of the
-//! calibrated detector, and a chunk is shorter than `window_size`, so no test
-//! session ever enters the baseline, triggers a model refresh or a change point.
+//! calibrated detector, a chunk is shorter than `window_size` and recurring
+//! templates are not learnt (`learn_recurring` off), so no test session ever
+//! enters the baseline, triggers a model refresh or a change point.
 //! Each session is therefore judged against the same normal baseline whatever
 //! the test order. (A rolling baseline would be the wrong protocol here: most
 //! test sessions are abnormal, so a sustained run of them is a "change point"
@@ -39,12 +40,14 @@ pub struct HdfsOptions {
 pub const DEFAULT_BASELINE: usize = 2000;
 
 /// The configuration used for HDFS: the engine's defaults, with a window long
-/// enough that test chunks never reach a window test (frozen baseline).
+/// enough that test chunks never reach a window test and no template learnt
+/// inside a chunk (frozen baseline).
 pub fn default_config() -> DetectorConfig {
     DetectorConfig {
         baseline_size: DEFAULT_BASELINE,
         window_size: 1000,
         hop_size: 100,
+        learn_recurring: false,
         ..DetectorConfig::default()
     }
 }

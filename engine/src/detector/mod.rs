@@ -524,7 +524,7 @@ impl StreamDetector {
     /// arrives, not when the first leaves the window: every line of the
     /// template in between would be flagged too.
     fn becomes_normal(&self, e: &WindowEntry) -> bool {
-        if !e.recurs_in {
+        if !e.recurs_in || !self.config.learn_recurring {
             return false;
         }
         let ev = &e.ev;

@@ -53,6 +53,9 @@ pub struct ConfigOverride {
     /// Flag new all-time highs/lows beyond this share of the range; null is off.
     #[schema(minimum = 0.0, maximum = 10.0)]
     pub record_margin: Option<f64>,
+    /// A template flagged three times within a refresh interval becomes
+    /// normal at once (default true); false: only as the window moves past.
+    pub learn_recurring: bool,
 }
 
 /// The documented defaults are `DetectorConfig`'s.
@@ -79,6 +82,7 @@ impl Default for ConfigOverride {
             mask_volatile: d.mask_volatile,
             metric_context: n(d.metric_context),
             record_margin: d.record_margin,
+            learn_recurring: d.learn_recurring,
         }
     }
 }
@@ -345,6 +349,7 @@ mod tests {
             record_margin: Some(0.1),
             min_baseline_size: 20,
             early_stop: false,
+            learn_recurring: false,
             ..DetectorConfig::default()
         };
         let mut fields: Vec<String> = serde_json::to_value(&full)
