@@ -142,6 +142,12 @@ pub struct DetectorArgs {
     /// of a null window (exact mode; the GPU backend pays off here).
     #[arg(long)]
     pub no_early_stop: bool,
+    /// Keep flagging a new template that keeps recurring: by default its
+    /// third flag within a refresh interval (100 events) makes it normal at
+    /// once; with this flag it becomes normal only as the window moves past
+    /// its lines.
+    #[arg(long)]
+    pub no_learn_recurring: bool,
     /// Seed: the same input and seed give the same output, byte for byte.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -183,6 +189,7 @@ impl DetectorArgs {
             mask_volatile,
             metric_context: self.metric_context,
             record_margin: self.record_margin,
+            learn_recurring: !self.no_learn_recurring,
         };
         config.validate()?;
         Ok(config)
