@@ -39,6 +39,47 @@ pub(crate) fn rank(score: f32, excursion: u32, reach: f32, novelty: Novelty) -> 
         + 10_000.0 * novelty.members.min(9) as f32
 }
 
+/// The code-length part of a rank: how unusual code length `score` is among
+/// `calib`, code lengths against the same dictionary of events that it
+/// leaves out (ascending), as a conformal p-value `p` mapped to
+/// `-5 log10 p` (at most 49.9). Code lengths against different dictionaries
+/// are not comparable (one rebuild gives a whole template a byte more than
+/// the last), p-values against each dictionary's own held-out events are:
+/// under exchangeability each is uniform whatever dictionary it met, so the
+/// reference's ranks and a new event's agree. `u` breaks ties (the
+/// conservative bound takes 1); beyond the top of `calib`, how far beyond on
+/// the scale of its top [`TAIL`] grades `p` below `1 / (n + 1)`.
+pub(crate) fn code_level(calib: &[f32], score: f32, u: f64) -> f32 {
+    let n = calib.len();
+    let p = if n == 0 {
+        u
+    } else {
+        let below = calib.partition_point(|&x| x < score);
+        let not_above = calib.partition_point(|&x| x <= score);
+        let (greater, equal) = (n - not_above, not_above - below);
+        if greater + equal > 0 {
+            (greater as f64 + u * (1 + equal) as f64) / (n + 1) as f64
+        } else {
+            let top = calib[n - 1] as f64;
+            let k = TAIL.min(n - 1);
+            let beta = if k == 0 {
+                0.0
+            } else {
+                let base = calib[n - 1 - k] as f64;
+                calib[n - k..].iter().map(|&r| r as f64 - base).sum::<f64>() / k as f64
+            };
+            let excess = score as f64 - top;
+            let t = if beta > 0.0 {
+                1.0 / (1.0 + excess / beta)
+            } else {
+                1.0 / (1.0 + excess)
+            };
+            t / (n + 1) as f64
+        }
+    };
+    ((-p.max(f64::MIN_POSITIVE).log10()) * 5.0).min(49.9) as f32
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Model {
     pub profile: NumericProfile,
@@ -319,6 +360,11 @@ impl Model {
     /// this bound is small only when the event outranks the baseline.
     pub fn p_upper(&self, rank: f32) -> f64 {
         self.tied_p_value(rank, 1.0)
+    }
+
+    /// [`code_level`] of a new event's code length against this dictionary.
+    pub fn code_level(&self, score: f32, u: f64) -> f32 {
+        code_level(&self.calib, score, u)
     }
 
     /// The median calibration score: a "typical" baseline event.

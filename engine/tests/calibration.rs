@@ -196,16 +196,10 @@ fn event_and_window_p_values_are_calibrated_at_every_threshold() {
                 diag.event_p.len(),
                 diag.window_p.len()
             );
-            // The streams whose numbers have a lognormal's tail stay above
-            // α (up to 1.45x; 2x at 0.01): the reference's ranks were measured
-            // against the models of their own arrival, and the newest model's
-            // numeric range varies more than the reference can follow.
-            let heavy = matches!(name.as_str(), "lognormal" | "templates");
-            let upper = match (heavy, alpha < 0.05) {
-                (false, _) => 1.3,
-                (true, false) => 1.45,
-                (true, true) => 2.0,
-            };
+            // At 0.01 one stream's share has a sampling error of about 9% of
+            // α; free text sits at 1.1–1.3x over seeds 17–21, the pooled
+            // share below stays within ±30%.
+            let upper = if alpha < 0.05 { 1.4 } else { 1.3 };
             if !(0.7 * alpha..=upper * alpha).contains(&e) {
                 failures.push(format!("{name} events at {alpha}: {e:.4}"));
             }

@@ -9,13 +9,14 @@
 use rayon::prelude::*;
 use serde_json::Value;
 
+use super::scoring::level_tie_breaker;
 use super::{Raw, body_text};
 use crate::compress::{CompressorKind, Prepared};
 use crate::encode::numeric::Ctx;
 use crate::encode::{NumericProfile, encode, numeric_leaves};
 use crate::error::{EngineError, Result};
 use crate::memory::Memory;
-use crate::model::{FOLDS, join, rank, score_event};
+use crate::model::{FOLDS, code_level, join, rank, score_event};
 use crate::novelty::{Facts, Novelty, Vocabulary};
 use crate::shape::{self, RunsOf, ShapeModel};
 use crate::stored::Stored;
@@ -29,6 +30,7 @@ pub(crate) fn cross_fit(
     raws: &[Raw],
     memory: &Memory,
     shape_gap: u64,
+    seed: u64,
 ) -> Result<Vec<Stored>> {
     let bodies: Vec<Value> = raws
         .par_iter()
@@ -106,9 +108,21 @@ pub(crate) fn cross_fit(
                 .collect()
         })
         .collect::<Result<_>>()?;
-    let mut out: Vec<Option<Out>> = vec![None; raws.len()];
-    for o in scores.into_iter().flatten() {
-        out[o.0] = Some(o);
+    let mut out: Vec<Option<(Out, f32)>> = vec![None; raws.len()];
+    for fold in scores {
+        // Each event's code length is judged among its fold's others, all
+        // measured against the one dictionary that leaves them out, as a new
+        // event's among the model's held-out events.
+        let mut calib: Vec<f32> = fold.iter().map(|o| o.1).collect();
+        calib.sort_by(|a, b| a.total_cmp(b));
+        for o in fold {
+            let mut others = calib.clone();
+            let own = others.partition_point(|&x| x < o.1);
+            others.remove(own);
+            let u = level_tie_breaker(seed, raws[o.0].index);
+            let level = code_level(&others, o.1, u);
+            out[o.0] = Some((o, level));
+        }
     }
     Ok(raws
         .iter()
@@ -117,7 +131,8 @@ pub(crate) fn cross_fit(
         .zip(facts)
         .zip(out)
         .map(|((((r, (context, leaves)), encoded), facts), o)| {
-            let (_, score, excursion, reach, novelty) = o.expect("every event is in one fold");
+            let ((_, score, excursion, reach, novelty), level) =
+                o.expect("every event is in one fold");
             Stored {
                 index: r.index,
                 timestamp: r.timestamp.clone(),
@@ -126,7 +141,7 @@ pub(crate) fn cross_fit(
                 context: context.0,
                 keyset: context.1,
                 score,
-                rank: rank(score, excursion, reach, novelty),
+                rank: rank(level, excursion, reach, novelty),
                 excursion,
                 novelty,
                 facts,

@@ -343,11 +343,16 @@ impl StreamDetector {
         self.memory.absorb();
         let raws: Vec<Raw> = self.recent.iter().cloned().collect();
         let gap = self.config.window_size as u64;
-        let baseline: Vec<Arc<Stored>> =
-            cross_fit(self.config.compressor, &raws, &self.memory, gap)?
-                .into_iter()
-                .map(Arc::new)
-                .collect();
+        let baseline: Vec<Arc<Stored>> = cross_fit(
+            self.config.compressor,
+            &raws,
+            &self.memory,
+            gap,
+            self.config.seed,
+        )?
+        .into_iter()
+        .map(Arc::new)
+        .collect();
         self.model = Some(Model::build(
             self.config.compressor,
             &baseline,
@@ -452,7 +457,7 @@ impl StreamDetector {
                 out.push(a);
                 self.past.remember(&s.stored);
             }
-            let strong = flagged && self.model().p_upper(s.stored.rank) <= BURST_P;
+            let strong = flagged && s.p_upper <= BURST_P;
             let mut entry = WindowEntry {
                 ev: s.stored,
                 flagged,

@@ -32,6 +32,9 @@ pub(super) struct Scored {
     pub raw: Option<Raw>,
     pub stored: Arc<Stored>,
     pub p: f64,
+    /// The conservative p-value: ties, with baseline events and within the
+    /// code-length part, count against the event.
+    pub p_upper: f64,
     /// (ncd, neighbours) for events whose p-value passed.
     pub nearest: Option<(f64, Vec<Neighbour>)>,
     /// Never-seen tokens or members, or a far numeric excursion.
@@ -79,7 +82,16 @@ impl StreamDetector {
                 ));
                 let facts = Facts::of(&enc.bytes);
                 let novelty = model.vocab.novelty(&self.memory.vocab, &facts);
-                let rank = rank(score, enc.excursion, enc.reach, novelty);
+                let level = |u| {
+                    rank(
+                        model.code_level(score, u),
+                        enc.excursion,
+                        enc.reach,
+                        novelty,
+                    )
+                };
+                let rank = level(level_tie_breaker(self.config.seed, index));
+                let rank_upper = level(1.0);
                 let p = model.p_value(rank, unit_interval(self.config.seed, index));
                 let stored = Arc::new(Stored {
                     index,
@@ -99,7 +111,8 @@ impl StreamDetector {
                 // The randomised p-value is the calibrated one; the flag also
                 // needs the conservative one, so that an event tied with
                 // baseline events is not flagged by its tie-breaker's draw.
-                let nearest = if p <= alpha && model.p_upper(rank) <= alpha {
+                let p_upper = model.p_upper(rank_upper);
+                let nearest = if p <= alpha && p_upper <= alpha {
                     Some(self.nearest(&stored)?)
                 } else {
                     None
@@ -119,6 +132,7 @@ impl StreamDetector {
                     }),
                     stored,
                     p,
+                    p_upper,
                     nearest,
                     structural,
                     series,
@@ -184,6 +198,12 @@ impl StreamDetector {
             .as_ref()
             .is_some_and(|(d, _)| *d >= self.config.ncd_threshold || s.structural)
     }
+}
+
+/// The tie-breaker of an event's code-length part (see
+/// [`crate::model::code_level`]), drawn apart from the p-value's own.
+pub(super) fn level_tie_breaker(seed: u64, index: u64) -> f64 {
+    unit_interval(seed ^ 0x6c65_7665_6c00_0000, index)
 }
 
 /// A number in (0, 1] derived from (seed, index): the conformal tie-breaker.
