@@ -119,8 +119,12 @@ pub(crate) fn cross_fit(
             let mut others = calib.clone();
             let own = others.partition_point(|&x| x < o.1);
             others.remove(own);
-            let u = level_tie_breaker(seed, raws[o.0].index);
-            let level = code_level(&others, o.1, u);
+            let raw = &raws[o.0];
+            let level = if raw.metric {
+                o.1
+            } else {
+                code_level(&others, o.1, level_tie_breaker(seed, raw.index))
+            };
             out[o.0] = Some((o, level));
         }
     }

@@ -69,6 +69,10 @@ pub(crate) struct Raw {
     #[serde(with = "body_text")]
     pub body: String,
     pub mask: bool,
+    /// A metric event: its code length ranks as it is (see
+    /// [`crate::model::code_level`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub metric: bool,
     /// Metric context fields (see [`crate::encode::context`]), empty for
     /// other kinds of event.
     #[serde(default)]
@@ -306,6 +310,7 @@ impl StreamDetector {
             timestamp: e.timestamp.clone(),
             body: text.map_or_else(|| body_text::of(&e.body), str::to_owned),
             mask: self.mask_for(e.kind),
+            metric: e.kind == EventKind::Metric,
             derived,
             runs: runs.shared(),
         };

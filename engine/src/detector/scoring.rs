@@ -15,7 +15,7 @@ use crate::novelty::Facts;
 use crate::pairwise::ncd_with_lens;
 use crate::shape;
 use crate::stored::Stored;
-use crate::{Event, Neighbour};
+use crate::{Event, EventKind, Neighbour};
 
 /// Baseline events compressed against a candidate to find its nearest neighbour,
 /// chosen by sketch distance.
@@ -82,9 +82,14 @@ impl StreamDetector {
                 ));
                 let facts = Facts::of(&enc.bytes);
                 let novelty = model.vocab.novelty(&self.memory.vocab, &facts);
+                let metric = event.kind == EventKind::Metric;
                 let level = |u| {
                     rank(
-                        model.code_level(score, u),
+                        if metric {
+                            score
+                        } else {
+                            model.code_level(score, u)
+                        },
                         enc.excursion,
                         enc.reach,
                         novelty,
@@ -127,6 +132,7 @@ impl StreamDetector {
                             _ => body_text::of(&event.body),
                         },
                         mask: self.mask_for(event.kind),
+                        metric: event.kind == EventKind::Metric,
                         derived,
                         runs,
                     }),

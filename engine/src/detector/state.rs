@@ -130,11 +130,14 @@ impl Serialize for RawOut<'_> {
         }
         let r = self.raw;
         let runs = !self.shared && !r.runs.is_empty();
-        let mut st = s.serialize_struct("Raw", 5 + usize::from(runs))?;
+        let mut st = s.serialize_struct("Raw", 5 + usize::from(runs) + usize::from(r.metric))?;
         st.serialize_field("index", &r.index)?;
         st.serialize_field("timestamp", &r.timestamp)?;
         st.serialize_field("body", &Body(&r.body))?;
         st.serialize_field("mask", &r.mask)?;
+        if r.metric {
+            st.serialize_field("metric", &r.metric)?;
+        }
         st.serialize_field("derived", &r.derived)?;
         if runs {
             st.serialize_field("runs", &r.runs)?;
