@@ -34,6 +34,17 @@ fn metric_stream(n: u64, value: impl Fn(u64) -> f64) -> Vec<Event> {
         .collect()
 }
 
+/// Stream positions of the event anomalies a default detector reports.
+fn event_anomalies(events: &[Event]) -> Vec<u64> {
+    let mut d = StreamDetector::new("s", DetectorConfig::default()).unwrap();
+    d.push(events)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.kind == AnomalyKind::Event)
+        .map(|a| a.index)
+        .collect()
+}
+
 fn share_at_most(ps: &[(u64, f64)], alpha: f64) -> f64 {
     ps.iter().filter(|(_, p)| *p <= alpha).count() as f64 / ps.len() as f64
 }
@@ -539,14 +550,7 @@ fn a_new_template_that_keeps_recurring_becomes_normal_and_a_rare_one_stays_rare(
             }
         })
         .collect();
-    let mut d = StreamDetector::new("s", DetectorConfig::default()).unwrap();
-    let found: Vec<u64> = d
-        .push(&events)
-        .unwrap()
-        .into_iter()
-        .filter(|a| a.kind == AnomalyKind::Event)
-        .map(|a| a.index)
-        .collect();
+    let found = event_anomalies(&events);
     let recurring = found.iter().filter(|&&i| i >= 1_000 && i % 5 == 0).count();
     let rare = found
         .iter()
@@ -588,14 +592,7 @@ fn a_known_line_that_moved_becomes_normal_but_a_level_shift_stays_flagged() {
             }
         })
         .collect();
-    let mut d = StreamDetector::new("s", DetectorConfig::default()).unwrap();
-    let found: Vec<u64> = d
-        .push(&events)
-        .unwrap()
-        .into_iter()
-        .filter(|a| a.kind == AnomalyKind::Event)
-        .map(|a| a.index)
-        .collect();
+    let found = event_anomalies(&events);
     let moved: Vec<u64> = found
         .iter()
         .copied()
