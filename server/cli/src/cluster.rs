@@ -7,10 +7,9 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use driftlock_batch::backfill::{DateRange, archive};
-use driftlock_cluster::backfill::ClusterBackfill;
+use driftlock_cluster::backfill::{ClusterBackfill, ClusterProgress};
 use driftlock_cluster::executor::ExecutorOptions;
 use driftlock_cluster::scheduler::SchedulerOptions;
-use driftlock_cluster::score::ClusterScore;
 
 use crate::backfill::BackfillArgs;
 use crate::score::ScoreArgs;
@@ -151,19 +150,11 @@ pub fn backfill(args: &BackfillArgs, url: &str) -> anyhow::Result<()> {
         progress: driftlock_cluster::backfill::progress_addr(url),
         poll: driftlock_cluster::backfill::POLL,
     };
-    let bar = crate::progress::tasks(args.pipeline.no_progress);
-    let summary = runtime()?.block_on(driftlock_cluster::backfill::run(&job, &mut |p| {
-        bar.set_length(p.tasks as u64);
-        bar.set_position(p.tasks_done as u64);
-        bar.set_message(format!("{} anomalies", p.anomalies));
-    }))?;
-    bar.finish_and_clear();
+    let summary = with_task_bar(args.pipeline.no_progress, |observe| {
+        Ok(runtime()?.block_on(driftlock_cluster::backfill::run(&job, observe))?)
+    })?;
+    note_lost_rows(summary.from_listing);
     let secs = summary.secs.max(1e-9);
-    if summary.from_listing {
-        eprintln!(
-            "note: the job's result rows were lost with an executor; its parts were read from the attempts folder"
-        );
-    }
     eprintln!(
         "backfilled {} files on {url}: {} events, {} anomalies in {} parts ({} retried tasks' copies deleted) in {:.2}s ({:.0} events/s) into {}",
         summary.files,
@@ -178,16 +169,17 @@ pub fn backfill(args: &BackfillArgs, url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `score --cluster URL`.
+/// `score --cluster URL`: the cluster backfill over the given files, merged
+/// into one output file.
 pub fn score(args: &ScoreArgs, url: &str) -> anyhow::Result<()> {
     let Some(out) = &args.out else {
         anyhow::bail!(
             "--cluster needs --out FILE: the executors write through paths they share, and stdout is not one"
         );
     };
-    let job = ClusterScore {
+    let job = ClusterBackfill {
         url: url.to_owned(),
-        inputs: args.inputs.clone(),
+        files: archive::files(&args.inputs)?,
         read: args.pipeline.read_options(&args.mapping)?,
         detector: args.detector.config()?,
         out: out.clone(),
@@ -195,20 +187,12 @@ pub fn score(args: &ScoreArgs, url: &str) -> anyhow::Result<()> {
         progress: driftlock_cluster::backfill::progress_addr(url),
         poll: driftlock_cluster::backfill::POLL,
     };
-    let bar = crate::progress::tasks(args.pipeline.no_progress);
-    let summary = runtime()?
-        .block_on(driftlock_cluster::score::run(&job, &mut |p| {
-            bar.set_length(p.tasks as u64);
-            bar.set_position(p.tasks_done as u64);
-            bar.set_message(format!("{} anomalies", p.anomalies));
-        }))
-        .with_context(|| format!("scoring into {}", out.display()))?;
-    bar.finish_and_clear();
-    if summary.from_listing {
-        eprintln!(
-            "note: the job's result rows were lost with an executor; its parts were read from the attempts folder"
-        );
-    }
+    let summary = with_task_bar(args.pipeline.no_progress, |observe| {
+        runtime()?
+            .block_on(driftlock_cluster::score::run(&job, observe))
+            .with_context(|| format!("scoring into {}", out.display()))
+    })?;
+    note_lost_rows(summary.from_listing);
     let secs = summary.secs.max(1e-9);
     eprintln!(
         "scored {} files on {url}: {} events, {} anomalies in {:.2}s ({:.0} events/s) into {}",
@@ -220,4 +204,27 @@ pub fn score(args: &ScoreArgs, url: &str) -> anyhow::Result<()> {
         out.display(),
     );
     Ok(())
+}
+
+/// Runs `run` with a bar over the job's tasks, cleared when it returns.
+fn with_task_bar<T>(
+    no_progress: bool,
+    run: impl FnOnce(&mut (dyn FnMut(&ClusterProgress) + Send)) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let bar = crate::progress::tasks(no_progress);
+    let result = run(&mut |p| {
+        bar.set_length(p.tasks as u64);
+        bar.set_position(p.tasks_done as u64);
+        bar.set_message(format!("{} anomalies", p.anomalies));
+    });
+    bar.finish_and_clear();
+    result
+}
+
+fn note_lost_rows(from_listing: bool) {
+    if from_listing {
+        eprintln!(
+            "note: the job's result rows were lost with an executor; its parts were read from the attempts folder"
+        );
+    }
 }

@@ -12,32 +12,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use driftlock_batch::backfill::archive;
 use driftlock_batch::output::{OutputFormat, create_file_sink, parts};
-use driftlock_engine::DetectorConfig;
-use driftlock_engine::read::ReadOptions;
 
 use crate::backfill::{ClusterBackfill, ClusterProgress};
 use crate::{ClusterError, backfill};
-
-/// What to score on which cluster.
-#[derive(Debug, Clone)]
-pub struct ClusterScore {
-    /// The scheduler, `df://HOST:PORT`.
-    pub url: String,
-    /// Parquet files, in order; executors open them by their absolute paths.
-    pub inputs: Vec<PathBuf>,
-    pub read: ReadOptions,
-    pub detector: DetectorConfig,
-    /// The output file; its extension names the format. Executors write
-    /// the parts into a folder beside it.
-    pub out: PathBuf,
-    /// Parts the files are read in and streams are hashed into (tasks per stage).
-    pub partitions: usize,
-    /// As [`ClusterBackfill::progress`] and [`ClusterBackfill::poll`].
-    pub progress: Option<std::net::SocketAddr>,
-    pub poll: std::time::Duration,
-}
 
 /// How a run went.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,43 +40,37 @@ pub fn staging_dir(out: &Path) -> PathBuf {
     out.with_file_name(format!(".{name}.parts"))
 }
 
-/// Scores `cfg.inputs` on the cluster into `cfg.out`; `observe` sees where
-/// the job stands, as for a backfill. The staging folder is deleted
-/// afterwards, whether the run succeeded or not (there is no checkpoint to
-/// resume from).
+/// Scores `job.files` on the cluster into the file `job.out`, in the format
+/// its extension names; `observe` sees where the job stands, as for a
+/// backfill. The executors write the parts into a staging folder beside
+/// `job.out`, deleted afterwards whether the run succeeded or not (there is
+/// no checkpoint to resume from).
 pub async fn run(
-    cfg: &ClusterScore,
+    job: &ClusterBackfill,
     observe: &mut (dyn FnMut(&ClusterProgress) + Send),
 ) -> crate::Result<ScoreSummary> {
     let start = Instant::now();
-    // Both checked before the cluster works, so a mistake costs nothing.
-    OutputFormat::from_path(&cfg.out)?;
-    let files = archive::files(&cfg.inputs)?;
-    let out_dir = match cfg.out.parent() {
+    // Checked before the cluster works, so a mistake costs nothing.
+    OutputFormat::from_path(&job.out)?;
+    let out_dir = match job.out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&out_dir).map_err(|e| ClusterError::io(&out_dir, e))?;
     let out_dir = std::fs::canonicalize(&out_dir).map_err(|e| ClusterError::io(&out_dir, e))?;
-    let file_name = cfg
+    let file_name = job
         .out
         .file_name()
-        .ok_or_else(|| ClusterError::Invalid(format!("{}: not a file", cfg.out.display())))?;
+        .ok_or_else(|| ClusterError::Invalid(format!("{}: not a file", job.out.display())))?;
     let staging = staging_dir(&out_dir.join(file_name));
     // Only a killed run of this same output leaves one; its parts would
     // otherwise be taken for this run's.
     remove(&staging)?;
-    let job = ClusterBackfill {
-        url: cfg.url.clone(),
-        files,
-        read: cfg.read.clone(),
-        detector: cfg.detector.clone(),
+    let staged = ClusterBackfill {
         out: staging.clone(),
-        partitions: cfg.partitions,
-        progress: cfg.progress,
-        poll: cfg.poll,
+        ..job.clone()
     };
-    let result = score_into(&job, &cfg.out, &staging, observe).await;
+    let result = score_into(&staged, &job.out, &staging, observe).await;
     let removed = remove(&staging);
     let (done, anomalies) = result?;
     removed?;
@@ -155,30 +127,5 @@ mod tests {
             staging_dir(Path::new("/data/out/anomalies.parquet")),
             Path::new("/data/out/.anomalies.parquet.parts")
         );
-    }
-
-    /// A CSV input fails, naming it, before any cluster is asked (none is
-    /// listening on the URL).
-    #[tokio::test]
-    async fn inputs_that_are_not_parquet_are_refused_by_name() {
-        let dir = tempfile::tempdir().unwrap();
-        let csv = dir.path().join("events.csv");
-        std::fs::write(&csv, "stream_id,body\n").unwrap();
-        let cfg = ClusterScore {
-            url: "df://127.0.0.1:1".into(),
-            inputs: vec![csv],
-            read: ReadOptions::default(),
-            detector: DetectorConfig::default(),
-            out: dir.path().join("out.parquet"),
-            partitions: 2,
-            progress: None,
-            poll: backfill::POLL,
-        };
-        let err = run(&cfg, &mut |_| {}).await.unwrap_err().to_string();
-        assert!(
-            err.contains("events.csv") && err.contains("Parquet inputs only"),
-            "{err}"
-        );
-        assert!(!dir.path().join("out.parquet").exists());
     }
 }

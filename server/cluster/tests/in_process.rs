@@ -10,7 +10,6 @@ use driftlock_batch::backfill::{self, BackfillConfig, DateRange, Output};
 use driftlock_batch::output::{create_file_sink, for_each_row};
 use driftlock_batch::score::{self, ScoreConfig};
 use driftlock_cluster::backfill::{ClusterBackfill, run};
-use driftlock_cluster::score::ClusterScore;
 use driftlock_datasets::{GeneratorConfig, StreamKind};
 use driftlock_engine::DetectorConfig;
 use driftlock_engine::read::{ColumnMapping, ReadOptions};
@@ -248,9 +247,9 @@ async fn score_on_two_executors_writes_local_scores_anomalies() {
     let cluster_at = driftlock_cluster::in_process::start(2, 2).await.unwrap();
     let out_dir = dir.path().join("cluster");
     for name in ["a.parquet", "a.ndjson"] {
-        let job = ClusterScore {
+        let job = ClusterBackfill {
             url: cluster_at.url.clone(),
-            inputs: inputs.clone(),
+            files: backfill::archive::files(&inputs).unwrap(),
             read: read(),
             detector: detector(),
             out: out_dir.join(name),
