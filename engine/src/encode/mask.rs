@@ -29,6 +29,9 @@ static VOLATILE: LazyLock<Regex> = LazyLock::new(|| {
     .expect("volatile-token pattern compiles")
 });
 
+/// What a long number becomes.
+pub(crate) const NUM: &str = "<num>";
+
 /// Appends `s` to `out` with volatile tokens replaced by `<ts>`, `<uuid>`, `<ip>`,
 /// `<hex>` or `<num>`.
 pub fn mask_into(s: &str, out: &mut String) {
@@ -284,7 +287,7 @@ fn placeholder(text: &str) -> &str {
     {
         "<ip>"
     } else if b.iter().all(u8::is_ascii_digit) {
-        "<num>"
+        NUM
     } else if text.len() >= 8 && b.iter().any(u8::is_ascii_digit) {
         "<hex>"
     } else {

@@ -143,12 +143,23 @@ impl<'a> Encoder<'a> {
         self.out
     }
 
+    /// The template context leaves numbers out, short ones (kept in the
+    /// bytes) and long ones (masked to `<num>`) alike: `id=42` and
+    /// `id=<num>` are one template.
     fn hash_context(&mut self, s: &str) {
         let mut h = self.out.context;
-        for b in s.bytes().filter(|b| !b.is_ascii_digit()).chain([0xff]) {
-            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        let mut rest = s.as_bytes();
+        while let Some((&b, tail)) = rest.split_first() {
+            if b == b'<' && rest.starts_with(mask::NUM.as_bytes()) {
+                rest = &rest[mask::NUM.len()..];
+                continue;
+            }
+            rest = tail;
+            if !b.is_ascii_digit() {
+                h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+            }
         }
-        self.out.context = h;
+        self.out.context = (h ^ 0xff).wrapping_mul(0x0100_0000_01b3);
     }
 
     fn value(&mut self, v: &'a Value) {
