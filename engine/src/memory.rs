@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::bounded::make_room;
-use crate::encode::numeric::path_key;
+use crate::encode::numeric::{context_key, path_key};
 use crate::novelty::{HashSet64, Vocabulary};
 use crate::stored::Stored;
 
@@ -18,6 +18,8 @@ const MEMORY_VALUES_PER_FIELD: usize = 16;
 const MEMORY_MEMBERS: usize = 1 << 12;
 /// Template exemplars kept for nearest-neighbour evidence.
 const MEMORY_EXEMPLARS: usize = 256;
+/// (template, numeric field) ranges kept.
+const MEMORY_RANGES: usize = 4096;
 
 /// What a stream has seen beyond its rolling baseline: the tokens and members
 /// of every event that left the baseline, and one exemplar per template.
@@ -35,6 +37,10 @@ pub(crate) struct Memory {
     /// field proved continuous).
     #[serde(default)]
     values: BTreeMap<u64, Option<Vec<u64>>>,
+    /// Each template's numeric fields' range (min, max, last position), by
+    /// [`context_key`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    ranges: BTreeMap<u64, (f64, f64, u64)>,
     pending: Vec<Arc<Stored>>,
 }
 
@@ -49,6 +55,12 @@ impl Memory {
         for ev in std::mem::take(&mut self.pending) {
             self.vocab.add(&ev.facts, MEMORY_TOKENS.max(MEMORY_MEMBERS));
             for (path, v) in &ev.leaves {
+                if v.is_finite() {
+                    let key = context_key(ev.context, path);
+                    make_room(&mut self.ranges, key, MEMORY_RANGES, |r| r.2);
+                    let r = self.ranges.entry(key).or_insert((*v, *v, ev.index));
+                    *r = (r.0.min(*v), r.1.max(*v), ev.index);
+                }
                 let slot = self
                     .values
                     .entry(path_key(path))
@@ -72,11 +84,18 @@ impl Memory {
         }
     }
 
-    /// Exact values of the few-valued fields, for [`NumericProfile::with_known`].
+    /// Exact values of the few-valued fields, for
+    /// [`NumericProfile::with_known`](crate::encode::NumericProfile::with_known).
     pub fn known_values(&self) -> impl Iterator<Item = (u64, &[u64])> {
         self.values
             .iter()
             .filter_map(|(k, v)| v.as_deref().map(|v| (*k, v)))
+    }
+
+    /// Templates' field ranges, for
+    /// [`NumericProfile::with_ranges`](crate::encode::NumericProfile::with_ranges).
+    pub fn ranges(&self) -> impl Iterator<Item = (u64, (f64, f64))> + '_ {
+        self.ranges.iter().map(|(k, r)| (*k, (r.0, r.1)))
     }
 
     /// Exemplars of templates that `skip` (the baseline's contexts) lacks.

@@ -201,7 +201,8 @@ impl Model {
                         .iter()
                         .map(|(p, v)| ((s.context, s.keyset), p.as_str(), *v))
                 }))
-                .with_known(memory.known_values());
+                .with_known(memory.known_values())
+                .with_ranges(memory.ranges());
                 let mut calib_rank: Vec<f32> =
                     baseline.iter().chain(held).map(|s| s.rank).collect();
                 calib_rank.sort_by(|a, b| a.total_cmp(b));

@@ -50,7 +50,8 @@ pub(crate) fn cross_fit(
             .iter()
             .flat_map(|(ctx, ls)| ls.iter().map(move |(p, v)| (*ctx, p.as_str(), *v))),
     )
-    .with_known(memory.known_values());
+    .with_known(memory.known_values())
+    .with_ranges(memory.ranges());
     // Tokens and members do not depend on the numeric profile.
     let encoded: Vec<String> = raws
         .par_iter()
@@ -74,7 +75,8 @@ pub(crate) fn cross_fit(
                 let (ctx, ls) = &leaves[i];
                 ls.iter().map(move |(p, v)| (*ctx, p.as_str(), *v))
             }))
-            .with_known(memory.known_values());
+            .with_known(memory.known_values())
+            .with_ranges(memory.ranges());
             let vocab = Vocabulary::of(others().map(|i| &facts[i]));
             let shapes = ShapeModel::build(
                 others().map(|i| RunsOf {

@@ -172,6 +172,10 @@ pub struct NumericProfile {
     /// lacks them (keyed by [`path_key`], values as `f64` bits).
     #[serde(default)]
     known: HashMap<u64, Vec<u64>, FixedState>,
+    /// The range of each (template, field) with too few baseline values for
+    /// a profile of its own (see [`MIN_CONTEXT_VALUES`]).
+    #[serde(default)]
+    few: HashMap<u64, (f64, f64), FixedState>,
 }
 
 /// Stable key of a field path.
@@ -185,7 +189,8 @@ pub fn path_key(path: &str) -> u64 {
 /// (see [`crate::encode::Encoded`]).
 pub type Ctx = (u64, u64);
 
-fn context_key(ctx: u64, path: &str) -> u64 {
+/// Key of a field path within a template context.
+pub(crate) fn context_key(ctx: u64, path: &str) -> u64 {
     path.bytes().fold(ctx ^ 0x9e37_79b9_7f4a_7c15, |h, b| {
         (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
     })
@@ -199,8 +204,13 @@ impl NumericProfile {
     pub fn build<'a>(leaves: impl IntoIterator<Item = (Ctx, &'a str, f64)>) -> Self {
         let mut by_field: HashMap<&str, Vec<f64>, FixedState> = HashMap::default();
         let mut by_context: HashMap<u64, Vec<f64>, FixedState> = HashMap::default();
+        let mut by_template: HashMap<u64, (f64, f64, usize), FixedState> = HashMap::default();
         for (ctx, path, v) in leaves {
             if v.is_finite() {
+                let r = by_template
+                    .entry(context_key(ctx.0, path))
+                    .or_insert((v, v, 0));
+                *r = (r.0.min(v), r.1.max(v), r.2 + 1);
                 by_field.entry(path).or_default().push(v);
                 by_context
                     .entry(context_key(ctx.0, path))
@@ -221,11 +231,32 @@ impl NumericProfile {
             .filter(|(_, vs)| vs.len() >= MIN_CONTEXT_VALUES)
             .map(|(k, mut vs)| (k, FieldProfile::build(&mut vs)))
             .collect();
+        let few = by_template
+            .into_iter()
+            .filter(|(_, r)| r.2 < MIN_CONTEXT_VALUES)
+            .map(|(k, r)| (k, (r.0, r.1)))
+            .collect();
         Self {
             fields,
             contextual,
             known: HashMap::default(),
+            few,
         }
+    }
+
+    /// Widens the few-valued templates' ranges (and adds those the baseline
+    /// lacks) by what a stream's memory kept of them, keyed by
+    /// [`context_key`]: a rare template absent from this baseline keeps its
+    /// own range.
+    pub fn with_ranges(mut self, ranges: impl IntoIterator<Item = (u64, (f64, f64))>) -> Self {
+        for (k, (lo, hi)) in ranges {
+            if self.contextual.contains_key(&k) {
+                continue;
+            }
+            let r = self.few.entry(k).or_insert((lo, hi));
+            *r = (r.0.min(lo), r.1.max(hi));
+        }
+        self
     }
 
     /// Adds the exact values a stream's memory knows for few-valued fields.
@@ -247,7 +278,9 @@ impl NumericProfile {
     pub fn symbol(&self, ctx: Ctx, path: &str, v: f64) -> NumSymbol {
         match self.profile(ctx, path) {
             Some(p) if v.is_finite() => match p.symbol(v) {
-                NumSymbol::Above(_) | NumSymbol::Below(_) if self.is_known(path, v) => {
+                NumSymbol::Above(_) | NumSymbol::Below(_)
+                    if self.is_known(path, v) || self.within_own(ctx, path, p, v) =>
+                {
                     NumSymbol::Bin(if v > p.max { (BINS - 1) as u8 } else { 0 })
                 }
                 sym => sym,
@@ -263,6 +296,20 @@ impl NumericProfile {
             Some(p) if v.is_finite() => p.reach(v),
             _ => 0.0,
         }
+    }
+
+    /// Whether `v`, outside the wider profile `p` it is judged by, is within
+    /// its own template's few values (widened by `p`'s margin): a rare
+    /// template that is always slower than the rest is not an excursion
+    /// each time. Its flagged lines never enter the baseline, so it would
+    /// otherwise never gather the values for a profile of its own.
+    fn within_own(&self, ctx: Ctx, path: &str, p: &FieldProfile, v: f64) -> bool {
+        let Some(&(lo, hi)) = self.few.get(&context_key(ctx.0, path)) else {
+            return false;
+        };
+        let t = |x: f64| if p.log { x.max(0.0).ln_1p() } else { x };
+        let slack = p.margin() * p.spread;
+        (t(lo) - slack..=t(hi) + slack).contains(&t(v))
     }
 
     fn is_known(&self, path: &str, v: f64) -> bool {
