@@ -614,6 +614,39 @@ fn a_known_line_that_moved_becomes_normal_but_a_level_shift_stays_flagged() {
 }
 
 #[test]
+fn a_rare_template_slower_than_the_rest_is_not_flagged_each_time() {
+    // One line in 700 is a slow nightly job: never 20 lines in a baseline,
+    // so no numeric profile of its own, and none in the baseline the model
+    // was built from when the next one comes: the stream's memory keeps its
+    // range.
+    let events: Vec<Event> = (0..14_000u64)
+        .map(|i| {
+            let body = if i % 700 == 3 {
+                json!({ "message": "nightly compaction finished", "latency_ms": 400 + i * 13 % 200 })
+            } else {
+                let m = ["GET /api/users ok", "POST /api/orders ok"][(i % 2) as usize];
+                json!({ "message": m, "latency_ms": 20 + i * 7 % 40 })
+            };
+            Event {
+                body,
+                ..Default::default()
+            }
+        })
+        .collect();
+    let found = event_anomalies(&events);
+    let slow: Vec<u64> = found.iter().copied().filter(|i| i % 700 == 3).collect();
+    assert!(
+        slow.len() <= 2,
+        "the nightly job was flagged {} of 20 times: {slow:?}",
+        slow.len()
+    );
+    // A slow line ten times beyond its own range is still an anomaly.
+    let mut spiked = events.clone();
+    spiked[13_303].body["latency_ms"] = json!(6_000);
+    assert!(event_anomalies(&spiked).contains(&13_303));
+}
+
+#[test]
 fn without_early_stopping_window_p_values_are_resolved_to_every_permutation() {
     let events = clean(StreamKind::Logs, 900, 4);
     let run = |early_stop: bool| {

@@ -307,4 +307,23 @@ mod tests {
         );
         assert_eq!(e.bytes, r#"{"value":"req <uuid> \"ok\""}"#);
     }
+
+    #[test]
+    fn numbers_short_or_masked_leave_the_template_alone() {
+        let ctx = |m: &str| numeric_leaves(&json!({ "message": m }), true).0;
+        let short = ctx("job done id=42");
+        assert_eq!(short, ctx("job done id=48213"), "a masked number");
+        assert_eq!(short, ctx("job done id=7"), "a short one");
+        assert_ne!(short, ctx("job failed id=42"), "a word");
+        assert_eq!(
+            encode(
+                &json!({ "message": "job done id=42" }),
+                &NumericProfile::default(),
+                true
+            )
+            .bytes,
+            r#"{"message":"job done id=42"}"#,
+            "the bytes keep the short number"
+        );
+    }
 }

@@ -443,6 +443,44 @@ mod tests {
     }
 
     #[test]
+    fn a_rare_template_is_judged_by_its_own_few_values_too() {
+        // 400 fast lines of one template, 3 slow ones of another: too few for
+        // a profile of its own, so the key set's judges it.
+        let mut leaves: Vec<(Ctx, &str, f64)> = (0..400)
+            .map(|i| ((1, 9), "latency_ms", 20.0 + (i % 40) as f64))
+            .collect();
+        leaves.extend([150.0, 190.0, 170.0].map(|v| ((2, 9), "latency_ms", v)));
+        let p = NumericProfile::build(leaves.iter().copied());
+        assert!(matches!(
+            p.symbol((2, 9), "latency_ms", 175.0),
+            NumSymbol::Bin(_)
+        ));
+        assert!(matches!(
+            p.symbol((2, 9), "latency_ms", 2_000.0),
+            NumSymbol::Above(_)
+        ));
+        assert!(
+            matches!(p.symbol((3, 9), "latency_ms", 175.0), NumSymbol::Above(_)),
+            "a template without values of its own is judged by the field"
+        );
+        // Absent from this baseline, its range comes from the stream's memory.
+        let fast = NumericProfile::build(leaves[..400].iter().copied());
+        assert!(matches!(
+            fast.symbol((2, 9), "latency_ms", 100.0),
+            NumSymbol::Above(_)
+        ));
+        assert!(matches!(
+            fast.symbol((2, 9), "latency_ms", 175.0),
+            NumSymbol::Above(_)
+        ));
+        let remembered = fast.with_ranges([(context_key(2, "latency_ms"), (150.0, 190.0))]);
+        assert!(matches!(
+            remembered.symbol((2, 9), "latency_ms", 175.0),
+            NumSymbol::Bin(_)
+        ));
+    }
+
+    #[test]
     fn drops_of_positive_fields_are_judged_linearly() {
         // On a log scale 1 would be far below 20..59; linearly it is within
         // half a spread of the range.
