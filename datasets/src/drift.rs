@@ -115,9 +115,9 @@ impl DriftConfig {
                 active.remove(k);
             }
             if i > 0 && i % self.deploy_every == 0 {
-                for k in 0..active.len() {
+                for t in active.iter_mut() {
                     if rng.chance(1.0 / 3.0) {
-                        active[k] = new(&mut rng);
+                        *t = new(&mut rng);
                     }
                 }
             }
@@ -217,8 +217,8 @@ impl Template {
     fn new(n: u64, rng: &mut Rng) -> Self {
         let kind = if rng.chance(0.4) {
             TemplateKind::Request {
-                method: *rng.pick(&["GET", "POST", "PUT"]),
-                route: *rng.pick(&ROUTES),
+                method: rng.pick::<&str>(&["GET", "POST", "PUT"]),
+                route: rng.pick::<&str>(&ROUTES),
             }
         } else {
             // The template number makes each message its own template.
@@ -233,7 +233,7 @@ impl Template {
             }
         };
         Template {
-            service: *rng.pick(&SERVICES),
+            service: rng.pick::<&str>(&SERVICES),
             kind,
             latency: rng.lognormal(20.0, 0.8),
             weight: rng.exponential(1.0) + 0.05,

@@ -15,9 +15,9 @@ pub fn bh_cutoff(reported: &[f64], m: u64, q: f64) -> Option<f64> {
     let m = m.max(ps.len() as u64) as f64;
     ps.iter()
         .enumerate()
-        .filter(|(k, p)| **p <= (*k as f64 + 1.0) * q / m)
+        .rev()
+        .find(|(k, p)| **p <= (*k as f64 + 1.0) * q / m)
         .map(|(_, p)| *p)
-        .last()
 }
 
 #[cfg(test)]

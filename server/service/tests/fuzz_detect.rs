@@ -40,7 +40,7 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
 
 /// The `n`th mutated body of a seed: even runs as a tree, odd ones as bytes.
 fn mutated(m: &mut Mutator, tree: &Value, bytes: &[u8], n: usize) -> Vec<u8> {
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         serde_json::to_vec(&m.json(tree)).unwrap()
     } else {
         m.bytes(bytes)

@@ -226,20 +226,19 @@ pub(crate) mod tests {
         }
         assert!(create_file_sink(Some(&dir.path().join("a.txt"))).is_err());
     }
-}
 
-/// Every anomaly row of `batches`, printed and sorted: two runs' outputs
-/// compared row for row whatever their order.
-#[cfg(test)]
-pub(crate) fn sorted_rows(batches: &[arrow::record_batch::RecordBatch]) -> Vec<String> {
-    let mut out = Vec::new();
-    for b in batches {
-        for_each_row(b, |r| {
-            out.push(format!("{r:?}"));
-            Ok(())
-        })
-        .unwrap();
+    /// Every anomaly row of `batches`, printed and sorted: two runs' outputs
+    /// compared row for row whatever their order.
+    pub(crate) fn sorted_rows(batches: &[arrow::record_batch::RecordBatch]) -> Vec<String> {
+        let mut out = Vec::new();
+        for b in batches {
+            for_each_row(b, |r| {
+                out.push(format!("{r:?}"));
+                Ok(())
+            })
+            .unwrap();
+        }
+        out.sort();
+        out
     }
-    out.sort();
-    out
 }

@@ -163,7 +163,7 @@ mod tests {
 
     use super::*;
     use crate::backfill::{self, BackfillConfig, DateRange, Output, Summary};
-    use crate::output::sorted_rows as rows;
+    use crate::output::tests::sorted_rows as rows;
 
     /// Four files of 1,000 generated events over three streams; file `i`
     /// holds chunk `order[i]` of the stream's time.

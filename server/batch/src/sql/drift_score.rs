@@ -127,7 +127,7 @@ mod tests {
     use driftlock_engine::read::ColumnMapping;
     use driftlock_kernels::CpuBackend;
 
-    use crate::output::sorted_rows as rows;
+    use crate::output::tests::sorted_rows as rows;
     use crate::score::{self, ScoreConfig};
     use crate::sql::tables::{Tables, session};
 

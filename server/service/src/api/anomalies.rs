@@ -162,14 +162,16 @@ pub fn encode_token(seq: i64) -> String {
     hex::encode(format!("v1:{seq}"))
 }
 
-/// Cuts `rows` (fetched with one extra row) to `limit` and returns the token of
-/// the next page, if the extra row shows there is one.
+/// Rows of a page after a sequence number (`None`: the newest), at most this many.
+type ListRows<R> =
+    fn(&Connection, &AnomalyFilter, Option<i64>, usize) -> Result<Vec<R>, StoreError>;
+
 /// A page of `list`'s rows, its next page's token and the `count` of every
 /// row the filter matches, read in one transaction.
 pub(super) async fn read_page<R: Send + 'static>(
     state: &AppState,
     page: Page,
-    list: fn(&Connection, &AnomalyFilter, Option<i64>, usize) -> Result<Vec<R>, StoreError>,
+    list: ListRows<R>,
     count: fn(&Connection, &AnomalyFilter) -> Result<u64, StoreError>,
     seq: fn(&R) -> i64,
 ) -> Result<(Vec<R>, Option<String>, u64), ApiError> {

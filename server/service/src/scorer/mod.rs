@@ -148,9 +148,21 @@ impl Scorer {
         batch_id: &str,
         source: Source<'_>,
     ) -> Result<BatchOutcome, ScoreError> {
-        let (fields, queue_through, max_state_bytes) = match source {
-            Source::Request(fields, max) => (fields, None, max),
-            Source::Queue { through } => (None, Some(through), None),
+        let (fields, origin) = match source {
+            Source::Request(fields, max) => (
+                fields,
+                BatchOrigin {
+                    queue_through: None,
+                    max_state_bytes: max,
+                },
+            ),
+            Source::Queue { through } => (
+                None,
+                BatchOrigin {
+                    queue_through: Some(through),
+                    max_state_bytes: None,
+                },
+            ),
         };
         let mut loaded = take_loaded(conn, self.factory(), slot, stream_id, fields)?;
         let outcome = process_batch(
@@ -159,8 +171,7 @@ impl Scorer {
             stream_id,
             events,
             batch_id,
-            queue_through,
-            max_state_bytes,
+            origin,
             &self.metrics,
         )?;
         *slot = Some(loaded);
@@ -260,6 +271,15 @@ pub struct BatchOutcome {
     pub compressor: String,
 }
 
+/// What a batch's commit needs to know of where it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchOrigin {
+    /// The queue row a queued batch drains up to.
+    pub queue_through: Option<i64>,
+    /// A request's cap on the saved state.
+    pub max_state_bytes: Option<u64>,
+}
+
 /// Scores `events` on a loaded stream and commits the outcome. On error the
 /// caller must drop the slot's detector (it may be ahead of the store).
 pub fn process_batch(
@@ -268,10 +288,13 @@ pub fn process_batch(
     stream_id: &str,
     events: &[Event],
     batch_id: &str,
-    queue_through: Option<i64>,
-    max_state_bytes: Option<u64>,
+    origin: BatchOrigin,
     metrics: &Metrics,
 ) -> Result<BatchOutcome, ScoreError> {
+    let BatchOrigin {
+        queue_through,
+        max_state_bytes,
+    } = origin;
     let base = loaded.events_seen;
     // Position of every request event; new ones are pushed, the rest are re-sends.
     let mut positions = Vec::with_capacity(events.len());
