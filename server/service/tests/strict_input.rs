@@ -107,6 +107,22 @@ async fn unknown_query_parameters_are_named() {
 }
 
 #[tokio::test]
+async fn a_body_that_is_an_array_is_refused() {
+    // serde would read `[]` as a request with every field left out.
+    let t = TestApp::new().await;
+    let admin = t.admin.clone();
+    for (uri, body) in [
+        ("/v1/anomalies/anom_x/export", json!([])),
+        ("/v1/anomalies/export", json!([])),
+        ("/v1/anomalies/export", json!(["csv"])),
+    ] {
+        let r = t.call("POST", uri, Some(&admin), Some(body)).await;
+        assert_eq!(r.status, 400, "{uri}: {}", r.body);
+        assert_eq!(r.code(), "invalid_argument", "{uri}");
+    }
+}
+
+#[tokio::test]
 async fn an_anomaly_s_event_is_the_event_as_sent() {
     let t = TestApp::new().await;
     let admin = t.admin.clone();

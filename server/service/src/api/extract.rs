@@ -68,11 +68,23 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// Every request body is an object, but serde reads a struct from an array
+/// of its fields too (`[]` would be a request with every field left out).
+fn not_an_array(bytes: &[u8]) -> Result<(), ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => Err(ApiError::invalid(
+            "the body must be a JSON object, not an array",
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = body_bytes(req, state).await?;
+        not_an_array(&bytes)?;
         Ok(ApiJson(parse_json(&bytes)?))
     }
 }
@@ -88,6 +100,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }
+        not_an_array(&bytes)?;
         Ok(OptionalJson(
             parse_json::<Option<T>>(&bytes)?.unwrap_or_default(),
         ))
