@@ -429,6 +429,8 @@ async fn invalid_bodies_name_the_field() {
         ),
         (with("config", json!({"nope": 1})), "config"),
         (with("columns", json!({"bogus": "x"})), "columns.bogus"),
+        (with("columns", json!([])), "columns"),
+        (with("columns", json!(["a", "b"])), "columns"),
         (
             with("columns", json!({"default_type": "weather"})),
             "columns.default_type",

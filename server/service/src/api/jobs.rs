@@ -12,6 +12,7 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use chrono::NaiveDate;
 use driftlock_engine::{DetectorConfig, EngineError};
+use serde::de;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -59,6 +60,7 @@ pub struct CreateJobRequest {
     #[serde(default, deserialize_with = "super::integers::config")]
     #[schema(value_type = Option<super::schemas::ConfigOverride>)]
     pub config: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "columns")]
     pub columns: Option<Columns>,
     /// Skip rows that cannot become events instead of failing the job.
     pub skip_bad_rows: Option<bool>,
@@ -70,6 +72,54 @@ pub struct CreateJobRequest {
     /// A 5-field cron expression in UTC (e.g. `0 2 * * *`): the job becomes a
     /// schedule that starts a run at each time, instead of running now.
     pub schedule: Option<String>,
+}
+
+/// `columns` as an object or null: serde would also read the struct from an
+/// array of its fields. Errors keep their path (`columns.bogus`).
+fn columns<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<Columns>, D::Error> {
+    struct Optional;
+    impl<'de> de::Visitor<'de> for Optional {
+        type Value = Option<Columns>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object or null")
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            Columns::deserialize(MapOnly(d)).map(Some)
+        }
+    }
+    d.deserialize_option(Optional)
+}
+
+/// A deserializer that reads a struct only from a map.
+struct MapOnly<D>(D);
+
+impl<'de, D: de::Deserializer<'de>> de::Deserializer<'de> for MapOnly<D> {
+    type Error = D::Error;
+
+    fn deserialize_any<V: de::Visitor<'de>>(self, v: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_any(v)
+    }
+
+    fn deserialize_struct<V: de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, D::Error> {
+        self.0.deserialize_map(v)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map enum identifier ignored_any
+    }
 }
 
 /// A job, a schedule or a scheduled run.
