@@ -53,35 +53,63 @@ pub(crate) fn rank(score: f32, excursion: u32, reach: f32, novelty: Novelty) -> 
 /// between rebuilds (the calibration test's metric streams stay within ±30%
 /// either way), and against a fifth of the baseline they lose resolution
 /// (NAB 70.5 -> 69.1, 84 -> 82 windows found).
-pub(crate) fn code_level(calib: &[f32], score: f32, u: f64) -> f32 {
-    let n = calib.len();
-    let p = if n == 0 {
-        u
+pub(crate) fn code_level(calib: &[f32], score: f32, u: f64, metric: bool) -> f32 {
+    if metric {
+        return score;
+    }
+    let p = conformal_p(calib, score, u);
+    ((-p.log10()) * 5.0).min(49.9) as f32
+}
+
+/// Conformal p-value of `x` against `sorted` (ascending), ties broken by
+/// `u` in (0, 1]; beyond every value of `sorted`, graded by [`tail`].
+fn conformal_p(sorted: &[f32], x: f32, u: f64) -> f64 {
+    match tail(sorted, x) {
+        Some(t) => t / (sorted.len() + 1) as f64,
+        None => tied_p(sorted, x, u),
+    }
+}
+
+fn tied_p(sorted: &[f32], x: f32, u: f64) -> f64 {
+    let n = sorted.len();
+    let below = sorted.partition_point(|&v| v < x);
+    let not_above = sorted.partition_point(|&v| v <= x);
+    let greater = n - not_above;
+    let equal = not_above - below;
+    (greater as f64 + u * (1 + equal) as f64) / (n + 1) as f64
+}
+
+/// For `x` beyond every value of `sorted`, where the tie-breaker alone
+/// would decide the p-value, how far beyond it is on the scale of the
+/// reference's own top: `1 / (1 + excess / β)`, β the mean excess of the
+/// top [`TAIL`] values over the next one. Under the null, with a tail no
+/// heavier than a Pareto's, that is at least uniform, so the p-value stays
+/// valid below `1 / (n + 1)` and the most extreme event gets the smallest.
+fn tail(sorted: &[f32], x: f32) -> Option<f64> {
+    let &top = sorted.last()?;
+    if x <= top {
+        return None;
+    }
+    let k = TAIL.min(sorted.len() - 1);
+    if k == 0 {
+        return Some(1.0);
+    }
+    let base = sorted[sorted.len() - 1 - k] as f64;
+    let beta = sorted[sorted.len() - k..]
+        .iter()
+        .map(|&r| r as f64 - base)
+        .sum::<f64>()
+        / k as f64;
+    let excess = (x - top) as f64;
+    // 1 / (1 + x/β) rather than e^(−x/β): no more than an exponential
+    // tail's probability, and a jump of structural evidence (hundreds in
+    // rank) does not underflow to one value for every extreme.
+    let t = if beta > 0.0 {
+        1.0 / (1.0 + excess / beta)
     } else {
-        let below = calib.partition_point(|&x| x < score);
-        let not_above = calib.partition_point(|&x| x <= score);
-        let (greater, equal) = (n - not_above, not_above - below);
-        if greater + equal > 0 {
-            (greater as f64 + u * (1 + equal) as f64) / (n + 1) as f64
-        } else {
-            let top = calib[n - 1] as f64;
-            let k = TAIL.min(n - 1);
-            let beta = if k == 0 {
-                0.0
-            } else {
-                let base = calib[n - 1 - k] as f64;
-                calib[n - k..].iter().map(|&r| r as f64 - base).sum::<f64>() / k as f64
-            };
-            let excess = score as f64 - top;
-            let t = if beta > 0.0 {
-                1.0 / (1.0 + excess / beta)
-            } else {
-                1.0 / (1.0 + excess)
-            };
-            t / (n + 1) as f64
-        }
+        1.0 / (1.0 + excess)
     };
-    ((-p.max(f64::MIN_POSITIVE).log10()) * 5.0).min(49.9) as f32
+    Some(t.max(f64::MIN_POSITIVE))
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -309,54 +337,7 @@ impl Model {
     /// broken by `u` in (0, 1] so that p is uniform under exchangeability and
     /// never 0.
     pub fn p_value(&self, rank: f32, u: f64) -> f64 {
-        match self.tail(rank) {
-            Some(t) => t / (self.calib_rank.len() + 1) as f64,
-            None => self.tied_p_value(rank, u),
-        }
-    }
-
-    fn tied_p_value(&self, rank: f32, u: f64) -> f64 {
-        let c = &self.calib_rank;
-        let n = c.len();
-        let below = c.partition_point(|&x| x < rank);
-        let not_above = c.partition_point(|&x| x <= rank);
-        let greater = n - not_above;
-        let equal = not_above - below;
-        (greater as f64 + u * (1 + equal) as f64) / (n + 1) as f64
-    }
-
-    /// For a rank beyond every reference rank, where the tie-breaker alone
-    /// would decide the p-value, how far beyond it is on the scale of the
-    /// reference's own top: `1 / (1 + excess / β)`, β the mean excess of the
-    /// top [`TAIL`] ranks over the next one. Under the null, with a tail no
-    /// heavier than a Pareto's, that is at least uniform, so the p-value stays
-    /// valid below `1 / (n + 1)` and the most extreme event gets the smallest.
-    fn tail(&self, rank: f32) -> Option<f64> {
-        let c = &self.calib_rank;
-        let &top = c.last()?;
-        if rank <= top {
-            return None;
-        }
-        let k = TAIL.min(c.len() - 1);
-        if k == 0 {
-            return Some(1.0);
-        }
-        let base = c[c.len() - 1 - k] as f64;
-        let beta = c[c.len() - k..]
-            .iter()
-            .map(|&r| r as f64 - base)
-            .sum::<f64>()
-            / k as f64;
-        let excess = (rank - top) as f64;
-        // 1 / (1 + x/β) rather than e^(−x/β): no more than an exponential
-        // tail's probability, and a jump of structural evidence (hundreds in
-        // rank) does not underflow to one value for every extreme.
-        let t = if beta > 0.0 {
-            1.0 / (1.0 + excess / beta)
-        } else {
-            1.0 / (1.0 + excess)
-        };
-        Some(t.max(f64::MIN_POSITIVE))
+        conformal_p(&self.calib_rank, rank, u)
     }
 
     /// The conservative conformal p-value of `rank`: ties count against the
@@ -364,12 +345,12 @@ impl Model {
     /// have a small randomised p-value by the draw of its tie-breaker alone;
     /// this bound is small only when the event outranks the baseline.
     pub fn p_upper(&self, rank: f32) -> f64 {
-        self.tied_p_value(rank, 1.0)
+        tied_p(&self.calib_rank, rank, 1.0)
     }
 
     /// [`code_level`] of a new event's code length against this dictionary.
-    pub fn code_level(&self, score: f32, u: f64) -> f32 {
-        code_level(&self.calib, score, u)
+    pub fn code_level(&self, score: f32, u: f64, metric: bool) -> f32 {
+        code_level(&self.calib, score, u, metric)
     }
 
     /// The median calibration score: a "typical" baseline event.

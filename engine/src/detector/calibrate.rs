@@ -122,11 +122,8 @@ pub(crate) fn cross_fit(
             let own = others.partition_point(|&x| x < o.1);
             others.remove(own);
             let raw = &raws[o.0];
-            let level = if raw.metric {
-                o.1
-            } else {
-                code_level(&others, o.1, level_tie_breaker(seed, raw.index))
-            };
+            let u = level_tie_breaker(seed, raw.index);
+            let level = code_level(&others, o.1, u, raw.metric);
             out[o.0] = Some((o, level));
         }
     }

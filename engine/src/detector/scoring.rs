@@ -84,16 +84,8 @@ impl StreamDetector {
                 let novelty = model.vocab.novelty(&self.memory.vocab, &facts);
                 let metric = event.kind == EventKind::Metric;
                 let level = |u| {
-                    rank(
-                        if metric {
-                            score
-                        } else {
-                            model.code_level(score, u)
-                        },
-                        enc.excursion,
-                        enc.reach,
-                        novelty,
-                    )
+                    let code = model.code_level(score, u, metric);
+                    rank(code, enc.excursion, enc.reach, novelty)
                 };
                 let rank = level(level_tie_breaker(self.config.seed, index));
                 let rank_upper = level(1.0);
@@ -132,7 +124,7 @@ impl StreamDetector {
                             _ => body_text::of(&event.body),
                         },
                         mask: self.mask_for(event.kind),
-                        metric: event.kind == EventKind::Metric,
+                        metric,
                         derived,
                         runs,
                     }),

@@ -204,13 +204,8 @@ impl NumericProfile {
     pub fn build<'a>(leaves: impl IntoIterator<Item = (Ctx, &'a str, f64)>) -> Self {
         let mut by_field: HashMap<&str, Vec<f64>, FixedState> = HashMap::default();
         let mut by_context: HashMap<u64, Vec<f64>, FixedState> = HashMap::default();
-        let mut by_template: HashMap<u64, (f64, f64, usize), FixedState> = HashMap::default();
         for (ctx, path, v) in leaves {
             if v.is_finite() {
-                let r = by_template
-                    .entry(context_key(ctx.0, path))
-                    .or_insert((v, v, 0));
-                *r = (r.0.min(v), r.1.max(v), r.2 + 1);
                 by_field.entry(path).or_default().push(v);
                 by_context
                     .entry(context_key(ctx.0, path))
@@ -226,16 +221,19 @@ impl NumericProfile {
             .into_iter()
             .map(|(k, mut vs)| (k.to_string(), FieldProfile::build(&mut vs)))
             .collect();
-        let contextual = by_context
-            .into_iter()
-            .filter(|(_, vs)| vs.len() >= MIN_CONTEXT_VALUES)
-            .map(|(k, mut vs)| (k, FieldProfile::build(&mut vs)))
-            .collect();
-        let few = by_template
-            .into_iter()
-            .filter(|(_, r)| r.2 < MIN_CONTEXT_VALUES)
-            .map(|(k, r)| (k, (r.0, r.1)))
-            .collect();
+        // Contexts with too few values keep only their range (key-set
+        // contexts too, though only templates' are looked up).
+        let mut contextual = HashMap::default();
+        let mut few = HashMap::default();
+        for (k, mut vs) in by_context {
+            if vs.len() >= MIN_CONTEXT_VALUES {
+                contextual.insert(k, FieldProfile::build(&mut vs));
+            } else {
+                let lo = vs.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = vs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                few.insert(k, (lo, hi));
+            }
+        }
         Self {
             fields,
             contextual,
