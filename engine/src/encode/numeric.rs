@@ -58,6 +58,11 @@ struct FieldProfile {
     /// uncertain, so its margin is wider.
     #[serde(default)]
     n: usize,
+    /// 1 when every value was a whole number, else 0: a count or a latency
+    /// in whole milliseconds stands for any real within half a unit of it,
+    /// so 3 after a range of 1–2 is the next value, not 1.5× the maximum.
+    #[serde(default)]
+    step: f64,
 }
 
 impl FieldProfile {
@@ -90,6 +95,29 @@ impl FieldProfile {
             max: if log { hi.exp_m1() } else { hi },
             lin_spread,
             n: values.len(),
+            step: if values.iter().all(|v| v.fract() == 0.0) {
+                1.0
+            } else {
+                0.0
+            },
+        }
+    }
+
+    /// `v` and the range's end on the side `v` is (on the transformed
+    /// scale), each moved half a step towards the other (see `step`).
+    fn towards_range(&self, v: f64) -> (f64, f64, f64) {
+        let t = |v: f64| if self.log { v.max(0.0).ln_1p() } else { v };
+        let x = if self.log { v.ln_1p() } else { v };
+        if self.step <= 0.0 {
+            return (x, self.lo, self.hi);
+        }
+        let h = self.step / 2.0;
+        if x > self.hi {
+            (t(v - h), self.lo, t(self.max + h))
+        } else if x < self.lo {
+            (t(v + h), t(self.min - h), self.hi)
+        } else {
+            (x, self.lo, self.hi)
         }
     }
 
@@ -102,7 +130,7 @@ impl FieldProfile {
         if self.log && v < 0.0 {
             return NumSymbol::Below(MAX_LEVEL);
         }
-        let x = if self.log { v.ln_1p() } else { v };
+        let (x, lo, hi) = self.towards_range(v);
         // Level 1 from MARGIN spreads out, then one more per doubling.
         let level =
             |d: f64| -> u32 { (1 + (1.0 + d - margin).log2().floor() as u32).min(MAX_LEVEL) };
@@ -116,16 +144,18 @@ impl FieldProfile {
                 NumSymbol::Bin(0)
             };
         }
-        if x > self.hi + margin * self.spread {
-            return NumSymbol::Above(level((x - self.hi) / self.spread));
+        if x > hi + margin * self.spread {
+            return NumSymbol::Above(level((x - hi) / self.spread));
         }
         if self.log {
-            if self.lin_spread > 0.0 && v < self.min - margin * self.lin_spread {
-                return NumSymbol::Below(level((self.min - v) / self.lin_spread));
+            let (v, min) = (v + self.step / 2.0, self.min - self.step / 2.0);
+            if self.lin_spread > 0.0 && v < min - margin * self.lin_spread {
+                return NumSymbol::Below(level((min - v) / self.lin_spread));
             }
-        } else if x < self.lo - margin * self.spread {
-            return NumSymbol::Below(level((self.lo - x) / self.spread));
+        } else if x < lo - margin * self.spread {
+            return NumSymbol::Below(level((lo - x) / self.spread));
         }
+        let x = if self.log { v.ln_1p() } else { v };
         NumSymbol::Bin(self.edges.iter().filter(|&&e| e < x).count() as u8)
     }
 
@@ -133,19 +163,20 @@ impl FieldProfile {
     /// real number: how far beyond the cap an extreme value goes.
     fn reach(&self, v: f64) -> f32 {
         let margin = self.margin();
-        let x = if self.log { v.ln_1p() } else { v };
+        let (x, lo, hi) = self.towards_range(v);
+        let (v_up, min) = (v + self.step / 2.0, self.min - self.step / 2.0);
         let d = if self.spread <= 0.0 {
             return 0.0;
-        } else if x > self.hi {
-            (x - self.hi) / self.spread
+        } else if x > hi {
+            (x - hi) / self.spread
         } else if self.log {
-            if self.lin_spread > 0.0 && v < self.min {
-                (self.min - v) / self.lin_spread
+            if self.lin_spread > 0.0 && v_up < min {
+                (min - v_up) / self.lin_spread
             } else {
                 0.0
             }
-        } else if x < self.lo {
-            (self.lo - x) / self.spread
+        } else if x < lo {
+            (lo - x) / self.spread
         } else {
             0.0
         };
@@ -441,6 +472,31 @@ mod tests {
     }
 
     #[test]
+    fn whole_numbers_stand_for_half_a_unit_either_way() {
+        // A latency in whole milliseconds mostly 1 or 2: 3 is the next value
+        // (it stands for anything from 2.5), not 1.5× the maximum; 5 is out.
+        let vals: Vec<f64> = (0..400)
+            .map(|i| if i % 3 == 0 { 1.0 } else { 2.0 })
+            .collect();
+        let p = NumericProfile::build(vals.iter().map(|&v| ((0, 0), "latency_ms", v)));
+        assert!(matches!(
+            p.symbol((0, 0), "latency_ms", 3.0),
+            NumSymbol::Bin(_)
+        ));
+        assert!(matches!(
+            p.symbol((0, 0), "latency_ms", 5.0),
+            NumSymbol::Above(_)
+        ));
+        // The same values measured finely: 3 is beyond them.
+        let fine: Vec<f64> = vals.iter().map(|v| v + 0.001).collect();
+        let p = NumericProfile::build(fine.iter().map(|&v| ((0, 0), "latency_ms", v)));
+        assert!(matches!(
+            p.symbol((0, 0), "latency_ms", 3.001),
+            NumSymbol::Above(_)
+        ));
+    }
+
+    #[test]
     fn a_rare_template_is_judged_by_its_own_few_values_too() {
         // 400 fast lines of one template, 3 slow ones of another: too few for
         // a profile of its own, so the key set's judges it.
@@ -464,7 +520,7 @@ mod tests {
         // Absent from this baseline, its range comes from the stream's memory.
         let fast = NumericProfile::build(leaves[..400].iter().copied());
         assert!(matches!(
-            fast.symbol((2, 9), "latency_ms", 100.0),
+            fast.symbol((2, 9), "latency_ms", 110.0),
             NumSymbol::Above(_)
         ));
         assert!(matches!(
