@@ -82,7 +82,8 @@ fn main() {
             let evs: Vec<Event> = events.iter().map(to_event).collect();
             let mut d = StreamDetector::new("s", DetectorConfig::default()).unwrap();
             d.enable_diagnostics();
-            let anomalies = d.push(&evs).unwrap();
+            let mut anomalies = d.push(&evs).unwrap();
+            anomalies.extend(d.settle());
             let diag = d.take_diagnostics();
             let event_p: std::collections::HashMap<u64, f64> =
                 diag.event_p.iter().copied().collect();

@@ -136,4 +136,9 @@ pub struct Anomaly {
     /// anomalies built outside a detector.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<crate::IncidentTag>,
+    /// The event as JSON text, set when the anomaly is reported after later
+    /// events (a held flag, see `DetectorConfig::hold_new_templates`): the
+    /// caller may no longer have it. Not serialised.
+    #[serde(skip)]
+    pub held_event: Option<String>,
 }

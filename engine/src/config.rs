@@ -61,14 +61,26 @@ pub struct DetectorConfig {
     /// written before it existed read and hash the same.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record_margin: Option<f64>,
-    /// A template flagged three times within a refresh interval becomes
-    /// normal at once (see the crate docs). Off: a flagged event enters the
+    /// A template flagged three times within a refresh interval (within
+    /// `baseline_size` events when only its words are new) becomes normal
+    /// at once (see the crate docs). Off: a flagged event enters the
     /// baseline only as the window moves past it, which a frozen evaluation
     /// needs (HDFS: chunks shorter than the window leave the baseline as it
     /// was). Left out of the serialised form when on, so configurations
     /// written before it read and hash the same.
     #[serde(skip_serializing_if = "is_true")]
     pub learn_recurring: bool,
+    /// With `learn_recurring`: a flag whose only news is words (every field
+    /// and category value, such as the level, known) is held until its
+    /// template has had its chance to recur (`baseline_size` events, or ten
+    /// minutes of event time), then reported as it was scored; if the
+    /// template became normal meanwhile, it is not reported at all. Like an
+    /// alert's pending state: a new normal message costs no alarm, a rare one
+    /// is reported late. A new field, level or punctuation is reported at
+    /// once. Off: every flag is reported with its event. Left out of the
+    /// serialised form when on.
+    #[serde(skip_serializing_if = "is_true")]
+    pub hold_new_templates: bool,
 }
 
 impl Default for DetectorConfig {
@@ -88,6 +100,7 @@ impl Default for DetectorConfig {
             metric_context: 0,
             record_margin: None,
             learn_recurring: true,
+            hold_new_templates: true,
         }
     }
 }

@@ -178,6 +178,7 @@ mod tests {
             recurs: recurs.map(|distance| Recurrence { index: 0, distance }),
             record: None,
             incident: None,
+            held_event: None,
         }
     }
 

@@ -81,6 +81,14 @@
 //!   200-byte event's NCD by little; the p-value already says it is unlikely.)
 //!   Each event is decided once, when it arrives, so an event is reported at
 //!   most once although windows overlap.
+//! - **Held flags** (`hold_new_templates`, on by default): a flag whose only
+//!   news is words (every field and category value, such as the level,
+//!   known; no new punctuation or code in the text) is held for up to
+//!   `baseline_size` events or ten minutes of event time, then reported as
+//!   it was scored (`Anomaly::reported_at` says by which event, and
+//!   `Anomaly::held_event` carries the event); if its template became
+//!   normal meanwhile (below), it is never reported. [`StreamDetector::settle`]
+//!   reports what is held when a finite input ends.
 //! - **Metric context** (`metric_context`, off by default): each numeric field
 //!   of a metric event is joined by its rolling median and MAD over the newest
 //!   `metric_context` events of its series (same keys and short string labels
@@ -131,9 +139,11 @@
 //!   keeps its rank in the event p-values' reference, so that a clean stream
 //!   stays calibrated at any threshold; only a burst (a strong flag with two
 //!   more in a row or within ten events) is left out of the reference too. A
-//!   new template (never-seen tokens or members, not a metric) flagged three
-//!   times within a window's length enters the baseline with those lines: logs
-//!   whose normal changes stop alarming on their own evolution.
+//!   new template (never-seen tokens or members, or known words in a new
+//!   combination; not a metric) flagged three times within a refresh
+//!   interval, or within the baseline's span when only its words are new,
+//!   enters the baseline with those lines: logs whose normal changes stop
+//!   alarming on their own evolution.
 //! - **Incidents**: a stream's anomalies are grouped causally
 //!   ([`incident`]), each incident with a rank.
 //! - **Change points**: when, at a window test, more than half of the window

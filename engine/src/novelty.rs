@@ -227,6 +227,28 @@ pub(crate) fn scan<'a>(
     punct
 }
 
+/// The category values of an encoded event: string values that are one
+/// short word (`info`, `billing`, `FATAL`), as the encoder's key-set context
+/// takes them, long enough to be tokens.
+pub(crate) fn categories(encoded: &str) -> impl Iterator<Item = &str> {
+    let mut parts = encoded.split('"');
+    // Between quotes: odd parts are strings, each followed by the even part
+    // after it (`:` after a key).
+    parts.next();
+    std::iter::from_fn(move || {
+        loop {
+            let string = parts.next()?;
+            let after = parts.next().unwrap_or("");
+            let category = (3..=16).contains(&string.len())
+                && string.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_')
+                && !after.starts_with(':');
+            if category {
+                return Some(string);
+            }
+        }
+    })
+}
+
 impl Facts {
     pub fn of(encoded: &str) -> Facts {
         // Sized for a typical log line, so that the lists rarely grow.
@@ -398,6 +420,15 @@ impl Vocabulary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn category_values_are_short_single_words_not_keys() {
+        let e = r#"{"level":"info","msg":"GET /api/users","service":"billing","n":#3,"ok":"yes_no","x":"ab"}"#;
+        assert_eq!(
+            categories(e).collect::<Vec<_>>(),
+            vec!["info", "billing", "yes_no"]
+        );
+    }
 
     #[test]
     fn scan_finds_words_in_strings_and_member_types() {

@@ -50,9 +50,10 @@ fn run(stream: StreamKind, kind: AnomalyKind) -> Counts {
         .map(|e| Event::from_json(e.to_json()).expect("generated events are valid"))
         .collect();
     let mut d = StreamDetector::new("s", DetectorConfig::default()).unwrap();
-    let found: HashSet<u64> = d
-        .push(&evs)
-        .unwrap()
+    let mut anomalies = d.push(&evs).unwrap();
+    // The stream ends: flags still held are reported.
+    anomalies.extend(d.settle());
+    let found: HashSet<u64> = anomalies
         .into_iter()
         .filter(|a| a.kind == driftlock_engine::AnomalyKind::Event)
         .map(|a| a.index)

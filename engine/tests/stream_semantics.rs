@@ -225,12 +225,19 @@ fn a_sustained_change_is_reported_once_and_becomes_the_new_baseline() {
         cp.index,
         cp.reported_at
     );
-    assert!(
-        found
-            .iter()
-            .filter(|a| a.kind == AnomalyKind::Event)
-            .all(|a| a.reported_at == a.index)
-    );
+    // An event anomaly is reported with its event, unless it is a new
+    // template's held flag: those still waiting are reported at the change.
+    for a in found.iter().filter(|a| a.kind == AnomalyKind::Event) {
+        match &a.held_event {
+            None => assert_eq!(a.reported_at, a.index),
+            Some(_) => assert!(
+                a.reported_at > a.index && a.reported_at <= cp.reported_at.max(a.index + 100),
+                "held from {} to {}",
+                a.index,
+                a.reported_at
+            ),
+        }
+    }
     let late = found.iter().filter(|a| a.index >= 1000).count();
     assert_eq!(late, 0, "the new normal must stop alarming");
     assert!(
@@ -669,4 +676,83 @@ fn without_early_stopping_window_p_values_are_resolved_to_every_permutation() {
     assert!(stopped.iter().any(|(_, p)| !on_grid(*p)), "{stopped:?}");
     let json = serde_json::to_value(DetectorConfig::default()).unwrap();
     assert!(json.get("early_stop").is_none(), "{json}");
+}
+
+#[test]
+fn a_new_message_that_recurs_is_never_reported_and_a_rare_one_is_reported_late() {
+    // Request lines; from 1,000 a new message in the same shape every 90
+    // lines (three within the baseline's span, never three within a
+    // refresh interval); one other new message at 1,500; a fatal line (a
+    // new level) at 2,000.
+    let line = |i: u64| -> serde_json::Value {
+        if i == 2_000 {
+            json!({"level": "FATAL", "msg": "kernel panic in scheduler", "latency_ms": 30})
+        } else if i == 1_500 {
+            json!({"level": "INFO", "msg": "certificate rotated for gateway", "latency_ms": 30})
+        } else if i >= 1_000 && i.is_multiple_of(90) {
+            json!({"level": "INFO", "msg": "cache warmed for region", "latency_ms": 20 + i % 30})
+        } else {
+            json!({"level": "INFO", "msg": format!("GET /api/items/{} ok", i % 50), "latency_ms": 20 + i * 7 % 30})
+        }
+    };
+    let events: Vec<Event> = (0..2_600u64)
+        .map(|i| Event {
+            body: line(i),
+            ..Default::default()
+        })
+        .collect();
+    let run_with = |chunk: usize, config: DetectorConfig| {
+        let mut d = StreamDetector::new("s", config).unwrap();
+        let mut found = Vec::new();
+        for c in events.chunks(chunk) {
+            found.extend(d.push(c).unwrap());
+        }
+        found.extend(d.settle());
+        found
+            .into_iter()
+            .filter(|a| a.kind == AnomalyKind::Event)
+            .map(|a| (a.index, a.reported_at, a.held_event))
+            .collect::<Vec<_>>()
+    };
+    let run = |chunk: usize| run_with(chunk, DetectorConfig::default());
+    let found = run(events.len());
+    let warmed: Vec<u64> = found
+        .iter()
+        .map(|f| f.0)
+        .filter(|&i| i >= 1_000 && i.is_multiple_of(90))
+        .collect();
+    assert!(
+        warmed.is_empty(),
+        "a recurring message was reported: {warmed:?}"
+    );
+    let rotated = found
+        .iter()
+        .find(|f| f.0 == 1_500)
+        .expect("the rare message");
+    let span = DetectorConfig::default().baseline_size as u64;
+    assert_eq!(rotated.1, 1_500 + span + 1, "held for the baseline's span");
+    let carried: serde_json::Value =
+        serde_json::from_str(rotated.2.as_deref().expect("it carries its event")).unwrap();
+    assert_eq!(carried["body"], line(1_500));
+    let fatal = found.iter().find(|f| f.0 == 2_000).expect("the fatal line");
+    assert_eq!(
+        (fatal.1, fatal.2.is_none()),
+        (2_000, true),
+        "a new level is reported at once"
+    );
+    // Which flags wait and when they are reported does not depend on batching.
+    assert_eq!(run(7), found);
+    // Reported with their events, the recurring message's first lines are flagged.
+    let at_once = run_with(
+        events.len(),
+        DetectorConfig {
+            hold_new_templates: false,
+            ..DetectorConfig::default()
+        },
+    );
+    let first = at_once
+        .iter()
+        .filter(|f| f.0 >= 1_000 && f.0.is_multiple_of(90))
+        .count();
+    assert!(first >= 2, "{at_once:?}");
 }

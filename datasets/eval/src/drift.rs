@@ -124,7 +124,9 @@ fn events(lines: &[DriftEvent]) -> Result<Vec<Event>> {
 /// Flagged event positions and incidents opened by the detector.
 fn detect(lines: &[DriftEvent], config: &DetectorConfig) -> Result<(HashSet<u64>, usize)> {
     let mut d = StreamDetector::new("drift", config.clone()).context("detector configuration")?;
-    let anomalies = d.push(&events(lines)?).context("scoring")?;
+    let mut anomalies = d.push(&events(lines)?).context("scoring")?;
+    // The stream ends here: flags still waiting on their templates are reported.
+    anomalies.extend(d.settle());
     let flagged = anomalies
         .iter()
         .filter(|a| a.kind == AnomalyKind::Event)

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) mod body_text;
 mod calibrate;
+mod pending;
 mod records;
 mod recurrence;
 mod report;
@@ -21,9 +22,11 @@ use crate::error::Result;
 use crate::incident::Incidents;
 use crate::memory::Memory;
 use crate::model::Model;
+use crate::novelty::categories;
 use crate::stored::Stored;
 use crate::{Anomaly, DetectorConfig, Event, EventKind};
 use calibrate::cross_fit;
+use pending::{Held, Pending};
 use records::Records;
 use recurrence::PastAnomalies;
 use scoring::Scored;
@@ -42,12 +45,14 @@ const BURST_P: f64 = 0.025;
 const BURST_FLAGS: usize = 3;
 const BURST_SPAN: u64 = 10;
 
-/// A new template (never-seen tokens or members, not a metric series), or a
-/// known one whose quantity moved, flagged this many times within a refresh
-/// interval stops being an anomaly: its lines enter the baseline and the
-/// model is rebuilt at once. A genuinely rare event stays rare, however often
-/// it comes back over time; a new normal template, which recurs within the
-/// interval, costs its first few flags, one incident.
+/// A new template (never-seen tokens or members, or known words in a new
+/// combination; not a metric series), or a known one whose quantity moved,
+/// flagged this many times within a refresh interval (within the baseline's
+/// span when only its words are new) stops being an anomaly: its lines
+/// enter the baseline and the model is rebuilt at once. A genuinely rare
+/// event stays rare, however often it comes back over time; a new normal
+/// message, which recurs, costs no alarm (its flags are held, see
+/// [`pending`]).
 const ADMIT_AFTER: usize = 3;
 
 /// Whether a stream can score yet.
@@ -140,6 +145,8 @@ pub struct StreamDetector {
     past: PastAnomalies,
     /// The open incident and the templates of recent ones.
     incidents: Incidents,
+    /// Flags of never-seen templates not yet reported (see [`pending`]).
+    pending: Pending,
     /// The all-time range of each metric series' numbers (kept only when
     /// `record_margin` is set).
     records: Records,
@@ -175,6 +182,7 @@ impl StreamDetector {
             windows_tested: 0,
             past: PastAnomalies::default(),
             incidents: Incidents::default(),
+            pending: Pending::default(),
             records: Records::default(),
             diagnostics: None,
         })
@@ -425,6 +433,13 @@ impl StreamDetector {
         let (w, hop) = (self.config.window_size as u64, self.config.hop_size as u64);
         let mut tests = stats.into_iter();
         for (j, mut s) in scored.into_iter().enumerate() {
+            let now = s.stored.index;
+            for h in self
+                .pending
+                .due(now, s.stored.timestamp.as_deref(), self.words_horizon())
+            {
+                self.report_held(h, now, out);
+            }
             self.remember_raw(s.raw.take().expect("each scored event is remembered once"));
             self.seen += 1;
             self.since_origin += 1;
@@ -454,12 +469,17 @@ impl StreamDetector {
                     d.window_p.push((s.stored.index, p));
                 }
             }
+            let template = (s.stored.context, s.stored.keyset);
             if flagged {
                 let recurs = self.past.nearest(&s.stored, &self.model().profile);
                 let mut a = self.anomaly(&s, recurs, record)?;
-                self.incidents
-                    .assign(&mut a, (s.stored.context, s.stored.keyset));
-                out.push(a);
+                if self.holds(chunk[j].kind, &s.stored) {
+                    let event = serde_json::to_string(&chunk[j]).unwrap_or_default();
+                    self.pending.hold(a, template, event);
+                } else {
+                    self.incidents.assign(&mut a, template);
+                    out.push(a);
+                }
                 self.past.remember(&s.stored);
             }
             let strong = flagged && s.p_upper <= BURST_P;
@@ -474,6 +494,8 @@ impl StreamDetector {
             if learned {
                 self.learn(&entry.ev);
                 entry.admitted = true;
+                let dropped = self.pending.drop_template(template);
+                self.past.forget(&dropped);
             }
             self.window.push_back(entry);
             if self.window.len() as u64 > w {
@@ -489,6 +511,11 @@ impl StreamDetector {
             if let Some(p) = window_test {
                 let flagged_in_window = self.window.iter().filter(|e| e.flagged).count();
                 if flagged_in_window * 2 > self.window.len() {
+                    // The rebuilt baseline forgets the flags that could
+                    // make a held template normal: its flags are reported.
+                    for h in self.pending.drain() {
+                        self.report_held(h, now, out);
+                    }
                     let mut a = self.change_point(p, flagged_in_window)?;
                     let first = self.window.iter().find(|e| e.flagged).map(|e| &e.ev);
                     let template = first.map_or((0, 0), |e| (e.context, e.keyset));
@@ -520,6 +547,75 @@ impl StreamDetector {
         Ok(chunk.len())
     }
 
+    /// Whether a flag of `ev` waits to see if its template recurs (see
+    /// [`pending`]): new words, but every field and category value (a
+    /// level, a service) known, and nothing else new. A new field, level or
+    /// punctuation is reported at once.
+    fn holds(&self, kind: EventKind, ev: &Stored) -> bool {
+        self.config.learn_recurring
+            && self.config.hold_new_templates
+            && kind != EventKind::Metric
+            && self.new_words_only(ev)
+    }
+
+    /// New words, but every field and category value known, nothing else new.
+    fn new_words_only(&self, ev: &Stored) -> bool {
+        let n = ev.novelty;
+        let model = self.model();
+        let (vocab, memory) = (&model.vocab, &self.memory.vocab);
+        n.members == 0
+            && !n.in_text()
+            && (n.tokens > 0 || self.new_context(ev))
+            && categories(&ev.encoded).all(|c| vocab.knows_token(c) || memory.knows_token(c))
+    }
+
+    /// Whether no baseline event, nor any template the memory keeps, has
+    /// `ev`'s template context: known words in a new combination.
+    fn new_context(&self, ev: &Stored) -> bool {
+        !self.model().pool.iter().any(|p| p.context == ev.context)
+    }
+
+    /// How far back flags of a template of new words count towards making
+    /// it normal, and so how long they are held: the baseline's span. Flagged
+    /// three times in it, the template is as frequent as templates a baseline
+    /// drawn after it appeared would hold; a new field or level must recur
+    /// within a refresh interval instead, the denser evidence a change of
+    /// shape needs.
+    fn words_horizon(&self) -> u64 {
+        self.config.baseline_size as u64
+    }
+
+    /// Reports a held flag at stream position `at`, its incident decided now.
+    fn report_held(&mut self, h: Held, at: u64, out: &mut Vec<Anomaly>) {
+        let template = h.template;
+        let mut a = h.report(at);
+        self.incidents.assign(&mut a, template);
+        out.push(a);
+    }
+
+    /// Reports every held flag now, as if the stream had gone on without
+    /// its templates recurring: for the end of a finite input (a file, a
+    /// backfill), never for a live stream that goes on.
+    pub fn settle(&mut self) -> Vec<Anomaly> {
+        let at = self.seen.saturating_sub(1);
+        let mut out = Vec::new();
+        for h in self.pending.drain() {
+            self.report_held(h, at, &mut out);
+        }
+        out
+    }
+
+    /// Stream positions of the flags held (see [`settle`](Self::settle)).
+    pub fn held_positions(&self) -> Vec<u64> {
+        self.pending.positions().collect()
+    }
+
+    /// Gives the held event at `index` its attributes, for a caller that
+    /// read them apart from the event: the anomaly is reported with them.
+    pub fn set_held_attributes(&mut self, index: u64, attributes: &serde_json::Value) {
+        self.pending.set_attributes(index, attributes);
+    }
+
     /// Adds `ev` to the baseline; the oldest event moves to memory.
     fn admit(&mut self, ev: Arc<Stored>) {
         self.baseline.push_back(ev);
@@ -541,7 +637,7 @@ impl StreamDetector {
         // A changed code or text inside a known template does not become
         // normal; a known template whose quantity moved (see `moved_apart`)
         // may.
-        let moved = !ev.novelty.new_template();
+        let moved = !ev.novelty.new_template() && !self.new_context(ev);
         if moved && !self.moved_quantity(ev) {
             return false;
         }
@@ -549,7 +645,11 @@ impl StreamDetector {
         if e.strong && strong_in_row + 1 >= BURST_FLAGS {
             return false;
         }
-        let horizon = self.refresh_every();
+        let horizon = if self.new_words_only(ev) {
+            self.words_horizon()
+        } else {
+            self.refresh_every()
+        };
         let template = (ev.context, ev.keyset);
         let same = |o: &Stored| (o.context, o.keyset) == template && o.index + horizon >= ev.index;
         let earlier = self.held.iter().filter(|o| same(o)).count()

@@ -89,6 +89,13 @@ impl PastAnomalies {
         best
     }
 
+    /// Forgets the anomalies at `positions` (held flags never reported).
+    pub fn forget(&mut self, positions: &[u64]) {
+        if !positions.is_empty() {
+            self.recent.retain(|p| !positions.contains(&p.index));
+        }
+    }
+
     pub fn remember(&mut self, ev: &Stored) {
         if ev.leaves.is_empty() {
             return;

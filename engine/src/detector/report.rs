@@ -64,6 +64,7 @@ impl StreamDetector {
             recurs,
             record,
             incident: None,
+            held_event: None,
         })
     }
 
@@ -116,6 +117,7 @@ impl StreamDetector {
             recurs: None,
             record: None,
             incident: None,
+            held_event: None,
         })
     }
 }

@@ -19,6 +19,7 @@ use serde::de::Error as _;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::pending::Pending;
 use super::records::Records;
 use super::recurrence::PastAnomalies;
 use super::{Raw, StreamDetector, WindowEntry, body_text};
@@ -51,7 +52,7 @@ impl Serialize for StreamDetector {
             Some((from, shared)) => (Some(from), shared),
             None => (None, 0),
         };
-        let mut st = s.serialize_struct("StreamDetector", 17)?;
+        let mut st = s.serialize_struct("StreamDetector", 18)?;
         st.serialize_field("stream_id", &self.stream_id)?;
         st.serialize_field("config", &self.config)?;
         st.serialize_field("seen", &self.seen)?;
@@ -69,6 +70,11 @@ impl Serialize for StreamDetector {
         st.serialize_field("windows_tested", &self.windows_tested)?;
         st.serialize_field("past", &self.past)?;
         st.serialize_field("incidents", &self.incidents)?;
+        if self.pending.is_empty() {
+            st.skip_field("pending")?;
+        } else {
+            st.serialize_field("pending", &self.pending)?;
+        }
         st.serialize_field("records", &self.records)?;
         st.end()
     }
@@ -174,6 +180,8 @@ struct Saved {
     #[serde(default)]
     incidents: Incidents,
     #[serde(default)]
+    pending: Pending,
+    #[serde(default)]
     records: Records,
 }
 
@@ -234,6 +242,7 @@ impl<'de> Deserialize<'de> for StreamDetector {
             windows_tested: saved.windows_tested,
             past: saved.past,
             incidents: saved.incidents,
+            pending: saved.pending,
             records: saved.records,
             diagnostics: None,
         })

@@ -118,6 +118,7 @@ pub fn run(
         })?;
         bytes_before += std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     }
+    run.settle()?;
     if let (Some(q), Some(held)) = (cfg.fdr, run.held.take()) {
         let ps: Vec<f64> = held
             .iter()
@@ -202,6 +203,24 @@ impl<'a> Run<'a> {
             }
         }
         let _ = spent.send(landed.spent);
+        Ok(())
+    }
+
+    /// The input has ended: each stream's held flags are reported, stream by
+    /// stream, as a backfill's last queue reports them.
+    fn settle(&mut self) -> Result<(), BatchError> {
+        let settled: Vec<Anomaly> = self
+            .detectors
+            .values_mut()
+            .flat_map(StreamDetector::settle)
+            .collect();
+        match self.held.as_mut() {
+            Some(held) => held.extend(settled),
+            None => {
+                self.sink.write(&settled)?;
+                self.written += settled.len() as u64;
+            }
+        }
         Ok(())
     }
 }

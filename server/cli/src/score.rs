@@ -143,11 +143,18 @@ pub struct DetectorArgs {
     #[arg(long)]
     pub no_early_stop: bool,
     /// Keep flagging a new template that keeps recurring: by default its
-    /// third flag within a refresh interval (100 events) makes it normal at
-    /// once; with this flag it becomes normal only as the window moves past
-    /// its lines.
+    /// third flag within a refresh interval (100 events; --baseline-size
+    /// events when only its words are new) makes it normal at once; with this
+    /// flag it becomes normal only as the window moves past its lines.
     #[arg(long)]
     pub no_learn_recurring: bool,
+    /// Report every flag with its event. By default a flag whose only news is
+    /// words (fields and levels known) waits until its template has had
+    /// --baseline-size events (or ten minutes of event time) to recur: if it
+    /// became normal meanwhile, nothing is reported; else the flag is reported
+    /// as it was scored. The end of the input reports what is still waiting.
+    #[arg(long)]
+    pub no_hold: bool,
     /// Seed: the same input and seed give the same output, byte for byte.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -190,6 +197,7 @@ impl DetectorArgs {
             metric_context: self.metric_context,
             record_margin: self.record_margin,
             learn_recurring: !self.no_learn_recurring,
+            hold_new_templates: !self.no_hold,
         };
         config.validate()?;
         Ok(config)

@@ -114,6 +114,7 @@ impl Detector for Scripted {
                     recurs: None,
                     record: None,
                     incident: None,
+                    held_event: None,
                 });
             }
         }

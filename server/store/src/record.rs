@@ -81,10 +81,13 @@ pub struct AnomalyRecord {
     pub evidence: Option<Value>,
     pub has_evidence: bool,
     pub batch_id: String,
-    /// Stream position of the event that reported the anomaly (`event`): its
-    /// `position` for an event anomaly; for a change point, the event whose
-    /// arrival completed the window showing the change. Re-sent events are
-    /// matched to their anomalies on it ([`crate::anomalies::at_positions`]).
+    /// Stream position of the event that reported the anomaly: its
+    /// `position` for an event anomaly reported with its event (`event`);
+    /// for a held flag of a new template, the later event that released it
+    /// (`event` is still the flagged one); for a change point, the event
+    /// whose arrival completed the window showing the change (`event`).
+    /// Re-sent events are matched to their anomalies on it
+    /// ([`crate::anomalies::at_positions`]), as their first answer had them.
     pub reported_at: u64,
 }
 
@@ -120,7 +123,8 @@ fn evidence(
         "nearest": a.nearest,
         "window_p_value": a.window_p_value,
         "stream_position": a.index,
-        // The stream position of the stored row's `event` (see `from_anomaly`).
+        // The stream position of the event whose arrival reported it (see
+        // `AnomalyRecord::reported_at`).
         "reported_at": a.reported_at,
     });
     let map = e.as_object_mut().expect("an object");
@@ -267,6 +271,7 @@ impl AnomalyRecord {
             incident: ev
                 .and_then(|e| e.get("incident"))
                 .and_then(|v| serde_json::from_value(v.clone()).ok()),
+            held_event: None,
         }
     }
 }

@@ -46,6 +46,13 @@ impl Queue {
     }
 }
 
+/// The event a held flag carries (see `Anomaly::held_event`).
+fn held_event(a: &Anomaly) -> Option<Event> {
+    let mut e: Event = serde_json::from_str(a.held_event.as_deref()?).ok()?;
+    e.stream_id.clone_from(&a.stream_id);
+    Some(e)
+}
+
 /// Scored events, handed back to be freed on the thread that decoded them.
 pub struct Spent(#[allow(dead_code)] Vec<Queue>);
 
@@ -55,6 +62,8 @@ pub struct Pending {
     streams: BTreeMap<String, Queue>,
     len: usize,
     spent: Vec<Queue>,
+    /// The input ends with these events: held flags are reported after them.
+    ends: bool,
 }
 
 impl Pending {
@@ -80,6 +89,13 @@ impl Pending {
             q.attributes.push(texts.next().flatten());
             q.bodies.push(bodies.next().flatten());
         }
+    }
+
+    /// Marks the waiting events as the input's last: once they are scored,
+    /// every detector reports the flags it still holds (see
+    /// `StreamDetector::settle`).
+    pub fn end_input(&mut self) {
+        self.ends = true;
     }
 
     /// Events waiting.
@@ -146,10 +162,42 @@ impl Pending {
         let mut out = Vec::new();
         for f in found? {
             let q = &queues[&f.stream_id];
+            let in_queue = |index: u64| {
+                let k = index.checked_sub(f.first)? as usize;
+                (k < q.events.len()).then_some(k)
+            };
             out.extend(f.anomalies.into_iter().map(|a| {
                 let i = (a.reported_at.saturating_sub(f.first) as usize).min(q.events.len() - 1);
-                (q.seqs[i], (a, q.event(i)))
+                // A held flag reported late carries its own event; read with
+                // this queue, it is here with its deferred attributes.
+                let e = match (a.held_event.is_some(), in_queue(a.index)) {
+                    (true, Some(k)) => q.event(k),
+                    (true, None) => held_event(&a).unwrap_or_else(|| q.event(i)),
+                    (false, _) => q.event(i),
+                };
+                (q.seqs[i], (a, e))
             }));
+            // Flags still held leave with the attributes read apart.
+            if let Some(d) = detectors.get_mut(&f.stream_id) {
+                for index in d.held_positions() {
+                    if let Some(k) = in_queue(index)
+                        && q.attributes[k].is_some()
+                    {
+                        let attributes = q.event(k).attributes;
+                        d.set_held_attributes(index, &attributes);
+                    }
+                }
+            }
+        }
+        if self.ends {
+            // After every event, stream by stream.
+            for d in detectors.values_mut() {
+                for a in d.settle() {
+                    if let Some(e) = held_event(&a) {
+                        out.push((u64::MAX, (a, e)));
+                    }
+                }
+            }
         }
         self.spent.extend(queues.into_values());
         // Stable: a change point and the event anomaly reported with it keep
@@ -192,9 +240,15 @@ mod tests {
     fn events(n: u64) -> Vec<Event> {
         (0..n)
             .map(|i| {
+                // Every fourth rare line is fatal; the others are a message
+                // in a known shape, held until its template had its chance
+                // to recur.
                 let rare = i % 97 == 50;
-                let msg = if rare {
+                let fatal = rare && i % 4 == 0;
+                let msg = if fatal {
                     format!("disk {i} on fire, kernel panic")
+                } else if rare {
+                    "disk on fire kernel panic".to_owned()
                 } else {
                     format!("GET /api/orders/{} 200", i % 13)
                 };
@@ -202,7 +256,7 @@ mod tests {
                     "stream_id": format!("s{}", i % 3),
                     "type": "log",
                     "sequence": i,
-                    "body": {"level": if rare { "FATAL" } else { "INFO" }, "msg": msg},
+                    "body": {"level": if fatal { "FATAL" } else { "INFO" }, "msg": msg},
                     "attributes": {"host": format!("h{i}")},
                 }))
                 .unwrap()
@@ -255,9 +309,18 @@ mod tests {
             whole.iter().map(key).collect::<Vec<_>>(),
             small.iter().map(key).collect::<Vec<_>>()
         );
-        // Event order across streams: the anomalies' events never go back.
+        // Event order across streams: the events that reported the anomalies
+        // never go back (a held flag's event is its own, reported later).
         let pos = |f: &Found| f.1.sequence.unwrap();
-        assert!(small.windows(2).all(|w| pos(&w[0]) <= pos(&w[1])));
+        let reported: Vec<u64> = small
+            .iter()
+            .map(|f| pos(f) as u64 + (f.0.reported_at - f.0.index) * 3)
+            .collect();
+        assert!(reported.windows(2).all(|w| w[0] <= w[1]), "{reported:?}");
+        assert!(
+            small.iter().any(|f| f.0.reported_at > f.0.index),
+            "a held flag is among them"
+        );
         // Each anomaly's event comes with its deferred attributes, parsed.
         for f in &small {
             assert_eq!(f.1.attributes, json!({"host": format!("h{}", pos(f))}));

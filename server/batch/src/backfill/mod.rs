@@ -381,7 +381,8 @@ fn run_pass(
     let mut since_ckpt = 0u64;
     let stopped = std::thread::scope(|outer| -> Result<bool, BatchError> {
         let mut committer = Committer::spawn(outer, &sink, &ckpt_path);
-        for source in &sources {
+        for (k, source) in sources.iter().enumerate() {
+            let last = k + 1 == sources.len();
             let rel = match source {
                 Source::File(f) => f.rel.as_str(),
                 Source::Sorted => sorted::SORTED,
@@ -444,6 +445,9 @@ fn run_pass(
                 }
                 ckpt.current = None;
                 ckpt.batches_done = 0;
+                if last {
+                    queued.end_input();
+                }
                 flow.checkpoint(&mut queued, &mut ckpt, &mut committer)?;
                 flow.land(&mut ckpt, &mut committer)?;
                 Ok(false)

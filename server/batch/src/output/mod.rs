@@ -192,6 +192,7 @@ pub(crate) mod tests {
                     rank: 0.25 * i as f64,
                     first_index: 100 + i - i % 2,
                 }),
+                held_event: None,
             })
             .collect()
     }

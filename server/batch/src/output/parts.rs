@@ -146,6 +146,7 @@ fn anomaly_of(r: &FlatRow<'_>) -> crate::Result<Anomaly> {
         recurs: None,
         record: None,
         incident,
+        held_event: None,
     })
 }
 

@@ -273,7 +273,7 @@ impl Scoring {
             match self.input.next().await {
                 Some(batch) => self.take(&batch?)?,
                 None => {
-                    self.push()?;
+                    self.end_stream()?;
                     self.finished = true;
                     break;
                 }
@@ -304,7 +304,7 @@ impl Scoring {
                     )));
                 }
                 _ => {
-                    self.push()?;
+                    self.end_stream()?;
                     self.current =
                         Some(StreamDetector::new(stream, self.config.clone()).map_err(internal)?);
                 }
@@ -315,6 +315,19 @@ impl Scoring {
                 .push(bodies.is_valid(r).then(|| bodies.value(r).to_owned()));
             if self.events.len() >= PUSH_EVENTS {
                 self.push()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Scores the current stream's waiting events, then reports its held
+    /// flags: its input has ended.
+    fn end_stream(&mut self) -> datafusion::error::Result<()> {
+        self.push()?;
+        if let Some(d) = self.current.as_mut() {
+            for a in &d.settle() {
+                let nearest = nearest_json(a);
+                self.out.push(&FlatRow::of(a, &nearest));
             }
         }
         Ok(())

@@ -53,9 +53,16 @@ pub struct ConfigOverride {
     /// Flag new all-time highs/lows beyond this share of the range; null is off.
     #[schema(minimum = 0.0, maximum = 10.0)]
     pub record_margin: Option<f64>,
-    /// A template flagged three times within a refresh interval becomes
-    /// normal at once (default true); false: only as the window moves past.
+    /// A template flagged three times within a refresh interval (within
+    /// baseline_size events when only its words are new) becomes normal at
+    /// once (default true); false: only as the window moves past.
     pub learn_recurring: bool,
+    /// A flag whose only news is words (fields and levels known) waits up
+    /// to baseline_size events or ten minutes of event time for its template
+    /// to recur, and is then reported, by a later event, or dropped if the
+    /// template became normal (default true); false: every flag is reported
+    /// with its event.
+    pub hold_new_templates: bool,
 }
 
 /// The documented defaults are `DetectorConfig`'s.
@@ -83,6 +90,7 @@ impl Default for ConfigOverride {
             metric_context: n(d.metric_context),
             record_margin: d.record_margin,
             learn_recurring: d.learn_recurring,
+            hold_new_templates: d.hold_new_templates,
         }
     }
 }
@@ -350,6 +358,7 @@ mod tests {
             min_baseline_size: 20,
             early_stop: false,
             learn_recurring: false,
+            hold_new_templates: false,
             ..DetectorConfig::default()
         };
         let mut fields: Vec<String> = serde_json::to_value(&full)

@@ -1,0 +1,199 @@
+//! Flags of new messages, held until they can no longer become normal.
+//!
+//! A line whose only news is words (its fields and category values, such as
+//! its level, all known) is most often a new message of a service that
+//! changed, and a template that recurs is the stream's new normal (see the
+//! detector's `ADMIT_AFTER`): its first lines were flagged only because
+//! nothing like them had come before. Reported with their events, each would
+//! raise an alarm for the service's own evolution. So, like an alert's
+//! pending state, such a flag waits: once its template can no longer become
+//! normal by it (the baseline's span later, or [`HOLD_SECONDS`] of event
+//! time, so a slow live stream is not kept waiting) it is reported as it was
+//! scored, with its incident decided then; if its template became normal
+//! first, it is dropped. Which flags wait and when they leave depend on
+//! stream positions and timestamps only, so batching changes nothing.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::incident::parse_seconds;
+use crate::{Anomaly, Recurrence};
+
+/// Event time after which a held flag is reported whatever its position.
+pub const HOLD_SECONDS: i64 = 600;
+
+/// One held flag: the anomaly as scored, what reporting it needs later.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Held {
+    pub anomaly: Anomaly,
+    /// The anomaly's `recurs` (not part of its serialised form).
+    recurs: Option<(u64, f64)>,
+    pub template: (u64, u64),
+    /// The event as JSON text: the caller may no longer have it.
+    event: String,
+}
+
+impl Held {
+    /// The anomaly to report now, at stream position `at`.
+    pub fn report(self, at: u64) -> Anomaly {
+        let mut a = self.anomaly;
+        a.recurs = self
+            .recurs
+            .map(|(index, distance)| Recurrence { index, distance });
+        a.reported_at = at;
+        a.held_event = Some(self.event);
+        a
+    }
+}
+
+/// A stream's held flags, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Pending {
+    queue: VecDeque<Held>,
+}
+
+impl Pending {
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    pub fn hold(&mut self, anomaly: Anomaly, template: (u64, u64), event: String) {
+        let recurs = anomaly.recurs.map(|r| (r.index, r.distance));
+        self.queue.push_back(Held {
+            anomaly,
+            recurs,
+            template,
+            event,
+        });
+    }
+
+    /// Drops the flags of `template`, now normal; returns their positions.
+    pub fn drop_template(&mut self, template: (u64, u64)) -> Vec<u64> {
+        let mut dropped = Vec::new();
+        self.queue.retain(|h| {
+            let same = h.template == template;
+            if same {
+                dropped.push(h.anomaly.index);
+            }
+            !same
+        });
+        dropped
+    }
+
+    /// The flags due before the event at position `now` (timestamp `time`)
+    /// is judged: every decision that could make them normal was taken
+    /// within `horizon` events after them.
+    pub fn due(&mut self, now: u64, time: Option<&str>, horizon: u64) -> Vec<Held> {
+        let now_s = time.and_then(parse_seconds);
+        let mut out = Vec::new();
+        while let Some(h) = self.queue.front() {
+            let late = match (
+                now_s,
+                h.anomaly.timestamp.as_deref().and_then(parse_seconds),
+            ) {
+                (Some(t), Some(s)) => t - s > HOLD_SECONDS,
+                _ => false,
+            };
+            if h.anomaly.index + horizon < now || late {
+                out.extend(self.queue.pop_front());
+            } else {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Positions of the held flags, oldest first.
+    pub fn positions(&self) -> impl Iterator<Item = u64> + '_ {
+        self.queue.iter().map(|h| h.anomaly.index)
+    }
+
+    /// Sets the attributes of the held event at `index`: a caller that read
+    /// them apart from the event (see `read::ReadOptions`) hands them over.
+    pub fn set_attributes(&mut self, index: u64, attributes: &serde_json::Value) {
+        let Some(h) = self.queue.iter_mut().find(|h| h.anomaly.index == index) else {
+            return;
+        };
+        if let Ok(mut e) = serde_json::from_str::<serde_json::Value>(&h.event) {
+            e["attributes"] = attributes.clone();
+            h.event = e.to_string();
+        }
+    }
+
+    /// Every held flag, oldest first (the input has ended).
+    pub fn drain(&mut self) -> Vec<Held> {
+        self.queue.drain(..).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AnomalyKind, Metrics};
+
+    fn anomaly(index: u64, seconds: i64) -> Anomaly {
+        Anomaly {
+            stream_id: "s".into(),
+            index,
+            timestamp: Some(
+                chrono::DateTime::from_timestamp(seconds, 0)
+                    .expect("a time")
+                    .to_rfc3339(),
+            ),
+            kind: AnomalyKind::Event,
+            metrics: Metrics {
+                ncd: 0.5,
+                compression_ratio: 1.0,
+                entropy_change: 0.0,
+                p_value: 0.01,
+                confidence: 0.99,
+            },
+            window_p_value: None,
+            why: String::new(),
+            compressor: "zstd".into(),
+            encoded: String::new(),
+            nearest: Vec::new(),
+            baseline_digest: String::new(),
+            reported_at: index,
+            recurs: Some(Recurrence {
+                index: 3,
+                distance: 0.2,
+            }),
+            record: None,
+            incident: None,
+            held_event: None,
+        }
+    }
+
+    #[test]
+    fn a_flag_waits_its_horizon_or_its_time_then_leaves_as_scored() {
+        let mut p = Pending::default();
+        p.hold(anomaly(10, 1_000), (1, 1), "{}".into());
+        p.hold(anomaly(20, 1_000), (2, 1), "{\"a\":1}".into());
+        assert!(p.due(110, None, 100).is_empty(), "110 may still decide #10");
+        let due = p.due(111, None, 100);
+        assert_eq!(due.len(), 1);
+        let a = due.into_iter().next().expect("one").report(111);
+        assert_eq!((a.index, a.reported_at), (10, 111));
+        assert_eq!(a.recurs.map(|r| r.index), Some(3), "kept while held");
+        assert_eq!(a.held_event.as_deref(), Some("{}"));
+        // Ten minutes of event time release it before its horizon.
+        let stamp = chrono::DateTime::from_timestamp(1_000 + HOLD_SECONDS + 1, 0)
+            .expect("a time")
+            .to_rfc3339();
+        assert_eq!(p.due(30, Some(&stamp), 100).len(), 1);
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn a_template_that_became_normal_takes_its_flags_with_it() {
+        let mut p = Pending::default();
+        for (i, t) in [(5, 1), (6, 2), (7, 1)] {
+            p.hold(anomaly(i, 0), (t, 0), String::new());
+        }
+        assert_eq!(p.drop_template((1, 0)), vec![5, 7]);
+        let left: Vec<u64> = p.drain().iter().map(|h| h.anomaly.index).collect();
+        assert_eq!(left, vec![6]);
+    }
+}
