@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) mod body_text;
 mod calibrate;
+mod learning;
 mod pending;
 mod records;
 mod recurrence;
@@ -22,11 +23,10 @@ use crate::error::Result;
 use crate::incident::Incidents;
 use crate::memory::Memory;
 use crate::model::Model;
-use crate::novelty::categories;
 use crate::stored::Stored;
 use crate::{Anomaly, DetectorConfig, Event, EventKind};
 use calibrate::cross_fit;
-use pending::{Held, Pending};
+use pending::Pending;
 use records::Records;
 use recurrence::PastAnomalies;
 use scoring::Scored;
@@ -39,21 +39,11 @@ const STOP_AFTER_EXCEEDANCES: u32 = 16;
 /// `BURST_FLAGS - 1` more in a row, or among the `BURST_SPAN` events after it,
 /// is part of a burst: kept out of the event p-values' reference as well as
 /// out of what the model knows (a new template among other lines is admitted
-/// instead, see [`ADMIT_AFTER`]). On a clean stream three such flags within
+/// instead, see [`learning::ADMIT_AFTER`]). On a clean stream three such flags within
 /// ten events come about once in 10^5 events, so the reference keeps its tail.
 const BURST_P: f64 = 0.025;
 const BURST_FLAGS: usize = 3;
 const BURST_SPAN: u64 = 10;
-
-/// A new template (never-seen tokens or members, or known words in a new
-/// combination; not a metric series), or a known one whose quantity moved,
-/// flagged this many times within a refresh interval (within the baseline's
-/// span when only its words are new) stops being an anomaly: its lines
-/// enter the baseline and the model is rebuilt at once. A genuinely rare
-/// event stays rare, however often it comes back over time; a new normal
-/// message, which recurs, costs no alarm (its flags are held, see
-/// [`pending`]).
-const ADMIT_AFTER: usize = 3;
 
 /// Whether a stream can score yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,7 +87,7 @@ struct WindowEntry {
     #[serde(default)]
     strong: bool,
     /// Not a metric event: its template may become normal by recurring
-    /// (see [`ADMIT_AFTER`]).
+    /// (see [`learning::ADMIT_AFTER`]).
     #[serde(default)]
     recurs_in: bool,
     /// Already in the baseline: its template became normal while it was in
@@ -547,153 +537,12 @@ impl StreamDetector {
         Ok(chunk.len())
     }
 
-    /// Whether a flag of `ev` waits to see if its template recurs (see
-    /// [`pending`]): new words, but every field and category value (a
-    /// level, a service) known, and nothing else new. A new field, level or
-    /// punctuation is reported at once.
-    fn holds(&self, kind: EventKind, ev: &Stored) -> bool {
-        self.config.learn_recurring
-            && self.config.hold_new_templates
-            && kind != EventKind::Metric
-            && self.new_words_only(ev)
-    }
-
-    /// New words, but every field and category value known, nothing else new.
-    fn new_words_only(&self, ev: &Stored) -> bool {
-        let n = ev.novelty;
-        let model = self.model();
-        let (vocab, memory) = (&model.vocab, &self.memory.vocab);
-        n.members == 0
-            && !n.in_text()
-            && (n.tokens > 0 || self.new_context(ev))
-            && categories(&ev.encoded).all(|c| vocab.knows_token(c) || memory.knows_token(c))
-    }
-
-    /// Whether no baseline event, nor any template the memory keeps, has
-    /// `ev`'s template context: known words in a new combination.
-    fn new_context(&self, ev: &Stored) -> bool {
-        !self.model().pool.iter().any(|p| p.context == ev.context)
-    }
-
-    /// How far back flags of a template of new words count towards making
-    /// it normal, and so how long they are held: the baseline's span. Flagged
-    /// three times in it, the template is as frequent as templates a baseline
-    /// drawn after it appeared would hold; a new field or level must recur
-    /// within a refresh interval instead, the denser evidence a change of
-    /// shape needs.
-    fn words_horizon(&self) -> u64 {
-        self.config.baseline_size as u64
-    }
-
-    /// Reports a held flag at stream position `at`, its incident decided now.
-    fn report_held(&mut self, h: Held, at: u64, out: &mut Vec<Anomaly>) {
-        let template = h.template;
-        let mut a = h.report(at);
-        self.incidents.assign(&mut a, template);
-        out.push(a);
-    }
-
-    /// Reports every held flag now, as if the stream had gone on without
-    /// its templates recurring: for the end of a finite input (a file, a
-    /// backfill), never for a live stream that goes on.
-    pub fn settle(&mut self) -> Vec<Anomaly> {
-        let at = self.seen.saturating_sub(1);
-        let mut out = Vec::new();
-        for h in self.pending.drain() {
-            self.report_held(h, at, &mut out);
-        }
-        out
-    }
-
-    /// Stream positions of the flags held (see [`settle`](Self::settle)).
-    pub fn held_positions(&self) -> Vec<u64> {
-        self.pending.positions().collect()
-    }
-
-    /// Gives the held event at `index` its attributes, for a caller that
-    /// read them apart from the event: the anomaly is reported with them.
-    pub fn set_held_attributes(&mut self, index: u64, attributes: &serde_json::Value) {
-        self.pending.set_attributes(index, attributes);
-    }
-
     /// Adds `ev` to the baseline; the oldest event moves to memory.
     fn admit(&mut self, ev: Arc<Stored>) {
         self.baseline.push_back(ev);
         if self.baseline.len() > self.config.baseline_size {
             let gone = self.baseline.pop_front().expect("baseline is not empty");
             self.memory.remember(gone);
-        }
-    }
-
-    /// Whether the flagged `e`, just arrived, makes its template normal (see
-    /// [`ADMIT_AFTER`]); flags in a burst never do. Decided as each flag
-    /// arrives, not when the first leaves the window: every line of the
-    /// template in between would be flagged too.
-    fn becomes_normal(&self, e: &WindowEntry) -> bool {
-        if !e.recurs_in || !self.config.learn_recurring {
-            return false;
-        }
-        let ev = &e.ev;
-        // A changed code or text inside a known template does not become
-        // normal; a known template whose quantity moved (see `moved_apart`)
-        // may.
-        let moved = !ev.novelty.new_template() && !self.new_context(ev);
-        if moved && !self.moved_quantity(ev) {
-            return false;
-        }
-        let strong_in_row = self.window.iter().rev().take_while(|w| w.strong).count();
-        if e.strong && strong_in_row + 1 >= BURST_FLAGS {
-            return false;
-        }
-        let horizon = if self.new_words_only(ev) {
-            self.words_horizon()
-        } else {
-            self.refresh_every()
-        };
-        let template = (ev.context, ev.keyset);
-        let same = |o: &Stored| (o.context, o.keyset) == template && o.index + horizon >= ev.index;
-        let earlier = self.held.iter().filter(|o| same(o)).count()
-            + self
-                .window
-                .iter()
-                .filter(|w| w.flagged && !w.admitted && same(&w.ev))
-                .count();
-        earlier + 1 >= ADMIT_AFTER && (!moved || self.moved_apart(&same))
-    }
-
-    /// Whether a known template's moved quantity recurs among quiet lines
-    /// (an endpoint now slower, or two endpoints that read alike): at most
-    /// half the lines since its earliest flag in the window are flagged.
-    /// Most lines moving together are a level shift, an incident to report
-    /// throughout, the same majority that makes a change point.
-    fn moved_apart(&self, same: &dyn Fn(&Stored) -> bool) -> bool {
-        let from = self
-            .window
-            .iter()
-            .position(|w| w.flagged && !w.admitted && same(&w.ev))
-            .unwrap_or(0);
-        let span = self.window.len() - from + 1;
-        let flagged = self.window.iter().skip(from).filter(|w| w.flagged).count() + 1;
-        flagged * 2 <= span
-    }
-
-    /// `ev`'s template is the stream's new normal: `ev` and its template's
-    /// earlier flagged lines (held, or still in the window) enter the
-    /// baseline, so the next line is judged as known.
-    fn learn(&mut self, ev: &Arc<Stored>) {
-        let template = (ev.context, ev.keyset);
-        let same = |o: &Stored| (o.context, o.keyset) == template;
-        let (earlier, rest): (Vec<_>, Vec<_>) = self.held.drain(..).partition(|o| same(o));
-        self.held = rest.into();
-        let mut from_window = Vec::new();
-        for w in self.window.iter_mut() {
-            if w.flagged && !w.admitted && same(&w.ev) {
-                w.admitted = true;
-                from_window.push(w.ev.clone());
-            }
-        }
-        for o in earlier.into_iter().chain(from_window).chain([ev.clone()]) {
-            self.admit(o);
         }
     }
 
@@ -716,17 +565,6 @@ impl StreamDetector {
         if !burst {
             self.held.push_back(left.ev);
         }
-    }
-
-    /// Flagged for a quantity outside its range alone: no new token, member,
-    /// code or character.
-    fn moved_quantity(&self, ev: &Stored) -> bool {
-        !ev.novelty.any()
-            && !ev.novelty.in_text()
-            && self
-                .model()
-                .profile
-                .shifts_a_quantity((ev.context, ev.keyset), &ev.leaves)
     }
 
     fn model(&self) -> &Model {

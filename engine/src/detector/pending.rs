@@ -17,8 +17,10 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+use super::StreamDetector;
 use crate::incident::parse_seconds;
-use crate::{Anomaly, Recurrence};
+use crate::stored::Stored;
+use crate::{Anomaly, EventKind, Recurrence};
 
 /// Event time after which a held flag is reported whatever its position.
 pub const HOLD_SECONDS: i64 = 600;
@@ -124,6 +126,50 @@ impl Pending {
     /// Every held flag, oldest first (the input has ended).
     pub fn drain(&mut self) -> Vec<Held> {
         self.queue.drain(..).collect()
+    }
+}
+
+impl StreamDetector {
+    /// Whether a flag of `ev` waits to see if its template recurs (see
+    /// [`super::pending`]): new words, but every field and category value (a
+    /// level, a service) known, and nothing else new. A new field, level or
+    /// punctuation is reported at once.
+    pub(super) fn holds(&self, kind: EventKind, ev: &Stored) -> bool {
+        self.config.learn_recurring
+            && self.config.hold_new_templates
+            && kind != EventKind::Metric
+            && self.new_words_only(ev)
+    }
+
+    /// Reports a held flag at stream position `at`, its incident decided now.
+    pub(super) fn report_held(&mut self, h: Held, at: u64, out: &mut Vec<Anomaly>) {
+        let template = h.template;
+        let mut a = h.report(at);
+        self.incidents.assign(&mut a, template);
+        out.push(a);
+    }
+
+    /// Reports every held flag now, as if the stream had gone on without
+    /// its templates recurring: for the end of a finite input (a file, a
+    /// backfill), never for a live stream that goes on.
+    pub fn settle(&mut self) -> Vec<Anomaly> {
+        let at = self.seen.saturating_sub(1);
+        let mut out = Vec::new();
+        for h in self.pending.drain() {
+            self.report_held(h, at, &mut out);
+        }
+        out
+    }
+
+    /// Stream positions of the flags held (see [`settle`](Self::settle)).
+    pub fn held_positions(&self) -> Vec<u64> {
+        self.pending.positions().collect()
+    }
+
+    /// Gives the held event at `index` its attributes, for a caller that
+    /// read them apart from the event: the anomaly is reported with them.
+    pub fn set_held_attributes(&mut self, index: u64, attributes: &serde_json::Value) {
+        self.pending.set_attributes(index, attributes);
     }
 }
 

@@ -1,0 +1,131 @@
+//! How a flagged template becomes the stream's new normal (see
+//! [`ADMIT_AFTER`]): a new one that recurs, or a known one whose quantity
+//! moved among quiet lines; never a burst or a level shift.
+
+use std::sync::Arc;
+
+use super::{BURST_FLAGS, StreamDetector, WindowEntry};
+use crate::novelty::categories;
+use crate::stored::Stored;
+
+/// A new template (never-seen tokens or members, or known words in a new
+/// combination; not a metric series), or a known one whose quantity moved,
+/// flagged this many times within a refresh interval (within the baseline's
+/// span when only its words are new) stops being an anomaly: its lines
+/// enter the baseline and the model is rebuilt at once. A genuinely rare
+/// event stays rare, however often it comes back over time; a new normal
+/// message, which recurs, costs no alarm (its flags are held, see
+/// [`super::pending`]).
+pub(super) const ADMIT_AFTER: usize = 3;
+
+impl StreamDetector {
+    /// Whether the flagged `e`, just arrived, makes its template normal (see
+    /// [`ADMIT_AFTER`]); flags in a burst never do. Decided as each flag
+    /// arrives, not when the first leaves the window: every line of the
+    /// template in between would be flagged too.
+    pub(super) fn becomes_normal(&self, e: &WindowEntry) -> bool {
+        if !e.recurs_in || !self.config.learn_recurring {
+            return false;
+        }
+        let ev = &e.ev;
+        // A changed code or text inside a known template does not become
+        // normal; a known template whose quantity moved (see `moved_apart`)
+        // may.
+        let moved = !ev.novelty.new_template() && !self.new_context(ev);
+        if moved && !self.moved_quantity(ev) {
+            return false;
+        }
+        let strong_in_row = self.window.iter().rev().take_while(|w| w.strong).count();
+        if e.strong && strong_in_row + 1 >= BURST_FLAGS {
+            return false;
+        }
+        let horizon = if self.new_words_only(ev) {
+            self.words_horizon()
+        } else {
+            self.refresh_every()
+        };
+        let template = (ev.context, ev.keyset);
+        let same = |o: &Stored| (o.context, o.keyset) == template && o.index + horizon >= ev.index;
+        let earlier = self.held.iter().filter(|o| same(o)).count()
+            + self
+                .window
+                .iter()
+                .filter(|w| w.flagged && !w.admitted && same(&w.ev))
+                .count();
+        earlier + 1 >= ADMIT_AFTER && (!moved || self.moved_apart(&same))
+    }
+
+    /// Whether a known template's moved quantity recurs among quiet lines
+    /// (an endpoint now slower, or two endpoints that read alike): at most
+    /// half the lines since its earliest flag in the window are flagged.
+    /// Most lines moving together are a level shift, an incident to report
+    /// throughout, the same majority that makes a change point.
+    pub(super) fn moved_apart(&self, same: &dyn Fn(&Stored) -> bool) -> bool {
+        let from = self
+            .window
+            .iter()
+            .position(|w| w.flagged && !w.admitted && same(&w.ev))
+            .unwrap_or(0);
+        let span = self.window.len() - from + 1;
+        let flagged = self.window.iter().skip(from).filter(|w| w.flagged).count() + 1;
+        flagged * 2 <= span
+    }
+
+    /// `ev`'s template is the stream's new normal: `ev` and its template's
+    /// earlier flagged lines (held, or still in the window) enter the
+    /// baseline, so the next line is judged as known.
+    pub(super) fn learn(&mut self, ev: &Arc<Stored>) {
+        let template = (ev.context, ev.keyset);
+        let same = |o: &Stored| (o.context, o.keyset) == template;
+        let (earlier, rest): (Vec<_>, Vec<_>) = self.held.drain(..).partition(|o| same(o));
+        self.held = rest.into();
+        let mut from_window = Vec::new();
+        for w in self.window.iter_mut() {
+            if w.flagged && !w.admitted && same(&w.ev) {
+                w.admitted = true;
+                from_window.push(w.ev.clone());
+            }
+        }
+        for o in earlier.into_iter().chain(from_window).chain([ev.clone()]) {
+            self.admit(o);
+        }
+    }
+
+    /// Flagged for a quantity outside its range alone: no new token, member,
+    /// code or character.
+    pub(super) fn moved_quantity(&self, ev: &Stored) -> bool {
+        !ev.novelty.any()
+            && !ev.novelty.in_text()
+            && self
+                .model()
+                .profile
+                .shifts_a_quantity((ev.context, ev.keyset), &ev.leaves)
+    }
+
+    /// New words, but every field and category value known, nothing else new.
+    pub(super) fn new_words_only(&self, ev: &Stored) -> bool {
+        let n = ev.novelty;
+        let model = self.model();
+        let (vocab, memory) = (&model.vocab, &self.memory.vocab);
+        n.members == 0
+            && !n.in_text()
+            && (n.tokens > 0 || self.new_context(ev))
+            && categories(&ev.encoded).all(|c| vocab.knows_token(c) || memory.knows_token(c))
+    }
+
+    /// Whether no baseline event, nor any template the memory keeps, has
+    /// `ev`'s template context: known words in a new combination.
+    pub(super) fn new_context(&self, ev: &Stored) -> bool {
+        !self.model().pool.iter().any(|p| p.context == ev.context)
+    }
+
+    /// How far back flags of a template of new words count towards making
+    /// it normal, and so how long they are held: the baseline's span. Flagged
+    /// three times in it, the template is as frequent as templates a baseline
+    /// drawn after it appeared would hold; a new field or level must recur
+    /// within a refresh interval instead, the denser evidence a change of
+    /// shape needs.
+    pub(super) fn words_horizon(&self) -> u64 {
+        self.config.baseline_size as u64
+    }
+}
