@@ -103,11 +103,10 @@ impl FieldProfile {
         }
     }
 
-    /// `v` and the range's end on the side `v` is (on the transformed
-    /// scale), each moved half a step towards the other (see `step`).
-    fn towards_range(&self, v: f64) -> (f64, f64, f64) {
+    /// `v` (`x` on the transformed scale) and the range's end on the side
+    /// `v` is, each moved half a step towards the other (see `step`).
+    fn towards_range(&self, v: f64, x: f64) -> (f64, f64, f64) {
         let t = |v: f64| if self.log { v.max(0.0).ln_1p() } else { v };
-        let x = if self.log { v.ln_1p() } else { v };
         if self.step <= 0.0 {
             return (x, self.lo, self.hi);
         }
@@ -130,7 +129,8 @@ impl FieldProfile {
         if self.log && v < 0.0 {
             return NumSymbol::Below(MAX_LEVEL);
         }
-        let (x, lo, hi) = self.towards_range(v);
+        let x = if self.log { v.ln_1p() } else { v };
+        let (moved, lo, hi) = self.towards_range(v, x);
         // Level 1 from MARGIN spreads out, then one more per doubling.
         let level =
             |d: f64| -> u32 { (1 + (1.0 + d - margin).log2().floor() as u32).min(MAX_LEVEL) };
@@ -144,18 +144,17 @@ impl FieldProfile {
                 NumSymbol::Bin(0)
             };
         }
-        if x > hi + margin * self.spread {
-            return NumSymbol::Above(level((x - hi) / self.spread));
+        if moved > hi + margin * self.spread {
+            return NumSymbol::Above(level((moved - hi) / self.spread));
         }
         if self.log {
             let (v, min) = (v + self.step / 2.0, self.min - self.step / 2.0);
             if self.lin_spread > 0.0 && v < min - margin * self.lin_spread {
                 return NumSymbol::Below(level((min - v) / self.lin_spread));
             }
-        } else if x < lo - margin * self.spread {
-            return NumSymbol::Below(level((lo - x) / self.spread));
+        } else if moved < lo - margin * self.spread {
+            return NumSymbol::Below(level((lo - moved) / self.spread));
         }
-        let x = if self.log { v.ln_1p() } else { v };
         NumSymbol::Bin(self.edges.iter().filter(|&&e| e < x).count() as u8)
     }
 
@@ -163,7 +162,8 @@ impl FieldProfile {
     /// real number: how far beyond the cap an extreme value goes.
     fn reach(&self, v: f64) -> f32 {
         let margin = self.margin();
-        let (x, lo, hi) = self.towards_range(v);
+        let x = if self.log { v.ln_1p() } else { v };
+        let (x, lo, hi) = self.towards_range(v, x);
         let (v_up, min) = (v + self.step / 2.0, self.min - self.step / 2.0);
         let d = if self.spread <= 0.0 {
             return 0.0;
