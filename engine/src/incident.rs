@@ -9,9 +9,9 @@
 //! regular pattern flagged each time it comes back is not an incident going
 //! on, and holding one open for it hides the next real change. A record (a
 //! value beyond everything its series had) opens an incident wherever it
-//! falls. Only anomalies reported earlier decide (a held flag is assigned when it is
-//! reported), so an incident never changes once
-//! reported, live or in a backfill.
+//! falls. Only anomalies reported earlier decide (a held flag is assigned
+//! when it is reported), so an incident never changes once reported, live
+//! or in a backfill.
 
 use std::collections::VecDeque;
 
