@@ -115,6 +115,11 @@ async fn a_body_that_is_an_array_is_refused() {
         ("/v1/anomalies/anom_x/export", json!([])),
         ("/v1/anomalies/export", json!([])),
         ("/v1/anomalies/export", json!(["csv"])),
+        // An event given as the list of its fields.
+        (
+            "/v1/detect",
+            json!({"stream_id": "arr", "events": [["2025-01-01T00:00:00Z", "log", {"m": 1}]]}),
+        ),
     ] {
         let r = t.call("POST", uri, Some(&admin), Some(body)).await;
         assert_eq!(r.status, 400, "{uri}: {}", r.body);

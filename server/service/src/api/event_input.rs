@@ -7,9 +7,11 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer};
 use serde_json::{Map, Value};
 
-/// One event of a request body.
+use super::map_only::MapOnly;
+
+/// One event of a request body: a JSON object (see [`MapOnly`]).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct InputEvent {
     #[serde(default, deserialize_with = "rfc3339")]
     pub timestamp: Option<String>,
@@ -23,6 +25,13 @@ pub struct InputEvent {
     pub idempotency_key: Option<String>,
     #[serde(default, deserialize_with = "super::integers::optional")]
     pub sequence: Option<i64>,
+}
+
+impl<'de> Deserialize<'de> for InputEvent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // The derived reader (`remote = "Self"`), given only a map.
+        InputEvent::deserialize(MapOnly(d))
+    }
 }
 
 fn rfc3339<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

@@ -19,6 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::anomalies::{decode_token, next_page};
 use super::extract::{ApiJson, ApiQuery};
+use super::map_only::MapOnly;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::jobs::spec::{Columns, DEFAULT_BATCH_ROWS, JobSpec, MAX_BATCH_ROWS, Partition};
@@ -94,32 +95,6 @@ fn columns<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<Columns>, D::Er
         }
     }
     d.deserialize_option(Optional)
-}
-
-/// A deserializer that reads a struct only from a map.
-struct MapOnly<D>(D);
-
-impl<'de, D: de::Deserializer<'de>> de::Deserializer<'de> for MapOnly<D> {
-    type Error = D::Error;
-
-    fn deserialize_any<V: de::Visitor<'de>>(self, v: V) -> Result<V::Value, D::Error> {
-        self.0.deserialize_any(v)
-    }
-
-    fn deserialize_struct<V: de::Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _fields: &'static [&'static str],
-        v: V,
-    ) -> Result<V::Value, D::Error> {
-        self.0.deserialize_map(v)
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf option unit unit_struct newtype_struct seq tuple
-        tuple_struct map enum identifier ignored_any
-    }
 }
 
 /// A job, a schedule or a scheduled run.

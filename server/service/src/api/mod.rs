@@ -11,6 +11,7 @@ pub mod incidents;
 pub mod integers;
 pub mod jobs;
 pub mod keys;
+pub mod map_only;
 pub mod openapi;
 pub mod schemas;
 pub mod sql;
