@@ -142,3 +142,33 @@ pub struct Anomaly {
     #[serde(skip)]
     pub held_event: Option<String>,
 }
+
+/// An event anomaly at `index` with plain metrics and no evidence, for unit
+/// tests of what is built on anomalies.
+#[cfg(test)]
+pub(crate) fn test_anomaly(index: u64) -> Anomaly {
+    Anomaly {
+        stream_id: "s".into(),
+        index,
+        timestamp: None,
+        kind: AnomalyKind::Event,
+        metrics: Metrics {
+            ncd: 0.5,
+            compression_ratio: 1.0,
+            entropy_change: 0.0,
+            p_value: 0.01,
+            confidence: 0.99,
+        },
+        window_p_value: None,
+        why: String::new(),
+        compressor: "zstd".into(),
+        encoded: String::new(),
+        nearest: Vec::new(),
+        baseline_digest: String::new(),
+        reported_at: index,
+        recurs: None,
+        record: None,
+        incident: None,
+        held_event: None,
+    }
+}

@@ -154,32 +154,12 @@ pub(crate) fn parse_seconds(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Metrics, Recurrence};
+    use crate::Recurrence;
 
     fn anomaly(index: u64, recurs: Option<f64>) -> Anomaly {
         Anomaly {
-            stream_id: "s".into(),
-            index,
-            timestamp: None,
-            kind: AnomalyKind::Event,
-            metrics: Metrics {
-                ncd: 0.5,
-                compression_ratio: 1.0,
-                entropy_change: 0.0,
-                p_value: 0.01,
-                confidence: 0.99,
-            },
-            window_p_value: None,
-            why: String::new(),
-            compressor: "zstd".into(),
-            encoded: String::new(),
-            nearest: Vec::new(),
-            baseline_digest: String::new(),
-            reported_at: index,
             recurs: recurs.map(|distance| Recurrence { index: 0, distance }),
-            record: None,
-            incident: None,
-            held_event: None,
+            ..crate::anomaly::test_anomaly(index)
         }
     }
 

@@ -176,39 +176,19 @@ impl StreamDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AnomalyKind, Metrics};
 
     fn anomaly(index: u64, seconds: i64) -> Anomaly {
         Anomaly {
-            stream_id: "s".into(),
-            index,
             timestamp: Some(
                 chrono::DateTime::from_timestamp(seconds, 0)
                     .expect("a time")
                     .to_rfc3339(),
             ),
-            kind: AnomalyKind::Event,
-            metrics: Metrics {
-                ncd: 0.5,
-                compression_ratio: 1.0,
-                entropy_change: 0.0,
-                p_value: 0.01,
-                confidence: 0.99,
-            },
-            window_p_value: None,
-            why: String::new(),
-            compressor: "zstd".into(),
-            encoded: String::new(),
-            nearest: Vec::new(),
-            baseline_digest: String::new(),
-            reported_at: index,
             recurs: Some(Recurrence {
                 index: 3,
                 distance: 0.2,
             }),
-            record: None,
-            incident: None,
-            held_event: None,
+            ..crate::anomaly::test_anomaly(index)
         }
     }
 
