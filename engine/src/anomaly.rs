@@ -136,11 +136,11 @@ pub struct Anomaly {
     /// anomalies built outside a detector.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<crate::IncidentTag>,
-    /// The event as JSON text, set when the anomaly is reported after later
+    /// The event, set when the anomaly is reported after later
     /// events (a held flag, see `DetectorConfig::hold_new_templates`): the
     /// caller may no longer have it. Not serialised.
     #[serde(skip)]
-    pub held_event: Option<String>,
+    pub held_event: Option<Box<crate::Event>>,
 }
 
 /// An event anomaly at `index` with plain metrics and no evidence, for unit

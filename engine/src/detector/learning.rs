@@ -73,7 +73,8 @@ impl StreamDetector {
 
     /// `ev`'s template is the stream's new normal: `ev` and its template's
     /// earlier flagged lines (held, or still in the window) enter the
-    /// baseline, so the next line is judged as known.
+    /// baseline, so the next line is judged as known, and its flags still
+    /// waiting to be reported are dropped.
     pub(super) fn learn(&mut self, ev: &Arc<Stored>) {
         let template = (ev.context, ev.keyset);
         let same = |o: &Stored| (o.context, o.keyset) == template;
@@ -89,6 +90,8 @@ impl StreamDetector {
         for o in earlier.into_iter().chain(from_window).chain([ev.clone()]) {
             self.admit(o);
         }
+        let dropped = self.pending.drop_template(template);
+        self.past.forget(&dropped);
     }
 
     /// Flagged for a quantity outside its range alone: no new token, member,

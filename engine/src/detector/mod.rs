@@ -464,8 +464,7 @@ impl StreamDetector {
                 let recurs = self.past.nearest(&s.stored, &self.model().profile);
                 let mut a = self.anomaly(&s, recurs, record)?;
                 if self.holds(chunk[j].kind, &s.stored) {
-                    let event = serde_json::to_string(&chunk[j]).unwrap_or_default();
-                    self.pending.hold(a, template, event);
+                    self.pending.hold(a, template, chunk[j].clone());
                 } else {
                     self.incidents.assign(&mut a, template);
                     out.push(a);
@@ -484,8 +483,6 @@ impl StreamDetector {
             if learned {
                 self.learn(&entry.ev);
                 entry.admitted = true;
-                let dropped = self.pending.drop_template(template);
-                self.past.forget(&dropped);
             }
             self.window.push_back(entry);
             if self.window.len() as u64 > w {

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::StreamDetector;
 use crate::incident::parse_seconds;
 use crate::stored::Stored;
-use crate::{Anomaly, EventKind, Recurrence};
+use crate::{Anomaly, Event, EventKind, Recurrence};
 
 /// Event time after which a held flag is reported whatever its position.
 pub const HOLD_SECONDS: i64 = 600;
@@ -32,8 +32,8 @@ pub(crate) struct Held {
     /// The anomaly's `recurs` (not part of its serialised form).
     recurs: Option<(u64, f64)>,
     pub template: (u64, u64),
-    /// The event as JSON text: the caller may no longer have it.
-    event: String,
+    /// The event: the caller may no longer have it.
+    event: Event,
 }
 
 impl Held {
@@ -44,7 +44,7 @@ impl Held {
             .recurs
             .map(|(index, distance)| Recurrence { index, distance });
         a.reported_at = at;
-        a.held_event = Some(self.event);
+        a.held_event = Some(Box::new(self.event));
         a
     }
 }
@@ -60,7 +60,7 @@ impl Pending {
         self.queue.is_empty()
     }
 
-    pub fn hold(&mut self, anomaly: Anomaly, template: (u64, u64), event: String) {
+    pub fn hold(&mut self, anomaly: Anomaly, template: (u64, u64), event: Event) {
         let recurs = anomaly.recurs.map(|r| (r.index, r.distance));
         self.queue.push_back(Held {
             anomaly,
@@ -114,12 +114,8 @@ impl Pending {
     /// Sets the attributes of the held event at `index`: a caller that read
     /// them apart from the event (see `read::ReadOptions`) hands them over.
     pub fn set_attributes(&mut self, index: u64, attributes: &serde_json::Value) {
-        let Some(h) = self.queue.iter_mut().find(|h| h.anomaly.index == index) else {
-            return;
-        };
-        if let Ok(mut e) = serde_json::from_str::<serde_json::Value>(&h.event) {
-            e["attributes"] = attributes.clone();
-            h.event = e.to_string();
+        if let Some(h) = self.queue.iter_mut().find(|h| h.anomaly.index == index) {
+            h.event.attributes = attributes.clone();
         }
     }
 
@@ -195,15 +191,23 @@ mod tests {
     #[test]
     fn a_flag_waits_its_horizon_or_its_time_then_leaves_as_scored() {
         let mut p = Pending::default();
-        p.hold(anomaly(10, 1_000), (1, 1), "{}".into());
-        p.hold(anomaly(20, 1_000), (2, 1), "{\"a\":1}".into());
+        let event = |body: serde_json::Value| Event {
+            body,
+            ..Event::default()
+        };
+        p.hold(anomaly(10, 1_000), (1, 1), event(serde_json::json!({})));
+        p.hold(
+            anomaly(20, 1_000),
+            (2, 1),
+            event(serde_json::json!({"a": 1})),
+        );
         assert!(p.due(110, None, 100).is_empty(), "110 may still decide #10");
         let due = p.due(111, None, 100);
         assert_eq!(due.len(), 1);
         let a = due.into_iter().next().expect("one").report(111);
         assert_eq!((a.index, a.reported_at), (10, 111));
         assert_eq!(a.recurs.map(|r| r.index), Some(3), "kept while held");
-        assert_eq!(a.held_event.as_deref(), Some("{}"));
+        assert_eq!(a.held_event.map(|e| e.body), Some(serde_json::json!({})));
         // Ten minutes of event time release it before its horizon.
         let stamp = chrono::DateTime::from_timestamp(1_000 + HOLD_SECONDS + 1, 0)
             .expect("a time")
@@ -216,7 +220,7 @@ mod tests {
     fn a_template_that_became_normal_takes_its_flags_with_it() {
         let mut p = Pending::default();
         for (i, t) in [(5, 1), (6, 2), (7, 1)] {
-            p.hold(anomaly(i, 0), (t, 0), String::new());
+            p.hold(anomaly(i, 0), (t, 0), Event::default());
         }
         assert_eq!(p.drop_template((1, 0)), vec![5, 7]);
         let left: Vec<u64> = p.drain().iter().map(|h| h.anomaly.index).collect();

@@ -46,13 +46,6 @@ impl Queue {
     }
 }
 
-/// The event a held flag carries (see `Anomaly::held_event`).
-fn held_event(a: &Anomaly) -> Option<Event> {
-    let mut e: Event = serde_json::from_str(a.held_event.as_deref()?).ok()?;
-    e.stream_id.clone_from(&a.stream_id);
-    Some(e)
-}
-
 /// Scored events, handed back to be freed on the thread that decoded them.
 pub struct Spent(#[allow(dead_code)] Vec<Queue>);
 
@@ -170,10 +163,10 @@ impl Pending {
                 let i = (a.reported_at.saturating_sub(f.first) as usize).min(q.events.len() - 1);
                 // A held flag reported late carries its own event; read with
                 // this queue, it is here with its deferred attributes.
-                let e = match (a.held_event.is_some(), in_queue(a.index)) {
-                    (true, Some(k)) => q.event(k),
-                    (true, None) => held_event(&a).unwrap_or_else(|| q.event(i)),
-                    (false, _) => q.event(i),
+                let e = match (a.held_event.as_deref(), in_queue(a.index)) {
+                    (Some(_), Some(k)) => q.event(k),
+                    (Some(held), None) => held.clone(),
+                    (None, _) => q.event(i),
                 };
                 (q.seqs[i], (a, e))
             }));
@@ -193,7 +186,7 @@ impl Pending {
             // After every event, stream by stream.
             for d in detectors.values_mut() {
                 for a in d.settle() {
-                    if let Some(e) = held_event(&a) {
+                    if let Some(e) = a.held_event.as_deref().cloned() {
                         out.push((u64::MAX, (a, e)));
                     }
                 }

@@ -344,14 +344,10 @@ pub fn process_batch(
         };
         // A held flag is reported after later events: its own event is the
         // one it carries, which may have come in an earlier request.
-        let held = a
-            .held_event
-            .as_deref()
-            .and_then(|t| serde_json::from_str::<Event>(t).ok())
-            .map(|mut e| {
-                e.stream_id = events[request_index].stream_id.clone();
-                e
-            });
+        let held = a.held_event.as_deref().cloned().map(|mut e| {
+            e.stream_id = events[request_index].stream_id.clone();
+            e
+        });
         let event = held.as_ref().unwrap_or(&events[request_index]);
         let rec = AnomalyRecord::from_anomaly(&loaded.config, a, event, origin);
         out.push(ScoredAnomaly {
