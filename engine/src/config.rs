@@ -71,13 +71,13 @@ pub struct DetectorConfig {
     #[serde(skip_serializing_if = "is_true")]
     pub learn_recurring: bool,
     /// With `learn_recurring`: a flag whose only news is words (every field
-    /// and category value, such as the level, known) is held until its
+    /// known, no new alarm level such as `ERROR`) is held until its
     /// template has had its chance to recur (`baseline_size` events, or ten
     /// minutes of event time), then reported as it was scored; if the
     /// template became normal meanwhile, it is not reported at all. Like an
     /// alert's pending state: a new normal message costs no alarm, a rare one
-    /// is reported late. A new field, level or punctuation is reported at
-    /// once. Off: every flag is reported with its event. Left out of the
+    /// is reported late. A new field, alarm level or punctuation is reported
+    /// at once. Off: every flag is reported with its event. Left out of the
     /// serialised form when on.
     #[serde(skip_serializing_if = "is_true")]
     pub hold_new_templates: bool,

@@ -82,12 +82,13 @@
 //!   Each event is decided once, when it arrives, so an event is reported at
 //!   most once although windows overlap.
 //! - **Held flags** (`hold_new_templates`, on by default): a flag whose only
-//!   news is words (every field and category value, such as the level,
-//!   known; no new punctuation or code in the text) is held for up to
+//!   news is words (every field known, no new alarm level such as `ERROR`,
+//!   no new punctuation or code in the text) is held for up to
 //!   `baseline_size` events or ten minutes of event time, then reported as
 //!   it was scored (`Anomaly::reported_at` says by which event, and
 //!   `Anomaly::held_event` carries the event); if its template became
-//!   normal meanwhile (below), it is never reported. [`StreamDetector::settle`]
+//!   normal meanwhile (below), or a later line of it entered the baseline
+//!   unflagged, it is never reported. [`StreamDetector::settle`]
 //!   reports what is held when a finite input ends.
 //! - **Metric context** (`metric_context`, off by default): each numeric field
 //!   of a metric event is joined by its rolling median and MAD over the newest

@@ -249,6 +249,20 @@ pub(crate) fn categories(encoded: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// Words a log uses for its own verdict that something is wrong (syslog's
+/// and OpenTelemetry's severities from warning up). A new category value
+/// that is one of them is the log raising an alarm, never a service's new
+/// normal message; any other new value (a new service, host or region) may be.
+const ALARM_WORDS: [&str; 12] = [
+    "warn", "warning", "error", "err", "severe", "critical", "crit", "alert", "emerg",
+    "emergency", "fatal", "panic",
+];
+
+/// Whether a category value names a severity of warning or above.
+pub(crate) fn names_an_alarm(value: &str) -> bool {
+    ALARM_WORDS.iter().any(|w| w.eq_ignore_ascii_case(value))
+}
+
 impl Facts {
     pub fn of(encoded: &str) -> Facts {
         // Sized for a typical log line, so that the lists rarely grow.

@@ -207,3 +207,91 @@ fn a_new_message_that_recurs_is_never_reported_and_a_rare_one_is_reported_late()
         .count();
     assert!(first >= 2, "{at_once:?}");
 }
+
+/// Event anomalies of a whole run, held flags settled at its end, as
+/// (position, reported at).
+fn settled(events: &[Event], config: DetectorConfig) -> Vec<(u64, u64)> {
+    let mut d = StreamDetector::new("s", config).unwrap();
+    let mut found = d.push(events).unwrap();
+    found.extend(d.settle());
+    found
+        .into_iter()
+        .filter(|a| a.kind == AnomalyKind::Event)
+        .map(|a| (a.index, a.reported_at))
+        .collect()
+}
+
+#[test]
+fn a_new_service_is_news_in_words_but_a_new_alarm_level_is_reported_at_once() {
+    // Two services; from 1,000 a third starts, with a message of its own
+    // every 90 lines; at 2,000 a line of a known message at a new level.
+    let line = |i: u64| -> serde_json::Value {
+        if i == 2_000 {
+            json!({"level": "ERROR", "service": "api", "msg": "GET /api/items/7 ok", "latency_ms": 30})
+        } else if i >= 1_000 && i.is_multiple_of(90) {
+            json!({"level": "INFO", "service": "auth", "msg": "token refreshed for client", "latency_ms": 20 + i % 30})
+        } else {
+            let service = ["api", "billing"][(i % 2) as usize];
+            json!({"level": "INFO", "service": service, "msg": format!("GET /api/items/{} ok", i % 50), "latency_ms": 20 + i * 7 % 30})
+        }
+    };
+    let events: Vec<Event> = (0..2_600u64)
+        .map(|i| Event {
+            body: line(i),
+            ..Default::default()
+        })
+        .collect();
+    let found = settled(&events, DetectorConfig::default());
+    let auth: Vec<u64> = found
+        .iter()
+        .map(|f| f.0)
+        .filter(|&i| i >= 1_000 && i.is_multiple_of(90))
+        .collect();
+    assert!(auth.is_empty(), "the new service's message was reported: {auth:?}");
+    assert!(found.contains(&(2_000, 2_000)), "the error line: {found:?}");
+    // Held, not ignored: reported at once they are flags.
+    let at_once = settled(
+        &events,
+        DetectorConfig {
+            hold_new_templates: false,
+            ..DetectorConfig::default()
+        },
+    );
+    assert!(at_once.iter().any(|f| f.0 == 1_080), "{at_once:?}");
+}
+
+#[test]
+fn a_held_message_that_recurs_unflagged_once_its_words_are_known_is_dropped() {
+    // At 1,000 one line of a new message (its method never seen); from
+    // 1,100 another message with that method recurs and becomes normal;
+    // from 1,200 the first message recurs, its words all known by then.
+    let line = |i: u64| -> serde_json::Value {
+        let msg = if i == 1_000 || (i >= 1_200 && i.is_multiple_of(40)) {
+            format!("POST /api/items/{} ok", i % 50)
+        } else if i >= 1_100 && i % 30 == 10 {
+            format!("POST /api/carts/{} ok", i % 50)
+        } else {
+            format!("GET /api/{}/{} ok", ["items", "carts"][(i % 2) as usize], i % 50)
+        };
+        json!({"level": "INFO", "msg": msg, "latency_ms": 20 + i * 7 % 30})
+    };
+    let events: Vec<Event> = (0..2_000u64)
+        .map(|i| Event {
+            body: line(i),
+            ..Default::default()
+        })
+        .collect();
+    let found = settled(&events, DetectorConfig::default());
+    assert!(
+        !found.iter().any(|f| f.0 == 1_000),
+        "the message recurred as normal, yet was reported: {found:?}"
+    );
+    let at_once = settled(
+        &events,
+        DetectorConfig {
+            hold_new_templates: false,
+            ..DetectorConfig::default()
+        },
+    );
+    assert!(at_once.contains(&(1_000, 1_000)), "{at_once:?}");
+}

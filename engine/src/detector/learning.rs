@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::{BURST_FLAGS, StreamDetector, WindowEntry};
-use crate::novelty::categories;
+use crate::novelty::{categories, names_an_alarm};
 use crate::stored::Stored;
 
 /// A new template (never-seen tokens or members, or known words in a new
@@ -105,7 +105,8 @@ impl StreamDetector {
                 .shifts_a_quantity((ev.context, ev.keyset), &ev.leaves)
     }
 
-    /// New words, but every field and category value known, nothing else new.
+    /// New words, but every field known, no new category value that raises
+    /// an alarm (a new `FATAL`; a new service is words), nothing else new.
     pub(super) fn new_words_only(&self, ev: &Stored) -> bool {
         let n = ev.novelty;
         let model = self.model();
@@ -113,7 +114,8 @@ impl StreamDetector {
         n.members == 0
             && !n.in_text()
             && (n.tokens > 0 || self.new_context(ev))
-            && categories(&ev.encoded).all(|c| vocab.knows_token(c) || memory.knows_token(c))
+            && categories(&ev.encoded)
+                .all(|c| !names_an_alarm(c) || vocab.knows_token(c) || memory.knows_token(c))
     }
 
     /// Whether no baseline event, nor any template the memory keeps, has

@@ -424,12 +424,7 @@ impl StreamDetector {
         let mut tests = stats.into_iter();
         for (j, mut s) in scored.into_iter().enumerate() {
             let now = s.stored.index;
-            for h in self
-                .pending
-                .due(now, s.stored.timestamp.as_deref(), self.words_horizon())
-            {
-                self.report_held(h, now, out);
-            }
+            self.release_due(now, s.stored.timestamp.as_deref(), out);
             self.remember_raw(s.raw.take().expect("each scored event is remembered once"));
             self.seen += 1;
             self.since_origin += 1;

@@ -1,7 +1,8 @@
 //! Flags of new messages, held until they can no longer become normal.
 //!
-//! A line whose only news is words (its fields and category values, such as
-//! its level, all known) is most often a new message of a service that
+//! A line whose only news is words (its fields known, and no new category
+//! value that raises an alarm, such as a new `ERROR` level; a new service
+//! name is words) is most often a new message of a service that
 //! changed, and a template that recurs is the stream's new normal (see the
 //! detector's `ADMIT_AFTER`): its first lines were flagged only because
 //! nothing like them had come before. Reported with their events, each would
@@ -10,7 +11,8 @@
 //! normal by it (the baseline's span later, or [`HOLD_SECONDS`] of event
 //! time, so a slow live stream is not kept waiting) it is reported as it was
 //! scored, with its incident decided then; if its template became normal
-//! first, it is dropped. Which flags wait and when they leave depend on
+//! first, or a later line of it entered the baseline unflagged, it is
+//! dropped. Which flags wait and when they leave depend on
 //! stream positions and timestamps only, so batching changes nothing.
 
 use std::collections::VecDeque;
@@ -127,8 +129,8 @@ impl Pending {
 
 impl StreamDetector {
     /// Whether a flag of `ev` waits to see if its template recurs (see
-    /// [`super::pending`]): new words, but every field and category value (a
-    /// level, a service) known, and nothing else new. A new field, level or
+    /// [`super::pending`]): new words (a new service name among them), but
+    /// every field known and nothing else new. A new field, alarm level or
     /// punctuation is reported at once.
     pub(super) fn holds(&self, kind: EventKind, ev: &Stored) -> bool {
         self.config.learn_recurring
@@ -145,6 +147,31 @@ impl StreamDetector {
         out.push(a);
     }
 
+    /// Reports the flags due before the event at position `now` (see
+    /// [`Pending::due`]).
+    pub(super) fn release_due(&mut self, now: u64, time: Option<&str>, out: &mut Vec<Anomaly>) {
+        for h in self.pending.due(now, time, self.words_horizon()) {
+            self.release(h, now, out);
+        }
+    }
+
+    /// Reports `h` at `at`, unless a later line of its template entered the
+    /// baseline unflagged: its words became known through other templates,
+    /// so it recurred as a normal message though its own flags never
+    /// gathered to make it one.
+    fn release(&mut self, h: Held, at: u64, out: &mut Vec<Anomaly>) {
+        let i = h.anomaly.index;
+        let recurred = self
+            .baseline
+            .iter()
+            .any(|e| e.index > i && (e.context, e.keyset) == h.template);
+        if recurred {
+            self.past.forget(&[i]);
+        } else {
+            self.report_held(h, at, out);
+        }
+    }
+
     /// Reports every held flag now, as if the stream had gone on without
     /// its templates recurring: for the end of a finite input (a file, a
     /// backfill), never for a live stream that goes on.
@@ -152,7 +179,7 @@ impl StreamDetector {
         let at = self.seen.saturating_sub(1);
         let mut out = Vec::new();
         for h in self.pending.drain() {
-            self.report_held(h, at, &mut out);
+            self.release(h, at, &mut out);
         }
         out
     }
