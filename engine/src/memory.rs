@@ -41,6 +41,10 @@ pub(crate) struct Memory {
     /// [`context_key`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     ranges: BTreeMap<u64, (f64, f64, u64)>,
+    /// The same, of log (non-metric) events only: see
+    /// [`template_ranges`](Self::template_ranges).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    template_ranges: BTreeMap<u64, (f64, f64, u64)>,
     pending: Vec<Arc<Stored>>,
 }
 
@@ -57,9 +61,10 @@ impl Memory {
             for (path, v) in &ev.leaves {
                 if v.is_finite() {
                     let key = context_key(ev.context, path);
-                    make_room(&mut self.ranges, key, MEMORY_RANGES, |r| r.2);
-                    let r = self.ranges.entry(key).or_insert((*v, *v, ev.index));
-                    *r = (r.0.min(*v), r.1.max(*v), ev.index);
+                    widen(&mut self.ranges, key, *v, ev.index);
+                    if !ev.metric {
+                        widen(&mut self.template_ranges, key, *v, ev.index);
+                    }
                 }
                 let slot = self
                     .values
@@ -98,6 +103,12 @@ impl Memory {
         self.ranges.iter().map(|(k, r)| (*k, (r.0, r.1)))
     }
 
+    /// Log templates' field ranges, for
+    /// [`NumericProfile::with_remembered`](crate::encode::NumericProfile::with_remembered).
+    pub fn template_ranges(&self) -> impl Iterator<Item = (u64, (f64, f64))> + '_ {
+        self.template_ranges.iter().map(|(k, r)| (*k, (r.0, r.1)))
+    }
+
     /// Exemplars of templates that `skip` (the baseline's contexts) lacks.
     pub fn exemplars_beyond<'a>(
         &'a self,
@@ -108,4 +119,12 @@ impl Memory {
             .filter(|(ctx, _)| !skip.contains(ctx))
             .map(|(_, e)| e)
     }
+}
+
+/// Widens the range kept under `key` by `v`, seen at `index`, making room
+/// first by dropping the range seen least recently.
+fn widen(ranges: &mut BTreeMap<u64, (f64, f64, u64)>, key: u64, v: f64, index: u64) {
+    make_room(ranges, key, MEMORY_RANGES, |r| r.2);
+    let r = ranges.entry(key).or_insert((v, v, index));
+    *r = (r.0.min(v), r.1.max(v), index);
 }

@@ -230,7 +230,8 @@ impl Model {
                         .map(|(p, v)| ((s.context, s.keyset), p.as_str(), *v))
                 }))
                 .with_known(memory.known_values())
-                .with_ranges(memory.ranges());
+                .with_ranges(memory.ranges())
+                .with_remembered(memory.template_ranges());
                 let mut calib_rank: Vec<f32> =
                     baseline.iter().chain(held).map(|s| s.rank).collect();
                 calib_rank.sort_by(|a, b| a.total_cmp(b));

@@ -36,6 +36,10 @@ pub(crate) struct Stored {
     /// with a context (see [`crate::shape`]); shared with the event's `Raw`.
     #[serde(default, skip_serializing_if = "Runs::is_empty")]
     pub runs: Arc<Runs>,
+    /// A metric event: its numbers are a series' level, normal when the
+    /// rolling baseline says so, whatever the series once took.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub metric: bool,
     /// `C(encoded)`, once something asked for it.
     #[serde(skip)]
     pub clen: LenCache,

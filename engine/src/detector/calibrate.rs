@@ -51,7 +51,8 @@ pub(crate) fn cross_fit(
             .flat_map(|(ctx, ls)| ls.iter().map(move |(p, v)| (*ctx, p.as_str(), *v))),
     )
     .with_known(memory.known_values())
-    .with_ranges(memory.ranges());
+    .with_ranges(memory.ranges())
+    .with_remembered(memory.template_ranges());
     // Tokens and members do not depend on the numeric profile.
     let encoded: Vec<String> = raws
         .par_iter()
@@ -76,7 +77,8 @@ pub(crate) fn cross_fit(
                 ls.iter().map(move |(p, v)| (*ctx, p.as_str(), *v))
             }))
             .with_known(memory.known_values())
-            .with_ranges(memory.ranges());
+            .with_ranges(memory.ranges())
+            .with_remembered(memory.template_ranges());
             let vocab = Vocabulary::of(others().map(|i| &facts[i]));
             let shapes = ShapeModel::build(
                 others().map(|i| RunsOf {
@@ -149,6 +151,7 @@ pub(crate) fn cross_fit(
                 novelty,
                 facts,
                 runs: r.runs.clone(),
+                metric: r.metric,
                 clen: Default::default(),
             }
         })

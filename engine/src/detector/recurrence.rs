@@ -131,6 +131,7 @@ mod tests {
             novelty: Default::default(),
             facts: Default::default(),
             runs: Default::default(),
+            metric: false,
             clen: Default::default(),
         }
     }

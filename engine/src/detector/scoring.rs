@@ -103,6 +103,7 @@ impl StreamDetector {
                     novelty,
                     facts,
                     runs: runs.clone(),
+                    metric,
                     clen: Default::default(),
                 });
                 // The randomised p-value is the calibrated one; the flag also

@@ -207,6 +207,13 @@ pub struct NumericProfile {
     /// a profile of its own (see [`MIN_CONTEXT_VALUES`]).
     #[serde(default)]
     few: HashMap<u64, (f64, f64), FixedState>,
+    /// The range a stream's memory kept of templates that do have a profile:
+    /// values the stream once took as normal for the template stay normal
+    /// when this baseline lacks them (a slower twin of a frequent template
+    /// that reads alike, outnumbered in this baseline past its 99th
+    /// percentile).
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    remembered: HashMap<u64, (f64, f64), FixedState>,
 }
 
 /// Stable key of a field path.
@@ -270,6 +277,7 @@ impl NumericProfile {
             contextual,
             known: HashMap::default(),
             few,
+            remembered: HashMap::default(),
         }
     }
 
@@ -285,6 +293,16 @@ impl NumericProfile {
             let r = self.few.entry(k).or_insert((lo, hi));
             *r = (r.0.min(lo), r.1.max(hi));
         }
+        self
+    }
+
+    /// Keeps beside the profiles of templates the range a stream's memory
+    /// kept of their log lines (see `remembered`).
+    pub fn with_remembered(mut self, ranges: impl IntoIterator<Item = (u64, (f64, f64))>) -> Self {
+        self.remembered = ranges
+            .into_iter()
+            .filter(|(k, _)| self.contextual.contains_key(k))
+            .collect();
         self
     }
 
@@ -308,7 +326,9 @@ impl NumericProfile {
         match self.profile(ctx, path) {
             Some(p) if v.is_finite() => match p.symbol(v) {
                 NumSymbol::Above(_) | NumSymbol::Below(_)
-                    if self.is_known(path, v) || self.within_own(ctx, path, p, v) =>
+                    if self.is_known(path, v)
+                        || self.within_own(ctx, path, p, v)
+                        || self.remembered_normal(ctx, path, p, v) =>
                 {
                     NumSymbol::Bin(if v > p.max { (BINS - 1) as u8 } else { 0 })
                 }
@@ -339,6 +359,18 @@ impl NumericProfile {
         let t = |x: f64| if p.log { x.max(0.0).ln_1p() } else { x };
         let slack = p.margin() * p.spread;
         (t(lo) - slack..=t(hi) + slack).contains(&t(v))
+    }
+
+    /// Whether `v` is within the range the stream's memory kept of its
+    /// template (half a step wider for whole numbers), without a margin:
+    /// only values once normal.
+    fn remembered_normal(&self, ctx: Ctx, path: &str, p: &FieldProfile, v: f64) -> bool {
+        self.remembered
+            .get(&context_key(ctx.0, path))
+            .is_some_and(|&(lo, hi)| {
+                let h = p.step / 2.0;
+                (lo - h..=hi + h).contains(&v)
+            })
     }
 
     fn is_known(&self, path: &str, v: f64) -> bool {
@@ -532,6 +564,35 @@ mod tests {
             remembered.symbol((2, 9), "latency_ms", 175.0),
             NumSymbol::Bin(_)
         ));
+    }
+
+    #[test]
+    fn values_the_memory_kept_of_a_template_stay_normal_beside_its_profile() {
+        // One template context, two messages: 400 fast lines of one, 3 slow
+        // lines of its twin, past the context's 99th percentile.
+        let mut leaves: Vec<(Ctx, &str, f64)> = (0..400)
+            .map(|i| ((1, 9), "latency_ms", 3.0 + (i % 9) as f64))
+            .collect();
+        leaves.extend([22.0, 25.0, 30.0].map(|v| ((1, 9), "latency_ms", v)));
+        let p = NumericProfile::build(leaves.iter().copied());
+        assert!(matches!(
+            p.symbol((1, 9), "latency_ms", 25.0),
+            NumSymbol::Above(_)
+        ));
+        let remembered = p.with_remembered([(context_key(1, "latency_ms"), (3.0, 31.0))]);
+        for v in [25.0, 31.0, 31.4] {
+            assert!(
+                matches!(remembered.symbol((1, 9), "latency_ms", v), NumSymbol::Bin(_)),
+                "{v} was within what the stream took as normal"
+            );
+        }
+        assert!(
+            matches!(
+                remembered.symbol((1, 9), "latency_ms", 60.0),
+                NumSymbol::Above(_)
+            ),
+            "no margin beyond the remembered range"
+        );
     }
 
     #[test]
