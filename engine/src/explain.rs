@@ -105,7 +105,7 @@ pub(crate) fn why(ev: &Evidence<'_>) -> String {
         let Some((lo, hi)) = ev
             .model
             .profile
-            .range((ev.event.context, ev.event.keyset), path)
+            .range_for((ev.event.context, ev.event.keyset), path, *v)
         else {
             continue;
         };

@@ -121,7 +121,22 @@ impl FieldProfile {
     }
 
     fn margin(&self) -> f64 {
-        MARGIN + 1.0 / (self.n.max(1) as f64).sqrt()
+        margin_of(self.n)
+    }
+
+    /// The excursion level of a value `d` spreads past the range's end:
+    /// 1 from the margin out, then one more per doubling.
+    fn level(&self, d: f64) -> u32 {
+        (1 + (1.0 + d - self.margin()).log2().floor() as u32).min(MAX_LEVEL)
+    }
+
+    /// [`level`](Self::level) before its cap, as a real number.
+    fn reach_of(&self, d: f64) -> f32 {
+        let margin = self.margin();
+        if d <= margin {
+            return 0.0;
+        }
+        (1.0 + (1.0 + d - margin).log2()) as f32
     }
 
     fn symbol(&self, v: f64) -> NumSymbol {
@@ -131,9 +146,7 @@ impl FieldProfile {
         }
         let x = if self.log { v.ln_1p() } else { v };
         let (moved, lo, hi) = self.towards_range(v, x);
-        // Level 1 from MARGIN spreads out, then one more per doubling.
-        let level =
-            |d: f64| -> u32 { (1 + (1.0 + d - margin).log2().floor() as u32).min(MAX_LEVEL) };
+        let level = |d: f64| self.level(d);
         if self.spread <= 0.0 {
             // A constant field: any other value is an excursion.
             return if x > self.hi {
@@ -161,7 +174,6 @@ impl FieldProfile {
     /// The excursion level of `v` before it is capped at [`MAX_LEVEL`], as a
     /// real number: how far beyond the cap an extreme value goes.
     fn reach(&self, v: f64) -> f32 {
-        let margin = self.margin();
         let x = if self.log { v.ln_1p() } else { v };
         let (x, lo, hi) = self.towards_range(v, x);
         let (v_up, min) = (v + self.step / 2.0, self.min - self.step / 2.0);
@@ -180,11 +192,13 @@ impl FieldProfile {
         } else {
             0.0
         };
-        if d <= margin {
-            return 0.0;
-        }
-        (1.0 + (1.0 + d - margin).log2()) as f32
+        self.reach_of(d)
     }
+}
+
+/// The margin, in spreads, of a range estimated from `n` values.
+fn margin_of(n: usize) -> f64 {
+    MARGIN + 1.0 / (n.max(1) as f64).sqrt()
 }
 
 /// A template needs this many baseline values of a field before its own profile
@@ -207,6 +221,9 @@ pub struct NumericProfile {
     /// a profile of its own (see [`MIN_CONTEXT_VALUES`]).
     #[serde(default)]
     few: HashMap<u64, (f64, f64), FixedState>,
+    /// How many baseline values each of `few` has.
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    few_count: HashMap<u64, usize, FixedState>,
     /// The range a stream's memory kept of templates that do have a profile:
     /// values the stream once took as normal for the template stay normal
     /// when this baseline lacks them (a slower twin of a frequent template
@@ -263,6 +280,7 @@ impl NumericProfile {
         // contexts too, though only templates' are looked up).
         let mut contextual = HashMap::default();
         let mut few = HashMap::default();
+        let mut few_count = HashMap::default();
         for (k, mut vs) in by_context {
             if vs.len() >= MIN_CONTEXT_VALUES {
                 contextual.insert(k, FieldProfile::build(&mut vs));
@@ -270,6 +288,7 @@ impl NumericProfile {
                 let lo = vs.iter().copied().fold(f64::INFINITY, f64::min);
                 let hi = vs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 few.insert(k, (lo, hi));
+                few_count.insert(k, vs.len());
             }
         }
         Self {
@@ -277,6 +296,7 @@ impl NumericProfile {
             contextual,
             known: HashMap::default(),
             few,
+            few_count,
             remembered: HashMap::default(),
         }
     }
@@ -332,6 +352,9 @@ impl NumericProfile {
                 {
                     NumSymbol::Bin(if v > p.max { (BINS - 1) as u8 } else { 0 })
                 }
+                NumSymbol::Bin(bin) => self
+                    .beyond_own(ctx, path, p, v)
+                    .map_or(NumSymbol::Bin(bin), |d| NumSymbol::Above(p.level(d))),
                 sym => sym,
             },
             Some(_) => NumSymbol::Above(MAX_LEVEL),
@@ -342,9 +365,47 @@ impl NumericProfile {
     /// [`FieldProfile::reach`] of `v` in its profile (0 without one).
     pub fn reach(&self, ctx: Ctx, path: &str, v: f64) -> f32 {
         match self.profile(ctx, path) {
-            Some(p) if v.is_finite() => p.reach(v),
+            Some(p) if v.is_finite() => match p.reach(v) {
+                0.0 => self
+                    .beyond_own(ctx, path, p, v)
+                    .map_or(0.0, |d| p.reach_of(d)),
+                r => r,
+            },
             _ => 0.0,
         }
+    }
+
+    /// How many of the wider profile `p`'s spreads `v` is above its own
+    /// template's few values, when that is past the margin a profile of
+    /// that many values would have: a rare template, judged by its key
+    /// set's or field's wide range, would otherwise hide a spike fifty times
+    /// its own latency among other templates' slow lines. `p`'s spread is
+    /// the yardstick, never the few values' own, so a rare template's
+    /// ordinary tail is no excursion.
+    fn beyond_own(&self, ctx: Ctx, path: &str, p: &FieldProfile, v: f64) -> Option<f64> {
+        let key = context_key(ctx.0, path);
+        if self.contextual.contains_key(&key) || p.spread <= 0.0 {
+            return None;
+        }
+        let n = *self.few_count.get(&key)?;
+        let &(_, hi) = self.few.get(&key)?;
+        let t = |x: f64| if p.log { x.max(0.0).ln_1p() } else { x };
+        let h = p.step / 2.0;
+        let d = (t(v - h) - t(hi + h)) / p.spread;
+        (d > margin_of(n)).then_some(d)
+    }
+
+    /// The range an excursion of `v` is told against: its template's own
+    /// few values when only they make it one (see `beyond_own`), else
+    /// [`range`](Self::range).
+    pub fn range_for(&self, ctx: Ctx, path: &str, v: f64) -> Option<(f64, f64)> {
+        let own = self.profile(ctx, path).and_then(|p| {
+            matches!(p.symbol(v), NumSymbol::Bin(_))
+                .then(|| self.beyond_own(ctx, path, p, v))
+                .flatten()
+                .and_then(|_| self.few.get(&context_key(ctx.0, path)).copied())
+        });
+        own.or_else(|| self.range(ctx, path))
     }
 
     /// Whether `v`, outside the wider profile `p` it is judged by, is within
@@ -593,6 +654,39 @@ mod tests {
             ),
             "no margin beyond the remembered range"
         );
+    }
+
+    #[test]
+    fn a_rare_templates_spike_is_judged_against_its_own_few_values() {
+        // Request lines of templates from 20 ms to 400 ms share a key set; a
+        // rare one answers in 4–6 ms, too few lines for a profile.
+        let mut leaves: Vec<(Ctx, &str, f64)> = (0..400u64)
+            .map(|i| {
+                let v = if i % 100 < 8 { 300 + i % 3 * 50 } else { 20 + i % 21 };
+                ((10 + i % 4, 9), "latency_ms", v as f64)
+            })
+            .collect();
+        leaves.extend([4.0, 5.0, 6.0, 5.0, 4.0].map(|v| ((2, 9), "latency_ms", v)));
+        let p = NumericProfile::build(leaves.iter().copied());
+        assert!(
+            matches!(p.symbol((2, 9), "latency_ms", 250.0), NumSymbol::Above(_)),
+            "fifty times its own latency, inside the key set's range"
+        );
+        assert!(p.reach((2, 9), "latency_ms", 250.0) > 0.0);
+        assert_eq!(p.range_for((2, 9), "latency_ms", 250.0), Some((4.0, 6.0)));
+        for v in [6.0, 9.0, 12.0] {
+            assert!(
+                matches!(p.symbol((2, 9), "latency_ms", v), NumSymbol::Bin(_)),
+                "{v}: a tail of its own, measured in the wide spread"
+            );
+        }
+        // One value is a range no one should trust: only the margin of a
+        // one-value profile past it counts.
+        let mut one = leaves[..400].to_vec();
+        one.push(((3, 9), "latency_ms", 18.0));
+        let p = NumericProfile::build(one.iter().copied());
+        assert!(matches!(p.symbol((3, 9), "latency_ms", 35.0), NumSymbol::Bin(_)));
+        assert!(matches!(p.symbol((3, 9), "latency_ms", 3_000.0), NumSymbol::Above(_)));
     }
 
     #[test]
