@@ -2,7 +2,9 @@
 //! ([`driftlock_datasets::drift`]): per anomaly kind, event-level precision
 //! and recall on a stream with only that kind; on a clean stream, the false
 //! flags and false incidents per 10,000 events. Beside it, the plain rule
-//! "a template never seen before is an anomaly", on the same streams.
+//! "a template never seen before is an anomaly", on the same streams. Over
+//! several seeds the counts are pooled and the clean stream is shown per
+//! seed too.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -16,7 +18,9 @@ use crate::error::{Context, EvalError, Result};
 #[derive(Debug, Clone)]
 pub struct DriftOptions {
     pub events: u64,
+    /// The first seed; `seeds` consecutive ones are run.
     pub seed: u64,
+    pub seeds: u64,
     pub config: DetectorConfig,
 }
 
@@ -25,6 +29,7 @@ impl Default for DriftOptions {
         DriftOptions {
             events: 30_000,
             seed: 1,
+            seeds: 1,
             config: DetectorConfig::default(),
         }
     }
@@ -36,6 +41,14 @@ pub struct Counts {
     pub truth: usize,
     pub flagged: usize,
     pub hits: usize,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, o: Counts) {
+        self.truth += o.truth;
+        self.flagged += o.flagged;
+        self.hits += o.hits;
+    }
 }
 
 impl Counts {
@@ -54,30 +67,52 @@ pub struct KindReport {
     pub new_template: Counts,
 }
 
+/// One seed's clean stream: flagged events, incidents opened, and lines
+/// that were a new template's first.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CleanReport {
+    pub seed: u64,
+    pub flags: usize,
+    pub incidents: usize,
+    pub new_templates: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct DriftReport {
+    /// Events in each stream.
     pub events: u64,
-    pub seed: u64,
+    /// Per kind, pooled over the seeds.
     pub kinds: Vec<KindReport>,
-    /// On the clean stream: flagged events, incidents opened, and lines that
-    /// were a new template's first.
-    pub clean_flags: usize,
-    pub clean_incidents: usize,
-    pub clean_new_templates: usize,
+    /// Per seed.
+    pub clean: Vec<CleanReport>,
 }
 
 impl DriftReport {
-    pub fn per_10k(&self, n: usize) -> f64 {
-        n as f64 * 10_000.0 / self.events as f64
+    /// `n` per 10,000 events of `streams` clean streams.
+    pub fn per_10k(&self, n: usize, streams: usize) -> f64 {
+        n as f64 * 10_000.0 / (self.events as f64 * streams.max(1) as f64)
+    }
+
+    pub fn clean_flags(&self) -> usize {
+        self.clean.iter().map(|c| c.flags).sum()
+    }
+
+    pub fn clean_incidents(&self) -> usize {
+        self.clean.iter().map(|c| c.incidents).sum()
     }
 
     pub fn render(&self) -> String {
         let mut s = String::new();
+        let seeds = match self.clean.as_slice() {
+            [one] => format!("seed {}", one.seed),
+            [first, .., last] => format!("seeds {}–{}, pooled", first.seed, last.seed),
+            [] => "no seed".into(),
+        };
         let _ = writeln!(
             s,
-            "drifting logs: {} events a stream, seed {}; detector at its defaults; \
+            "drifting logs: {} events a stream, {seeds}; detector at its defaults; \
              beside it, \"a template never seen before\"\n",
-            self.events, self.seed
+            self.events
         );
         let _ = writeln!(
             s,
@@ -97,15 +132,33 @@ impl DriftReport {
                 k.new_template.recall()
             );
         }
+        let _ = writeln!(s);
+        if self.clean.len() > 1 {
+            for c in &self.clean {
+                let _ = writeln!(
+                    s,
+                    "clean stream, seed {:<3} {:>3} flags ({:.1} per 10k events), {:>3} incidents \
+                     ({:.2} per 10k), {} new normal templates",
+                    c.seed,
+                    c.flags,
+                    self.per_10k(c.flags, 1),
+                    c.incidents,
+                    self.per_10k(c.incidents, 1),
+                    c.new_templates
+                );
+            }
+        }
+        let n = self.clean.len();
         let _ = writeln!(
             s,
-            "\nclean stream: {} flags ({:.1} per 10k events), {} incidents ({:.2} per 10k), \
+            "clean stream{}: {} flags ({:.1} per 10k events), {} incidents ({:.2} per 10k), \
              {} new normal templates",
-            self.clean_flags,
-            self.per_10k(self.clean_flags),
-            self.clean_incidents,
-            self.per_10k(self.clean_incidents),
-            self.clean_new_templates
+            if n > 1 { "s, pooled" } else { "" },
+            self.clean_flags(),
+            self.per_10k(self.clean_flags(), n),
+            self.clean_incidents(),
+            self.per_10k(self.clean_incidents(), n),
+            self.clean.iter().map(|c| c.new_templates).sum::<usize>()
         );
         s
     }
@@ -175,30 +228,49 @@ fn counts(lines: &[DriftEvent], flagged: &HashSet<u64>) -> Counts {
 
 pub fn run(opts: &DriftOptions) -> Result<DriftReport> {
     opts.config.validate().context("detector configuration")?;
-    let kinds = DriftAnomaly::ALL
+    let seeds: Vec<u64> = (0..opts.seeds.max(1)).map(|i| opts.seed + i).collect();
+    let mut kinds: Vec<KindReport> = DriftAnomaly::ALL
+        .iter()
+        .map(|&kind| KindReport {
+            kind,
+            detector: Counts::default(),
+            new_template: Counts::default(),
+        })
+        .collect();
+    let per_kind = seeds
         .par_iter()
-        .map(|&kind| {
+        .flat_map(|&seed| DriftAnomaly::ALL.par_iter().map(move |&kind| (seed, kind)))
+        .map(|(seed, kind)| {
             let lines = DriftConfig {
                 anomalies: vec![kind],
-                ..DriftConfig::new(opts.events, opts.seed)
+                ..DriftConfig::new(opts.events, seed)
             }
             .generate();
             let (flagged, _) = detect(&lines, &opts.config)?;
-            Ok(KindReport {
-                kind,
-                detector: counts(&lines, &flagged),
-                new_template: counts(&lines, &never_seen(&lines)),
+            Ok((kind, counts(&lines, &flagged), counts(&lines, &never_seen(&lines))))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for (kind, detector, new_template) in per_kind {
+        let k = kinds.iter_mut().find(|k| k.kind == kind).expect("every kind");
+        k.detector += detector;
+        k.new_template += new_template;
+    }
+    let clean = seeds
+        .par_iter()
+        .map(|&seed| {
+            let lines = DriftConfig::clean(opts.events, seed).generate();
+            let (flags, incidents) = detect(&lines, &opts.config)?;
+            Ok(CleanReport {
+                seed,
+                flags: flags.len(),
+                incidents,
+                new_templates: lines.iter().filter(|l| l.new_template).count(),
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let clean = DriftConfig::clean(opts.events, opts.seed).generate();
-    let (flags, incidents) = detect(&clean, &opts.config)?;
     Ok(DriftReport {
         events: opts.events,
-        seed: opts.seed,
         kinds,
-        clean_flags: flags.len(),
-        clean_incidents: incidents,
-        clean_new_templates: clean.iter().filter(|l| l.new_template).count(),
+        clean,
     })
 }

@@ -48,9 +48,13 @@ pub struct DriftArgs {
     /// Events in each stream.
     #[arg(long, default_value_t = 30_000)]
     pub events: u64,
-    /// Seed of the generator.
+    /// Seed of the generator (the first, with --seeds).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Run this many consecutive seeds from --seed and pool their counts;
+    /// the clean stream is shown per seed too.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub seeds: u64,
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +174,7 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<()> {
             let opts = driftlock_eval::drift::DriftOptions {
                 events: args.events,
                 seed: args.seed,
+                seeds: args.seeds,
                 ..Default::default()
             };
             print!("{}", driftlock_eval::drift::run(&opts)?.render());
