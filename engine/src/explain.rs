@@ -102,10 +102,10 @@ pub(crate) fn why(ev: &Evidence<'_>) -> String {
     }
 
     for (path, v) in &ev.event.leaves {
-        let Some((lo, hi)) = ev
-            .model
-            .profile
-            .range_for((ev.event.context, ev.event.keyset), path, *v)
+        let Some((lo, hi)) =
+            ev.model
+                .profile
+                .range_for((ev.event.context, ev.event.keyset), path, *v)
         else {
             continue;
         };

@@ -254,8 +254,18 @@ pub(crate) fn categories(encoded: &str) -> impl Iterator<Item = &str> {
 /// that is one of them is the log raising an alarm, never a service's new
 /// normal message; any other new value (a new service, host or region) may be.
 const ALARM_WORDS: [&str; 12] = [
-    "warn", "warning", "error", "err", "severe", "critical", "crit", "alert", "emerg",
-    "emergency", "fatal", "panic",
+    "warn",
+    "warning",
+    "error",
+    "err",
+    "severe",
+    "critical",
+    "crit",
+    "alert",
+    "emerg",
+    "emergency",
+    "fatal",
+    "panic",
 ];
 
 /// Whether a category value names a severity of warning or above.

@@ -247,7 +247,10 @@ fn a_new_service_is_news_in_words_but_a_new_alarm_level_is_reported_at_once() {
         .map(|f| f.0)
         .filter(|&i| i >= 1_000 && i.is_multiple_of(90))
         .collect();
-    assert!(auth.is_empty(), "the new service's message was reported: {auth:?}");
+    assert!(
+        auth.is_empty(),
+        "the new service's message was reported: {auth:?}"
+    );
     assert!(found.contains(&(2_000, 2_000)), "the error line: {found:?}");
     // Held, not ignored: reported at once they are flags.
     let at_once = settled(
@@ -271,7 +274,11 @@ fn a_held_message_that_recurs_unflagged_once_its_words_are_known_is_dropped() {
         } else if i >= 1_100 && i % 30 == 10 {
             format!("POST /api/carts/{} ok", i % 50)
         } else {
-            format!("GET /api/{}/{} ok", ["items", "carts"][(i % 2) as usize], i % 50)
+            format!(
+                "GET /api/{}/{} ok",
+                ["items", "carts"][(i % 2) as usize],
+                i % 50
+            )
         };
         json!({"level": "INFO", "msg": msg, "latency_ms": 20 + i * 7 % 30})
     };

@@ -247,11 +247,18 @@ pub fn run(opts: &DriftOptions) -> Result<DriftReport> {
             }
             .generate();
             let (flagged, _) = detect(&lines, &opts.config)?;
-            Ok((kind, counts(&lines, &flagged), counts(&lines, &never_seen(&lines))))
+            Ok((
+                kind,
+                counts(&lines, &flagged),
+                counts(&lines, &never_seen(&lines)),
+            ))
         })
         .collect::<Result<Vec<_>>>()?;
     for (kind, detector, new_template) in per_kind {
-        let k = kinds.iter_mut().find(|k| k.kind == kind).expect("every kind");
+        let k = kinds
+            .iter_mut()
+            .find(|k| k.kind == kind)
+            .expect("every kind");
         k.detector += detector;
         k.new_template += new_template;
     }

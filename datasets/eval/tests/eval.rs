@@ -229,8 +229,14 @@ fn drift_eval_reports_every_kind_and_the_clean_stream() {
         ..opts.clone()
     })
     .unwrap();
-    assert_eq!(two.clean.iter().map(|c| c.seed).collect::<Vec<_>>(), vec![1, 2]);
-    assert_eq!(two.clean[0], report.clean[0], "seed 1 alone or among others");
+    assert_eq!(
+        two.clean.iter().map(|c| c.seed).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert_eq!(
+        two.clean[0], report.clean[0],
+        "seed 1 alone or among others"
+    );
     for (k, one) in two.kinds.iter().zip(&report.kinds) {
         assert!(k.detector.truth > one.detector.truth, "{:?} pooled", k.kind);
     }

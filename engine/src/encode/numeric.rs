@@ -643,7 +643,10 @@ mod tests {
         let remembered = p.with_remembered([(context_key(1, "latency_ms"), (3.0, 31.0))]);
         for v in [25.0, 31.0, 31.4] {
             assert!(
-                matches!(remembered.symbol((1, 9), "latency_ms", v), NumSymbol::Bin(_)),
+                matches!(
+                    remembered.symbol((1, 9), "latency_ms", v),
+                    NumSymbol::Bin(_)
+                ),
                 "{v} was within what the stream took as normal"
             );
         }
@@ -662,7 +665,11 @@ mod tests {
         // rare one answers in 4–6 ms, too few lines for a profile.
         let mut leaves: Vec<(Ctx, &str, f64)> = (0..400u64)
             .map(|i| {
-                let v = if i % 100 < 8 { 300 + i % 3 * 50 } else { 20 + i % 21 };
+                let v = if i % 100 < 8 {
+                    300 + i % 3 * 50
+                } else {
+                    20 + i % 21
+                };
                 ((10 + i % 4, 9), "latency_ms", v as f64)
             })
             .collect();
@@ -685,8 +692,14 @@ mod tests {
         let mut one = leaves[..400].to_vec();
         one.push(((3, 9), "latency_ms", 18.0));
         let p = NumericProfile::build(one.iter().copied());
-        assert!(matches!(p.symbol((3, 9), "latency_ms", 35.0), NumSymbol::Bin(_)));
-        assert!(matches!(p.symbol((3, 9), "latency_ms", 3_000.0), NumSymbol::Above(_)));
+        assert!(matches!(
+            p.symbol((3, 9), "latency_ms", 35.0),
+            NumSymbol::Bin(_)
+        ));
+        assert!(matches!(
+            p.symbol((3, 9), "latency_ms", 3_000.0),
+            NumSymbol::Above(_)
+        ));
     }
 
     #[test]
