@@ -302,3 +302,32 @@ fn a_held_message_that_recurs_unflagged_once_its_words_are_known_is_dropped() {
     );
     assert!(at_once.contains(&(1_000, 1_000)), "{at_once:?}");
 }
+
+#[test]
+fn lines_raising_a_new_alarm_never_become_normal_by_recurring() {
+    // Two known messages; three lines of one at level ERROR within a
+    // refresh interval, then one of the other.
+    let flips = [1_000, 1_030, 1_060, 1_500];
+    let line = |i: u64| -> serde_json::Value {
+        let level = if flips.contains(&i) { "ERROR" } else { "INFO" };
+        let msg = if i == 1_500 || (i % 3 == 0 && !flips.contains(&i)) {
+            "cache warmed for region".to_string()
+        } else {
+            format!("GET /api/items/{} ok", i % 50)
+        };
+        json!({"level": level, "msg": msg, "latency_ms": 20 + i * 7 % 30})
+    };
+    let events: Vec<Event> = (0..2_000u64)
+        .map(|i| Event {
+            body: line(i),
+            ..Default::default()
+        })
+        .collect();
+    let found: Vec<u64> = settled(&events, DetectorConfig::default())
+        .into_iter()
+        .map(|f| f.0)
+        .collect();
+    for i in flips {
+        assert!(found.contains(&i), "the error line at {i}: {found:?}");
+    }
+}

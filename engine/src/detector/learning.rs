@@ -28,6 +28,13 @@ impl StreamDetector {
             return false;
         }
         let ev = &e.ev;
+        // A line raising an alarm the stream never raised does not become
+        // normal by recurring: three chance flips of one template to
+        // `error` would make that level known, and every later error on any
+        // template would be missed.
+        if self.new_alarm(ev) {
+            return false;
+        }
         // A changed code or text inside a known template does not become
         // normal; a known template whose quantity moved (see `moved_apart`)
         // may.
@@ -109,13 +116,18 @@ impl StreamDetector {
     /// an alarm (a new `FATAL`; a new service is words), nothing else new.
     pub(super) fn new_words_only(&self, ev: &Stored) -> bool {
         let n = ev.novelty;
-        let model = self.model();
-        let (vocab, memory) = (&model.vocab, &self.memory.vocab);
         n.members == 0
             && !n.in_text()
             && (n.tokens > 0 || self.new_context(ev))
-            && categories(&ev.encoded)
-                .all(|c| !names_an_alarm(c) || vocab.knows_token(c) || memory.knows_token(c))
+            && !self.new_alarm(ev)
+    }
+
+    /// Whether a category value of `ev` names an alarm (see
+    /// [`names_an_alarm`]) that neither the baseline nor the memory knows.
+    pub(super) fn new_alarm(&self, ev: &Stored) -> bool {
+        let (vocab, memory) = (&self.model().vocab, &self.memory.vocab);
+        categories(&ev.encoded)
+            .any(|c| names_an_alarm(c) && !vocab.knows_token(c) && !memory.knows_token(c))
     }
 
     /// Whether no baseline event, nor any template the memory keeps, has
