@@ -62,7 +62,7 @@ impl Memory {
                 if v.is_finite() {
                     let key = context_key(ev.context, path);
                     widen(&mut self.ranges, key, *v, ev.index);
-                    if !ev.metric {
+                    if !ev.metric && !ev.learned {
                         widen(&mut self.template_ranges, key, *v, ev.index);
                     }
                 }
@@ -127,4 +127,53 @@ fn widen(ranges: &mut BTreeMap<u64, (f64, f64, u64)>, key: u64, v: f64, index: u
     make_room(ranges, key, MEMORY_RANGES, |r| r.2);
     let r = ranges.entry(key).or_insert((v, v, index));
     *r = (r.0.min(v), r.1.max(v), index);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(index: u64, latency: f64, metric: bool, learned: bool) -> Arc<Stored> {
+        Arc::new(Stored {
+            index,
+            timestamp: None,
+            encoded: String::new(),
+            leaves: vec![("latency_ms".into(), latency)],
+            context: 5,
+            keyset: 7,
+            score: 0.0,
+            rank: 0.0,
+            excursion: 0,
+            novelty: Default::default(),
+            facts: Default::default(),
+            runs: Default::default(),
+            metric,
+            learned,
+            clen: Default::default(),
+        })
+    }
+
+    #[test]
+    fn only_log_lines_that_entered_unflagged_widen_a_templates_normal_range() {
+        let mut m = Memory::default();
+        m.remember(line(1, 20.0, false, false));
+        m.remember(line(2, 30.0, false, false));
+        m.remember(line(3, 900.0, false, true));
+        m.absorb();
+        let key = context_key(5, "latency_ms");
+        fn of(mut it: impl Iterator<Item = (u64, (f64, f64))>, key: u64) -> Option<(f64, f64)> {
+            it.find(|(k, _)| *k == key).map(|(_, r)| r)
+        }
+        assert_eq!(of(m.template_ranges(), key), Some((20.0, 30.0)));
+        assert_eq!(
+            of(m.ranges(), key),
+            Some((20.0, 900.0)),
+            "a rare template's range"
+        );
+        let mut metrics = Memory::default();
+        metrics.remember(line(1, 20.0, true, false));
+        metrics.absorb();
+        assert_eq!(of(metrics.template_ranges(), key), None);
+        assert_eq!(of(metrics.ranges(), key), Some((20.0, 20.0)));
+    }
 }

@@ -40,6 +40,11 @@ pub(crate) struct Stored {
     /// rolling baseline says so, whatever the series once took.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub metric: bool,
+    /// Flagged, then admitted when its template became normal: its numbers
+    /// never widen what the memory keeps as the template's normal range (a
+    /// spike among a new template's first lines would stay normal).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub learned: bool,
     /// `C(encoded)`, once something asked for it.
     #[serde(skip)]
     pub clen: LenCache,

@@ -152,6 +152,7 @@ pub(crate) fn cross_fit(
                 facts,
                 runs: r.runs.clone(),
                 metric: r.metric,
+                learned: false,
                 clen: Default::default(),
             }
         })

@@ -95,7 +95,10 @@ impl StreamDetector {
             }
         }
         for o in earlier.into_iter().chain(from_window).chain([ev.clone()]) {
-            self.admit(o);
+            self.admit(Arc::new(Stored {
+                learned: true,
+                ..Stored::clone(&o)
+            }));
         }
         let dropped = self.pending.drop_template(template);
         self.past.forget(&dropped);

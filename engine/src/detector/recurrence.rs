@@ -132,6 +132,7 @@ mod tests {
             facts: Default::default(),
             runs: Default::default(),
             metric: false,
+            learned: false,
             clen: Default::default(),
         }
     }

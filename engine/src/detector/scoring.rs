@@ -104,6 +104,7 @@ impl StreamDetector {
                     facts,
                     runs: runs.clone(),
                     metric,
+                    learned: false,
                     clen: Default::default(),
                 });
                 // The randomised p-value is the calibrated one; the flag also
