@@ -135,21 +135,9 @@ mod tests {
 
     fn line(index: u64, latency: f64, metric: bool, learned: bool) -> Arc<Stored> {
         Arc::new(Stored {
-            index,
-            timestamp: None,
-            encoded: String::new(),
-            leaves: vec![("latency_ms".into(), latency)],
-            context: 5,
-            keyset: 7,
-            score: 0.0,
-            rank: 0.0,
-            excursion: 0,
-            novelty: Default::default(),
-            facts: Default::default(),
-            runs: Default::default(),
             metric,
             learned,
-            clen: Default::default(),
+            ..Stored::bare(index, 5, &[("latency_ms", latency)])
         })
     }
 

@@ -50,6 +50,31 @@ pub(crate) struct Stored {
     pub clen: LenCache,
 }
 
+#[cfg(test)]
+impl Stored {
+    /// An event of template `context` (key set 7) with these numbers and
+    /// nothing else, for unit tests.
+    pub(crate) fn bare(index: u64, context: u64, leaves: &[(&str, f64)]) -> Stored {
+        Stored {
+            index,
+            timestamp: None,
+            encoded: String::new(),
+            leaves: leaves.iter().map(|(p, v)| (p.to_string(), *v)).collect(),
+            context,
+            keyset: 7,
+            score: 0.0,
+            rank: 0.0,
+            excursion: 0,
+            novelty: Default::default(),
+            facts: Default::default(),
+            runs: Default::default(),
+            metric: false,
+            learned: false,
+            clen: Default::default(),
+        }
+    }
+}
+
 /// A compressed length computed when first needed and kept with its event, so
 /// that a nearest-neighbour candidate is compressed alone once, not once per
 /// model (every 100 events) that offers it. A cache, not part of the event:

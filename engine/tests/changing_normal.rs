@@ -310,7 +310,7 @@ fn lines_raising_a_new_alarm_never_become_normal_by_recurring() {
     let flips = [1_000, 1_030, 1_060, 1_500];
     let line = |i: u64| -> serde_json::Value {
         let level = if flips.contains(&i) { "ERROR" } else { "INFO" };
-        let msg = if i == 1_500 || (i % 3 == 0 && !flips.contains(&i)) {
+        let msg = if i == 1_500 || (i.is_multiple_of(3) && !flips.contains(&i)) {
             "cache warmed for region".to_string()
         } else {
             format!("GET /api/items/{} ok", i % 50)

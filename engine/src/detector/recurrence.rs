@@ -118,23 +118,7 @@ mod tests {
     use crate::encode::numeric::Ctx;
 
     fn stored(index: u64, context: u64, leaves: &[(&str, f64)]) -> Stored {
-        Stored {
-            index,
-            timestamp: None,
-            encoded: String::new(),
-            leaves: leaves.iter().map(|(p, v)| (p.to_string(), *v)).collect(),
-            context,
-            keyset: 7,
-            score: 0.0,
-            rank: 0.0,
-            excursion: 0,
-            novelty: Default::default(),
-            facts: Default::default(),
-            runs: Default::default(),
-            metric: false,
-            learned: false,
-            clen: Default::default(),
-        }
+        Stored::bare(index, context, leaves)
     }
 
     /// `value` ranges over 0..100 and `mad` over 0..10 in context 1.
