@@ -231,7 +231,8 @@ impl Model {
                 }))
                 .with_known(memory.known_values())
                 .with_ranges(memory.ranges())
-                .with_remembered(memory.template_ranges());
+                .with_remembered(memory.template_ranges())
+                .with_tails(baseline.iter().any(|s| !s.metric));
                 let mut calib_rank: Vec<f32> =
                     baseline.iter().chain(held).map(|s| s.rank).collect();
                 calib_rank.sort_by(|a, b| a.total_cmp(b));

@@ -496,6 +496,34 @@ fn a_changed_status_inside_the_message_is_flagged_and_named() {
 }
 
 #[test]
+fn a_latency_well_past_a_hard_top_is_flagged_though_below_twice_it() {
+    // Latencies spread over 20–60 ms for hundreds of lines; 100 at 600 is
+    // 1.7× the maximum, 62 at 650 is the next value.
+    let events: Vec<Event> = (0..700u64)
+        .map(|i| {
+            let ms = match i {
+                600 => 100,
+                650 => 62,
+                _ => 20 + (i * 37 % 41),
+            };
+            Event {
+                body: json!({"message": "GET /api/users 200", "latency_ms": ms}),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let mut d = StreamDetector::new("s", DetectorConfig::default()).unwrap();
+    let found = d.push(&events).unwrap();
+    let hit = found.iter().find(|a| a.index == 600);
+    let hit = hit.unwrap_or_else(|| panic!("not flagged: {found:#?}"));
+    assert!(hit.why.contains("`latency_ms` = 100 is above"), "{}", hit.why);
+    assert!(
+        found.iter().all(|a| a.index != 650),
+        "62 is no anomaly: {found:#?}"
+    );
+}
+
+#[test]
 fn a_quote_injected_into_a_path_is_flagged_and_named() {
     // A mixed stream at level info; one path carries `' OR '1'='1`. Its words
     // are short or known, so the evidence is the quote no line had.

@@ -45,6 +45,7 @@ pub(crate) fn cross_fit(
             (ctx, ls)
         })
         .collect();
+    let logs = raws.iter().any(|r| !r.metric);
     let full = NumericProfile::build(
         leaves
             .iter()
@@ -52,7 +53,8 @@ pub(crate) fn cross_fit(
     )
     .with_known(memory.known_values())
     .with_ranges(memory.ranges())
-    .with_remembered(memory.template_ranges());
+    .with_remembered(memory.template_ranges())
+    .with_tails(logs);
     // Tokens and members do not depend on the numeric profile.
     let encoded: Vec<String> = raws
         .par_iter()
@@ -78,7 +80,8 @@ pub(crate) fn cross_fit(
             }))
             .with_known(memory.known_values())
             .with_ranges(memory.ranges())
-            .with_remembered(memory.template_ranges());
+            .with_remembered(memory.template_ranges())
+            .with_tails(logs);
             let vocab = Vocabulary::of(others().map(|i| &facts[i]));
             let shapes = ShapeModel::build(
                 others().map(|i| RunsOf {

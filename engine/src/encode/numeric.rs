@@ -23,6 +23,14 @@ const RANGE_QUANTILES: (f64, f64) = (0.01, 0.99);
 /// Values within this share of the baseline's spread outside the range are not
 /// excursions: the range's own ends are noisy.
 const MARGIN: f64 = 0.5;
+/// Values above which a baseline's top tenth (20 values) measures its upper
+/// tail's length well enough to shorten the margin by it.
+const TAIL_VALUES: usize = 200;
+/// Tail lengths (90th to 99th percentile) in the margin above the range:
+/// for normal values the tail is 1.044 σ and half a spread 1.645 σ, so a
+/// normal tail keeps the margin it had, and only a shorter one (values
+/// with a hard top) is judged closer to it.
+const TAIL_LENGTHS: f64 = MARGIN * 3.290 / 1.044;
 pub(crate) const MAX_LEVEL: u32 = 4;
 /// Bytes of excursion token per level.
 const TOKEN_BYTES_PER_LEVEL: usize = 24;
@@ -63,6 +71,15 @@ struct FieldProfile {
     /// so 3 after a range of 1–2 is the next value, not 1.5× the maximum.
     #[serde(default)]
     step: f64,
+    /// How far the top tenth of values reaches past the 90th percentile, on
+    /// the transformed scale: the upper tail's own length (see
+    /// `upper_margin`; negative in profiles saved before it was kept).
+    #[serde(default = "unknown_tail")]
+    tail_hi: f64,
+}
+
+fn unknown_tail() -> f64 {
+    -1.0
 }
 
 impl FieldProfile {
@@ -100,6 +117,7 @@ impl FieldProfile {
             } else {
                 0.0
             },
+            tail_hi: q(0.99) - q(0.9),
         }
     }
 
@@ -124,15 +142,28 @@ impl FieldProfile {
         margin_of(self.n)
     }
 
+    /// The margin above the range: [`margin`](Self::margin), or shorter
+    /// where the baseline measured an upper tail shorter than a normal
+    /// one's (see [`TAIL_LENGTHS`]). A latency capped at 60 over hundreds
+    /// of lines makes 100 an excursion; a normal or longer tail keeps half
+    /// a spread.
+    fn upper_margin(&self) -> f64 {
+        let margin = self.margin();
+        if self.n < TAIL_VALUES || self.tail_hi < 0.0 || self.spread <= 0.0 {
+            return margin;
+        }
+        let own = TAIL_LENGTHS * self.tail_hi / self.spread + 1.0 / (self.n as f64).sqrt();
+        margin.min(own)
+    }
+
     /// The excursion level of a value `d` spreads past the range's end:
-    /// 1 from the margin out, then one more per doubling.
-    fn level(&self, d: f64) -> u32 {
-        (1 + (1.0 + d - self.margin()).log2().floor() as u32).min(MAX_LEVEL)
+    /// 1 from `margin` out, then one more per doubling.
+    fn level(d: f64, margin: f64) -> u32 {
+        (1 + (1.0 + d - margin).max(1.0).log2().floor() as u32).min(MAX_LEVEL)
     }
 
     /// [`level`](Self::level) before its cap, as a real number.
-    fn reach_of(&self, d: f64) -> f32 {
-        let margin = self.margin();
+    fn reach_of(d: f64, margin: f64) -> f32 {
         if d <= margin {
             return 0.0;
         }
@@ -140,13 +171,13 @@ impl FieldProfile {
     }
 
     fn symbol(&self, v: f64) -> NumSymbol {
-        let margin = self.margin();
+        let (margin, above) = (self.margin(), self.upper_margin());
         if self.log && v < 0.0 {
             return NumSymbol::Below(MAX_LEVEL);
         }
         let x = if self.log { v.ln_1p() } else { v };
         let (moved, lo, hi) = self.towards_range(v, x);
-        let level = |d: f64| self.level(d);
+        let level = |d: f64| Self::level(d, margin);
         if self.spread <= 0.0 {
             // A constant field: any other value is an excursion.
             return if x > self.hi {
@@ -157,8 +188,8 @@ impl FieldProfile {
                 NumSymbol::Bin(0)
             };
         }
-        if moved > hi + margin * self.spread {
-            return NumSymbol::Above(level((moved - hi) / self.spread));
+        if moved > hi + above * self.spread {
+            return NumSymbol::Above(Self::level((moved - hi) / self.spread, above));
         }
         if self.log {
             let (v, min) = (v + self.step / 2.0, self.min - self.step / 2.0);
@@ -180,7 +211,7 @@ impl FieldProfile {
         let d = if self.spread <= 0.0 {
             return 0.0;
         } else if x > hi {
-            (x - hi) / self.spread
+            return Self::reach_of((x - hi) / self.spread, self.upper_margin());
         } else if self.log {
             if self.lin_spread > 0.0 && v_up < min {
                 (min - v_up) / self.lin_spread
@@ -192,7 +223,7 @@ impl FieldProfile {
         } else {
             0.0
         };
-        self.reach_of(d)
+        Self::reach_of(d, self.margin())
     }
 }
 
@@ -326,6 +357,18 @@ impl NumericProfile {
         self
     }
 
+    /// Keeps the upper tails' lengths (see `FieldProfile::upper_margin`) only
+    /// for logs: a metric series' value past its all-time range is a record
+    /// (`record_margin`), and its rolling baseline keeps half a spread.
+    pub fn with_tails(mut self, logs: bool) -> Self {
+        if !logs {
+            for p in self.fields.values_mut().chain(self.contextual.values_mut()) {
+                p.tail_hi = unknown_tail();
+            }
+        }
+        self
+    }
+
     /// Adds the exact values a stream's memory knows for few-valued fields.
     pub fn with_known<'a>(mut self, known: impl IntoIterator<Item = (u64, &'a [u64])>) -> Self {
         self.known = known.into_iter().map(|(k, v)| (k, v.to_vec())).collect();
@@ -354,7 +397,9 @@ impl NumericProfile {
                 }
                 NumSymbol::Bin(bin) => self
                     .beyond_own(ctx, path, p, v)
-                    .map_or(NumSymbol::Bin(bin), |d| NumSymbol::Above(p.level(d))),
+                    .map_or(NumSymbol::Bin(bin), |d| {
+                        NumSymbol::Above(FieldProfile::level(d, p.margin()))
+                    }),
                 sym => sym,
             },
             Some(_) => NumSymbol::Above(MAX_LEVEL),
@@ -368,7 +413,7 @@ impl NumericProfile {
             Some(p) if v.is_finite() => match p.reach(v) {
                 0.0 => self
                     .beyond_own(ctx, path, p, v)
-                    .map_or(0.0, |d| p.reach_of(d)),
+                    .map_or(0.0, |d| FieldProfile::reach_of(d, p.margin())),
                 r => r,
             },
             _ => 0.0,
@@ -700,6 +745,64 @@ mod tests {
             p.symbol((3, 9), "latency_ms", 3_000.0),
             NumSymbol::Above(_)
         ));
+    }
+
+    #[test]
+    fn a_short_upper_tail_is_left_sooner_and_a_metric_keeps_half_a_spread() {
+        // 400 latencies spread evenly over 20–60: no tail past 60.
+        let leaves: Vec<(Ctx, &str, f64)> = (0..400)
+            .map(|i| ((1, 9), "latency_ms", 20.0 + (i % 41) as f64))
+            .collect();
+        let p = NumericProfile::build(leaves.iter().copied());
+        let above = |p: &NumericProfile, v| {
+            matches!(p.symbol((1, 9), "latency_ms", v), NumSymbol::Above(_))
+        };
+        assert!(above(&p, 100.0), "1.7× a hard top");
+        assert!(p.reach((1, 9), "latency_ms", 100.0) > 0.0);
+        assert!(!above(&p, 62.0));
+        // The same values as a metric series: half a spread, as before.
+        let metric = NumericProfile::build(leaves.iter().copied()).with_tails(false);
+        assert!(!above(&metric, 100.0));
+        // Normal values' tail (judged linearly: some are negative) keeps
+        // about half a spread.
+        let normal: Vec<(Ctx, &str, f64)> = (1..400)
+            .map(|i| ((1, 9), "x", 10.0 * probit(i as f64 / 400.0)))
+            .collect();
+        let n = NumericProfile::build(normal.iter().copied());
+        let prof = n.profile((1, 9), "x").expect("a profile");
+        assert!(
+            (prof.upper_margin() - prof.margin()).abs() < 0.05,
+            "{} vs {}",
+            prof.upper_margin(),
+            prof.margin()
+        );
+        let uniform = p.profile((1, 9), "latency_ms").expect("a profile");
+        assert!(uniform.upper_margin() < uniform.margin() / 2.0);
+    }
+
+    /// The standard normal quantile of `p`, by bisection on Φ (erf after
+    /// Abramowitz and Stegun 7.1.26, to 1.5e-7).
+    fn probit(p: f64) -> f64 {
+        let erf = |x: f64| {
+            let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
+            let y = 1.0
+                - t * (0.254_829_592
+                    + t * (-0.284_496_736
+                        + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))))
+                    * (-x * x).exp();
+            y.copysign(x)
+        };
+        let phi = |x: f64| 0.5 * (1.0 + erf(x / std::f64::consts::SQRT_2));
+        let (mut lo, mut hi) = (-8.0, 8.0);
+        for _ in 0..60 {
+            let mid = (lo + hi) / 2.0;
+            if phi(mid) < p {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        (lo + hi) / 2.0
     }
 
     #[test]
