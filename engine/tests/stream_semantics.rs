@@ -35,6 +35,18 @@ fn metric_stream(n: u64, value: impl Fn(u64) -> f64) -> Vec<Event> {
 }
 
 /// Stream positions of the event anomalies a default detector reports.
+/// The anomalies of one stream of these bodies at the defaults.
+fn anomalies_of(bodies: impl Iterator<Item = serde_json::Value>) -> Vec<driftlock_engine::Anomaly> {
+    let events: Vec<Event> = bodies
+        .map(|body| Event {
+            body,
+            ..Default::default()
+        })
+        .collect();
+    let mut d = StreamDetector::new("s", DetectorConfig::default()).unwrap();
+    d.push(&events).unwrap()
+}
+
 fn share_at_most(ps: &[(u64, f64)], alpha: f64) -> f64 {
     ps.iter().filter(|(_, p)| *p <= alpha).count() as f64 / ps.len() as f64
 }
@@ -499,24 +511,21 @@ fn a_changed_status_inside_the_message_is_flagged_and_named() {
 fn a_latency_well_past_a_hard_top_is_flagged_though_below_twice_it() {
     // Latencies spread over 20–60 ms for hundreds of lines; 100 at 600 is
     // 1.7× the maximum, 62 at 650 is the next value.
-    let events: Vec<Event> = (0..700u64)
-        .map(|i| {
-            let ms = match i {
-                600 => 100,
-                650 => 62,
-                _ => 20 + (i * 37 % 41),
-            };
-            Event {
-                body: json!({"message": "GET /api/users 200", "latency_ms": ms}),
-                ..Default::default()
-            }
-        })
-        .collect();
-    let mut d = StreamDetector::new("s", DetectorConfig::default()).unwrap();
-    let found = d.push(&events).unwrap();
+    let found = anomalies_of((0..700u64).map(|i| {
+        let ms = match i {
+            600 => 100,
+            650 => 62,
+            _ => 20 + (i * 37 % 41),
+        };
+        json!({"message": "GET /api/users 200", "latency_ms": ms})
+    }));
     let hit = found.iter().find(|a| a.index == 600);
     let hit = hit.unwrap_or_else(|| panic!("not flagged: {found:#?}"));
-    assert!(hit.why.contains("`latency_ms` = 100 is above"), "{}", hit.why);
+    assert!(
+        hit.why.contains("`latency_ms` = 100 is above"),
+        "{}",
+        hit.why
+    );
     assert!(
         found.iter().all(|a| a.index != 650),
         "62 is no anomaly: {found:#?}"
@@ -528,24 +537,17 @@ fn a_quote_injected_into_a_path_is_flagged_and_named() {
     // A mixed stream at level info; one path carries `' OR '1'='1`. Its words
     // are short or known, so the evidence is the quote no line had.
     let routes = ["/api/users", "/api/orders", "/api/items"];
-    let events: Vec<Event> = (0..700u64)
-        .map(|i| {
-            let path = if i == 600 {
-                "/api/users?id=1' OR '1'='1".to_string()
-            } else {
-                format!("{}?id={}", routes[(i % 3) as usize], i % 97)
-            };
-            Event {
-                body: json!({
-                    "level": "info",
-                    "message": format!("GET {path} 200 in {}ms", 20 + (i * 37 % 41)),
-                }),
-                ..Default::default()
-            }
+    let found = anomalies_of((0..700u64).map(|i| {
+        let path = if i == 600 {
+            "/api/users?id=1' OR '1'='1".to_string()
+        } else {
+            format!("{}?id={}", routes[(i % 3) as usize], i % 97)
+        };
+        json!({
+            "level": "info",
+            "message": format!("GET {path} 200 in {}ms", 20 + (i * 37 % 41)),
         })
-        .collect();
-    let mut d = StreamDetector::new("s", DetectorConfig::default()).unwrap();
-    let found = d.push(&events).unwrap();
+    }));
     let hit = found.iter().find(|a| a.index == 600);
     let hit = hit.unwrap_or_else(|| panic!("not flagged: {found:#?}"));
     assert!(
