@@ -331,3 +331,44 @@ fn lines_raising_a_new_alarm_never_become_normal_by_recurring() {
         assert!(found.contains(&i), "the error line at {i}: {found:?}");
     }
 }
+
+#[test]
+fn a_spike_among_a_new_messages_first_lines_stays_an_anomaly() {
+    // From 1,000 a new message every 30 lines at 20–29 ms; its second line
+    // takes 1,500 ms, and so does the one at 1,500.
+    let spikes = [1_050, 1_500];
+    let line = |i: u64| -> serde_json::Value {
+        if i >= 1_000 && i.is_multiple_of(30) {
+            let ms = if spikes.contains(&i) {
+                1_500
+            } else {
+                20 + i % 10
+            };
+            json!({"level": "INFO", "msg": "cache warmed for region", "latency_ms": ms})
+        } else {
+            json!({"level": "INFO", "msg": format!("GET /api/items/{} ok", i % 50), "latency_ms": 20 + i * 7 % 30})
+        }
+    };
+    let events: Vec<Event> = (0..2_000u64)
+        .map(|i| Event {
+            body: line(i),
+            ..Default::default()
+        })
+        .collect();
+    let found: Vec<u64> = settled(&events, DetectorConfig::default())
+        .into_iter()
+        .map(|f| f.0)
+        .collect();
+    for i in spikes {
+        assert!(found.contains(&i), "the spike at {i}: {found:?}");
+    }
+    let warmed: Vec<u64> = found
+        .iter()
+        .copied()
+        .filter(|&i| i >= 1_000 && i % 30 == 0 && !spikes.contains(&i))
+        .collect();
+    assert!(
+        warmed.is_empty(),
+        "the message's ordinary lines: {warmed:?}"
+    );
+}

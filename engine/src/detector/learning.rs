@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::{BURST_FLAGS, StreamDetector, WindowEntry};
+use crate::Anomaly;
 use crate::novelty::{categories, names_an_alarm};
 use crate::stored::Stored;
 
@@ -81,27 +82,69 @@ impl StreamDetector {
     /// `ev`'s template is the stream's new normal: `ev` and its template's
     /// earlier flagged lines (held, or still in the window) enter the
     /// baseline, so the next line is judged as known, and its flags still
-    /// waiting to be reported are dropped.
-    pub(super) fn learn(&mut self, ev: &Arc<Stored>) {
+    /// waiting to be reported are dropped. A line with a number far above
+    /// every other of these lines' (see `NumericProfile::far_above`) is an
+    /// anomaly among them: it stays out, and if held it is reported now,
+    /// into `out`. Returns whether `ev` itself entered.
+    pub(super) fn learn(&mut self, ev: &Arc<Stored>, out: &mut Vec<Anomaly>) -> bool {
         let template = (ev.context, ev.keyset);
         let same = |o: &Stored| (o.context, o.keyset) == template;
-        let (earlier, rest): (Vec<_>, Vec<_>) = self.held.drain(..).partition(|o| same(o));
+        let mut group: Vec<Arc<Stored>> = self.held.iter().filter(|o| same(o)).cloned().collect();
+        group.extend(
+            self.window
+                .iter()
+                .filter(|w| w.flagged && !w.admitted && same(&w.ev))
+                .map(|w| w.ev.clone()),
+        );
+        group.push(ev.clone());
+        let spikes = self.spikes(&group);
+        let enters = |o: &Stored| same(o) && !spikes.contains(&o.index);
+        let (earlier, rest): (Vec<_>, Vec<_>) = self.held.drain(..).partition(|o| enters(o));
         self.held = rest.into();
         let mut from_window = Vec::new();
         for w in self.window.iter_mut() {
-            if w.flagged && !w.admitted && same(&w.ev) {
+            if w.flagged && !w.admitted && enters(&w.ev) {
                 w.admitted = true;
                 from_window.push(w.ev.clone());
             }
         }
-        for o in earlier.into_iter().chain(from_window).chain([ev.clone()]) {
+        let ev_enters = enters(ev);
+        let now = ev_enters.then(|| ev.clone());
+        for o in earlier.into_iter().chain(from_window).chain(now) {
             self.admit(Arc::new(Stored {
                 learned: true,
                 ..Stored::clone(&o)
             }));
         }
-        let dropped = self.pending.drop_template(template);
+        let dropped = self.pending.drop_template(template, &spikes);
         self.past.forget(&dropped);
+        let at = ev.index;
+        for h in self.pending.take(&spikes) {
+            self.report_held(h, at, out);
+        }
+        ev_enters
+    }
+
+    /// Positions of the lines of `group` (one template's) with a number far
+    /// above the same field's values on all the others.
+    fn spikes(&self, group: &[Arc<Stored>]) -> Vec<u64> {
+        let profile = &self.model().profile;
+        group
+            .iter()
+            .filter(|o| {
+                o.leaves.iter().any(|(path, v)| {
+                    let others: Vec<f64> = group
+                        .iter()
+                        .filter(|g| g.index != o.index)
+                        .flat_map(|g| g.leaves.iter().filter(|(p, _)| p == path).map(|l| l.1))
+                        .collect();
+                    let hi = others.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    !others.is_empty()
+                        && profile.far_above((o.context, o.keyset), path, *v, hi, others.len())
+                })
+            })
+            .map(|o| o.index)
+            .collect()
     }
 
     /// Flagged for a quantity outside its range alone: no new token, member,

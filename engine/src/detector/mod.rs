@@ -476,8 +476,7 @@ impl StreamDetector {
             };
             let learned = flagged && self.becomes_normal(&entry);
             if learned {
-                self.learn(&entry.ev);
-                entry.admitted = true;
+                entry.admitted = self.learn(&entry.ev, out);
             }
             self.window.push_back(entry);
             if self.window.len() as u64 > w {

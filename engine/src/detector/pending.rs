@@ -72,11 +72,12 @@ impl Pending {
         });
     }
 
-    /// Drops the flags of `template`, now normal; returns their positions.
-    pub fn drop_template(&mut self, template: (u64, u64)) -> Vec<u64> {
+    /// Drops the flags of `template`, now normal, but those at `keep`;
+    /// returns their positions.
+    pub fn drop_template(&mut self, template: (u64, u64), keep: &[u64]) -> Vec<u64> {
         let mut dropped = Vec::new();
         self.queue.retain(|h| {
-            let same = h.template == template;
+            let same = h.template == template && !keep.contains(&h.anomaly.index);
             if same {
                 dropped.push(h.anomaly.index);
             }
@@ -119,6 +120,19 @@ impl Pending {
         if let Some(h) = self.queue.iter_mut().find(|h| h.anomaly.index == index) {
             h.event.attributes = attributes.clone();
         }
+    }
+
+    /// The held flags at `positions`, taken out to be reported now.
+    pub fn take(&mut self, positions: &[u64]) -> Vec<Held> {
+        if positions.is_empty() {
+            return Vec::new();
+        }
+        let (taken, kept) = self
+            .queue
+            .drain(..)
+            .partition(|h| positions.contains(&h.anomaly.index));
+        self.queue = kept;
+        taken.into()
     }
 
     /// Every held flag, oldest first (the input has ended).
@@ -249,7 +263,7 @@ mod tests {
         for (i, t) in [(5, 1), (6, 2), (7, 1)] {
             p.hold(anomaly(i, 0), (t, 0), Event::default());
         }
-        assert_eq!(p.drop_template((1, 0)), vec![5, 7]);
+        assert_eq!(p.drop_template((1, 0), &[]), vec![5, 7]);
         let left: Vec<u64> = p.drain().iter().map(|h| h.anomaly.index).collect();
         assert_eq!(left, vec![6]);
     }

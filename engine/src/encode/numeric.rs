@@ -227,6 +227,15 @@ impl FieldProfile {
     }
 }
 
+/// How many of `p`'s spreads `v` is above `hi`, the largest of `n` values,
+/// when that is past the margin of a range of `n` values.
+fn past_few(p: &FieldProfile, v: f64, hi: f64, n: usize) -> Option<f64> {
+    let t = |x: f64| if p.log { x.max(0.0).ln_1p() } else { x };
+    let h = p.step / 2.0;
+    let d = (t(v - h) - t(hi + h)) / p.spread;
+    (d > margin_of(n)).then_some(d)
+}
+
 /// The margin, in spreads, of a range estimated from `n` values.
 fn margin_of(n: usize) -> f64 {
     MARGIN + 1.0 / (n.max(1) as f64).sqrt()
@@ -434,10 +443,15 @@ impl NumericProfile {
         }
         let n = *self.few_count.get(&key)?;
         let &(_, hi) = self.few.get(&key)?;
-        let t = |x: f64| if p.log { x.max(0.0).ln_1p() } else { x };
-        let h = p.step / 2.0;
-        let d = (t(v - h) - t(hi + h)) / p.spread;
-        (d > margin_of(n)).then_some(d)
+        past_few(p, v, hi, n)
+    }
+
+    /// Whether `v` is far above `n` values whose largest is `hi` (see
+    /// `beyond_own`), in the spread of the profile `ctx` and `path` are
+    /// judged by: a spike among a new template's first lines.
+    pub fn far_above(&self, ctx: Ctx, path: &str, v: f64, hi: f64, n: usize) -> bool {
+        self.profile(ctx, path)
+            .is_some_and(|p| p.spread > 0.0 && past_few(p, v, hi, n).is_some())
     }
 
     /// The range an excursion of `v` is told against: its template's own
