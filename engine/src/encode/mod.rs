@@ -5,6 +5,7 @@
 //! ([`mask`]); numbers become symbols of the baseline's distribution ([`numeric`]).
 
 pub mod context;
+mod field;
 pub mod mask;
 pub mod numeric;
 

@@ -15,22 +15,10 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
+use super::field::{FieldProfile, past_few, unknown_tail};
+
 /// Quantile bins per field.
 pub const BINS: usize = 8;
-/// The range a value is judged against: these quantiles of the baseline, not
-/// its extremes, so that one unflagged outlier does not widen it for good.
-const RANGE_QUANTILES: (f64, f64) = (0.01, 0.99);
-/// Values within this share of the baseline's spread outside the range are not
-/// excursions: the range's own ends are noisy.
-const MARGIN: f64 = 0.5;
-/// Values above which a baseline's top tenth (20 values) measures its upper
-/// tail's length well enough to shorten the margin by it.
-const TAIL_VALUES: usize = 200;
-/// Tail lengths (90th to 99th percentile) in the margin above the range:
-/// for normal values the tail is 1.044 σ and half a spread 1.645 σ, so a
-/// normal tail keeps the margin it had, and only a shorter one (values
-/// with a hard top) is judged closer to it.
-const TAIL_LENGTHS: f64 = MARGIN * 3.290 / 1.044;
 pub(crate) const MAX_LEVEL: u32 = 4;
 /// Bytes of excursion token per level.
 const TOKEN_BYTES_PER_LEVEL: usize = 24;
@@ -43,202 +31,6 @@ pub enum NumSymbol {
     Below(u32),
     /// The baseline never had this field as a number.
     Unseen,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct FieldProfile {
-    /// Interior quantile edges on the transformed scale.
-    edges: Vec<f64>,
-    lo: f64,
-    hi: f64,
-    spread: f64,
-    /// Positive fields (latencies, sizes) are compared on a log scale.
-    log: bool,
-    /// The range on the original scale, for explanations.
-    min: f64,
-    max: f64,
-    /// 5th–95th percentile spread on the original scale: drops of a positive
-    /// field are judged linearly (on a log scale every value near zero would
-    /// look far below a range that starts at 8).
-    #[serde(default)]
-    lin_spread: f64,
-    /// Values the profile was built from: a small sample's quantiles are
-    /// uncertain, so its margin is wider.
-    #[serde(default)]
-    n: usize,
-    /// 1 when every value was a whole number, else 0: a count or a latency
-    /// in whole milliseconds stands for any real within half a unit of it,
-    /// so 3 after a range of 1–2 is the next value, not 1.5× the maximum.
-    #[serde(default)]
-    step: f64,
-    /// How far the top tenth of values reaches past the 90th percentile, on
-    /// the transformed scale: the upper tail's own length (see
-    /// `upper_margin`; negative in profiles saved before it was kept).
-    #[serde(default = "unknown_tail")]
-    tail_hi: f64,
-}
-
-fn unknown_tail() -> f64 {
-    -1.0
-}
-
-impl FieldProfile {
-    fn build(values: &mut [f64]) -> Self {
-        values.sort_by(|a, b| a.total_cmp(b));
-        // Non-negative fields (latencies, sizes, counts) are compared on a log
-        // scale; ln(1 + v) keeps zeros finite.
-        let log = values[0] >= 0.0;
-        let t = |v: f64| if log { v.ln_1p() } else { v };
-        let q = |p: f64| t(values[((values.len() - 1) as f64 * p).round() as usize]);
-        let edges = (1..BINS).map(|i| q(i as f64 / BINS as f64)).collect();
-        let lin_spread = values[((values.len() - 1) as f64 * 0.95).round() as usize]
-            - values[((values.len() - 1) as f64 * 0.05).round() as usize];
-        let mut lo = q(RANGE_QUANTILES.0);
-        let mut hi = q(RANGE_QUANTILES.1);
-        let mut spread = q(0.95) - q(0.05);
-        if spread <= 0.0 {
-            // A (nearly) constant field: its rare other values are its range.
-            lo = t(values[0]);
-            hi = t(values[values.len() - 1]);
-            spread = hi - lo;
-        }
-        FieldProfile {
-            edges,
-            lo,
-            hi,
-            spread,
-            log,
-            min: if log { lo.exp_m1() } else { lo },
-            max: if log { hi.exp_m1() } else { hi },
-            lin_spread,
-            n: values.len(),
-            step: if values.iter().all(|v| v.fract() == 0.0) {
-                1.0
-            } else {
-                0.0
-            },
-            tail_hi: q(0.99) - q(0.9),
-        }
-    }
-
-    /// `v` (`x` on the transformed scale) and the range's end on the side
-    /// `v` is, each moved half a step towards the other (see `step`).
-    fn towards_range(&self, v: f64, x: f64) -> (f64, f64, f64) {
-        let t = |v: f64| if self.log { v.max(0.0).ln_1p() } else { v };
-        if self.step <= 0.0 {
-            return (x, self.lo, self.hi);
-        }
-        let h = self.step / 2.0;
-        if x > self.hi {
-            (t(v - h), self.lo, t(self.max + h))
-        } else if x < self.lo {
-            (t(v + h), t(self.min - h), self.hi)
-        } else {
-            (x, self.lo, self.hi)
-        }
-    }
-
-    fn margin(&self) -> f64 {
-        margin_of(self.n)
-    }
-
-    /// The margin above the range: [`margin`](Self::margin), or shorter
-    /// where the baseline measured an upper tail shorter than a normal
-    /// one's (see [`TAIL_LENGTHS`]). A latency capped at 60 over hundreds
-    /// of lines makes 100 an excursion; a normal or longer tail keeps half
-    /// a spread.
-    fn upper_margin(&self) -> f64 {
-        let margin = self.margin();
-        if self.n < TAIL_VALUES || self.tail_hi < 0.0 || self.spread <= 0.0 {
-            return margin;
-        }
-        let own = TAIL_LENGTHS * self.tail_hi / self.spread + 1.0 / (self.n as f64).sqrt();
-        margin.min(own)
-    }
-
-    /// The excursion level of a value `d` spreads past the range's end:
-    /// 1 from `margin` out, then one more per doubling.
-    fn level(d: f64, margin: f64) -> u32 {
-        (1 + (1.0 + d - margin).max(1.0).log2().floor() as u32).min(MAX_LEVEL)
-    }
-
-    /// [`level`](Self::level) before its cap, as a real number.
-    fn reach_of(d: f64, margin: f64) -> f32 {
-        if d <= margin {
-            return 0.0;
-        }
-        (1.0 + (1.0 + d - margin).log2()) as f32
-    }
-
-    fn symbol(&self, v: f64) -> NumSymbol {
-        let (margin, above) = (self.margin(), self.upper_margin());
-        if self.log && v < 0.0 {
-            return NumSymbol::Below(MAX_LEVEL);
-        }
-        let x = if self.log { v.ln_1p() } else { v };
-        let (moved, lo, hi) = self.towards_range(v, x);
-        let level = |d: f64| Self::level(d, margin);
-        if self.spread <= 0.0 {
-            // A constant field: any other value is an excursion.
-            return if x > self.hi {
-                NumSymbol::Above(2)
-            } else if x < self.lo {
-                NumSymbol::Below(2)
-            } else {
-                NumSymbol::Bin(0)
-            };
-        }
-        if moved > hi + above * self.spread {
-            return NumSymbol::Above(Self::level((moved - hi) / self.spread, above));
-        }
-        if self.log {
-            let (v, min) = (v + self.step / 2.0, self.min - self.step / 2.0);
-            if self.lin_spread > 0.0 && v < min - margin * self.lin_spread {
-                return NumSymbol::Below(level((min - v) / self.lin_spread));
-            }
-        } else if moved < lo - margin * self.spread {
-            return NumSymbol::Below(level((lo - moved) / self.spread));
-        }
-        NumSymbol::Bin(self.edges.iter().filter(|&&e| e < x).count() as u8)
-    }
-
-    /// The excursion level of `v` before it is capped at [`MAX_LEVEL`], as a
-    /// real number: how far beyond the cap an extreme value goes.
-    fn reach(&self, v: f64) -> f32 {
-        let x = if self.log { v.ln_1p() } else { v };
-        let (x, lo, hi) = self.towards_range(v, x);
-        let (v_up, min) = (v + self.step / 2.0, self.min - self.step / 2.0);
-        let d = if self.spread <= 0.0 {
-            return 0.0;
-        } else if x > hi {
-            return Self::reach_of((x - hi) / self.spread, self.upper_margin());
-        } else if self.log {
-            if self.lin_spread > 0.0 && v_up < min {
-                (min - v_up) / self.lin_spread
-            } else {
-                0.0
-            }
-        } else if x < lo {
-            (lo - x) / self.spread
-        } else {
-            0.0
-        };
-        Self::reach_of(d, self.margin())
-    }
-}
-
-/// How many of `p`'s spreads `v` is above `hi`, the largest of `n` values,
-/// when that is past the margin of a range of `n` values.
-fn past_few(p: &FieldProfile, v: f64, hi: f64, n: usize) -> Option<f64> {
-    let t = |x: f64| if p.log { x.max(0.0).ln_1p() } else { x };
-    let h = p.step / 2.0;
-    let d = (t(v - h) - t(hi + h)) / p.spread;
-    (d > margin_of(n)).then_some(d)
-}
-
-/// The margin, in spreads, of a range estimated from `n` values.
-fn margin_of(n: usize) -> f64 {
-    MARGIN + 1.0 / (n.max(1) as f64).sqrt()
 }
 
 /// A template needs this many baseline values of a field before its own profile
@@ -343,7 +135,7 @@ impl NumericProfile {
 
     /// Widens the few-valued templates' ranges (and adds those the baseline
     /// lacks) by what a stream's memory kept of them, keyed by
-    /// [`context_key`]: a rare template absent from this baseline keeps its
+    /// template and field: a rare template absent from this baseline keeps its
     /// own range.
     pub fn with_ranges(mut self, ranges: impl IntoIterator<Item = (u64, (f64, f64))>) -> Self {
         for (k, (lo, hi)) in ranges {
@@ -416,7 +208,9 @@ impl NumericProfile {
         }
     }
 
-    /// [`FieldProfile::reach`] of `v` in its profile (0 without one).
+    /// How far past its range `v` reaches (the excursion level before its
+    /// cap) in its profile, or past its rare template's own values; 0 without
+    /// one.
     pub fn reach(&self, ctx: Ctx, path: &str, v: f64) -> f32 {
         match self.profile(ctx, path) {
             Some(p) if v.is_finite() => match p.reach(v) {
