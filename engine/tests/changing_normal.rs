@@ -221,6 +221,21 @@ fn settled(events: &[Event], config: DetectorConfig) -> Vec<(u64, u64)> {
         .collect()
 }
 
+/// Positions reported over a stream of `n` lines at the defaults, held
+/// flags settled at its end.
+fn reported(n: u64, line: impl Fn(u64) -> serde_json::Value) -> Vec<u64> {
+    let events: Vec<Event> = (0..n)
+        .map(|i| Event {
+            body: line(i),
+            ..Default::default()
+        })
+        .collect();
+    settled(&events, DetectorConfig::default())
+        .into_iter()
+        .map(|f| f.0)
+        .collect()
+}
+
 #[test]
 fn a_new_service_is_news_in_words_but_a_new_alarm_level_is_reported_at_once() {
     // Two services; from 1,000 a third starts, with a message of its own
@@ -317,16 +332,7 @@ fn lines_raising_a_new_alarm_never_become_normal_by_recurring() {
         };
         json!({"level": level, "msg": msg, "latency_ms": 20 + i * 7 % 30})
     };
-    let events: Vec<Event> = (0..2_000u64)
-        .map(|i| Event {
-            body: line(i),
-            ..Default::default()
-        })
-        .collect();
-    let found: Vec<u64> = settled(&events, DetectorConfig::default())
-        .into_iter()
-        .map(|f| f.0)
-        .collect();
+    let found = reported(2_000, line);
     for i in flips {
         assert!(found.contains(&i), "the error line at {i}: {found:?}");
     }
@@ -349,23 +355,14 @@ fn a_spike_among_a_new_messages_first_lines_stays_an_anomaly() {
             json!({"level": "INFO", "msg": format!("GET /api/items/{} ok", i % 50), "latency_ms": 20 + i * 7 % 30})
         }
     };
-    let events: Vec<Event> = (0..2_000u64)
-        .map(|i| Event {
-            body: line(i),
-            ..Default::default()
-        })
-        .collect();
-    let found: Vec<u64> = settled(&events, DetectorConfig::default())
-        .into_iter()
-        .map(|f| f.0)
-        .collect();
+    let found = reported(2_000, line);
     for i in spikes {
         assert!(found.contains(&i), "the spike at {i}: {found:?}");
     }
     let warmed: Vec<u64> = found
         .iter()
         .copied()
-        .filter(|&i| i >= 1_000 && i % 30 == 0 && !spikes.contains(&i))
+        .filter(|&i| i >= 1_000 && i.is_multiple_of(30) && !spikes.contains(&i))
         .collect();
     assert!(
         warmed.is_empty(),
