@@ -116,12 +116,11 @@ impl StreamDetector {
                 ..Stored::clone(&o)
             }));
         }
-        let dropped = self.pending.drop_template(template, &spikes);
-        self.past.forget(&dropped);
-        let at = ev.index;
         for h in self.pending.take(&spikes) {
-            self.report_held(h, at, out);
+            self.report_held(h, ev.index, out);
         }
+        let dropped = self.pending.drop_template(template);
+        self.past.forget(&dropped);
         ev_enters
     }
 

@@ -72,12 +72,11 @@ impl Pending {
         });
     }
 
-    /// Drops the flags of `template`, now normal, but those at `keep`;
-    /// returns their positions.
-    pub fn drop_template(&mut self, template: (u64, u64), keep: &[u64]) -> Vec<u64> {
+    /// Drops the flags of `template`, now normal; returns their positions.
+    pub fn drop_template(&mut self, template: (u64, u64)) -> Vec<u64> {
         let mut dropped = Vec::new();
         self.queue.retain(|h| {
-            let same = h.template == template && !keep.contains(&h.anomaly.index);
+            let same = h.template == template;
             if same {
                 dropped.push(h.anomaly.index);
             }
@@ -263,7 +262,7 @@ mod tests {
         for (i, t) in [(5, 1), (6, 2), (7, 1)] {
             p.hold(anomaly(i, 0), (t, 0), Event::default());
         }
-        assert_eq!(p.drop_template((1, 0), &[]), vec![5, 7]);
+        assert_eq!(p.drop_template((1, 0)), vec![5, 7]);
         let left: Vec<u64> = p.drain().iter().map(|h| h.anomaly.index).collect();
         assert_eq!(left, vec![6]);
     }

@@ -205,8 +205,12 @@ impl FieldProfile {
 }
 
 /// How many of `p`'s spreads `v` is above `hi`, the largest of `n` values,
-/// when that is past the margin of a range of `n` values.
+/// when that is past the margin of a range of `n` values (never, for a
+/// profile without a spread).
 pub(super) fn past_few(p: &FieldProfile, v: f64, hi: f64, n: usize) -> Option<f64> {
+    if p.spread <= 0.0 {
+        return None;
+    }
     let t = |x: f64| if p.log { x.max(0.0).ln_1p() } else { x };
     let h = p.step / 2.0;
     let d = (t(v - h) - t(hi + h)) / p.spread;

@@ -232,7 +232,7 @@ impl NumericProfile {
     /// ordinary tail is no excursion.
     fn beyond_own(&self, ctx: Ctx, path: &str, p: &FieldProfile, v: f64) -> Option<f64> {
         let key = context_key(ctx.0, path);
-        if self.contextual.contains_key(&key) || p.spread <= 0.0 {
+        if self.contextual.contains_key(&key) {
             return None;
         }
         let n = *self.few_count.get(&key)?;
@@ -245,19 +245,20 @@ impl NumericProfile {
     /// judged by: a spike among a new template's first lines.
     pub fn far_above(&self, ctx: Ctx, path: &str, v: f64, hi: f64, n: usize) -> bool {
         self.profile(ctx, path)
-            .is_some_and(|p| p.spread > 0.0 && past_few(p, v, hi, n).is_some())
+            .is_some_and(|p| past_few(p, v, hi, n).is_some())
     }
 
     /// The range an excursion of `v` is told against: its template's own
     /// few values when only they make it one (see `beyond_own`), else
     /// [`range`](Self::range).
     pub fn range_for(&self, ctx: Ctx, path: &str, v: f64) -> Option<(f64, f64)> {
-        let own = self.profile(ctx, path).and_then(|p| {
-            matches!(p.symbol(v), NumSymbol::Bin(_))
-                .then(|| self.beyond_own(ctx, path, p, v))
-                .flatten()
-                .and_then(|_| self.few.get(&context_key(ctx.0, path)).copied())
-        });
+        let own = self
+            .profile(ctx, path)
+            .filter(|p| {
+                matches!(p.symbol(v), NumSymbol::Bin(_))
+                    && self.beyond_own(ctx, path, p, v).is_some()
+            })
+            .and_then(|_| self.few.get(&context_key(ctx.0, path)).copied());
         own.or_else(|| self.range(ctx, path))
     }
 
