@@ -90,6 +90,15 @@
 //!   normal meanwhile (below), or a later line of it entered the baseline
 //!   unflagged, it is never reported. [`StreamDetector::settle`]
 //!   reports what is held when a finite input ends.
+//! - **Short excursions**: a number is encoded as an excursion from half a
+//!   spread (plus a sample-size term) past its range, but a template with
+//!   few baseline lines passes that by chance once in a thousand values. A
+//!   flag whose only news is numbers short of a firm bar (as rare by chance
+//!   at every sample size as half a spread is in a large baseline) stands
+//!   only beside a line with an excursion: the line before it, or the next
+//!   one, which it waits for (reported then, `reported_at` one later). A
+//!   level shift moves every line; one slow request in a small template
+//!   is not an alarm.
 //! - **Metric context** (`metric_context`, off by default): each numeric field
 //!   of a metric event is joined by its rolling median and MAD over the newest
 //!   `metric_context` events of its series (same keys and short string labels

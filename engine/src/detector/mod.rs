@@ -14,6 +14,7 @@ mod records;
 mod recurrence;
 mod report;
 mod scoring;
+mod short_excursions;
 mod state;
 mod windows;
 
@@ -26,10 +27,11 @@ use crate::model::Model;
 use crate::stored::Stored;
 use crate::{Anomaly, DetectorConfig, Event, EventKind};
 use calibrate::cross_fit;
-use pending::Pending;
+use pending::{Held, Pending};
 use records::Records;
 use recurrence::PastAnomalies;
 use scoring::Scored;
+use short_excursions::ShortExcursions;
 
 /// Besag–Clifford stopping: a window test stops at its 16th exceedance. The
 /// p-value stays valid and null windows cost ~30 permutations instead of 1000.
@@ -137,6 +139,8 @@ pub struct StreamDetector {
     incidents: Incidents,
     /// Flags of never-seen templates not yet reported (see [`pending`]).
     pending: Pending,
+    /// The last line's excursion and waiting flag (see [`short_excursions`]).
+    short: ShortExcursions,
     /// The all-time range of each metric series' numbers (kept only when
     /// `record_margin` is set).
     records: Records,
@@ -173,6 +177,7 @@ impl StreamDetector {
             past: PastAnomalies::default(),
             incidents: Incidents::default(),
             pending: Pending::default(),
+            short: ShortExcursions::default(),
             records: Records::default(),
             diagnostics: None,
         })
@@ -366,6 +371,7 @@ impl StreamDetector {
         self.baseline = baseline.into();
         self.held.clear();
         self.window.clear();
+        self.clear_short();
         self.since_origin = 0;
         Ok(())
     }
@@ -440,7 +446,9 @@ impl StreamDetector {
             if record.is_some() && s.nearest.is_none() {
                 s.nearest = Some(self.nearest(&s.stored)?);
             }
+            self.confirm_short(&s, now, out);
             let flagged = self.is_flagged(&s) || record.is_some();
+            let waits = self.waits_short(&s, flagged, record.is_some());
             let window_test = (self.since_origin >= w && self.since_origin.is_multiple_of(hop))
                 .then(|| tests.next())
                 .flatten();
@@ -458,7 +466,9 @@ impl StreamDetector {
             if flagged {
                 let recurs = self.past.nearest(&s.stored, &self.model().profile);
                 let mut a = self.anomaly(&s, recurs, record)?;
-                if self.holds(chunk[j].kind, &s.stored) {
+                if waits {
+                    self.wait_short(Held::new(a, template, chunk[j].clone()));
+                } else if self.holds(chunk[j].kind, &s.stored) {
                     self.pending.hold(a, template, chunk[j].clone());
                 } else {
                     self.incidents.assign(&mut a, template);

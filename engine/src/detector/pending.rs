@@ -39,6 +39,21 @@ pub(crate) struct Held {
 }
 
 impl Held {
+    pub fn new(anomaly: Anomaly, template: (u64, u64), event: Event) -> Self {
+        let recurs = anomaly.recurs.map(|r| (r.index, r.distance));
+        Held {
+            anomaly,
+            recurs,
+            template,
+            event,
+        }
+    }
+
+    /// Sets the held event's attributes (see [`Pending::set_attributes`]).
+    pub fn set_attributes(&mut self, attributes: &serde_json::Value) {
+        self.event.attributes = attributes.clone();
+    }
+
     /// The anomaly to report now, at stream position `at`.
     pub fn report(self, at: u64) -> Anomaly {
         let mut a = self.anomaly;
@@ -63,13 +78,7 @@ impl Pending {
     }
 
     pub fn hold(&mut self, anomaly: Anomaly, template: (u64, u64), event: Event) {
-        let recurs = anomaly.recurs.map(|r| (r.index, r.distance));
-        self.queue.push_back(Held {
-            anomaly,
-            recurs,
-            template,
-            event,
-        });
+        self.queue.push_back(Held::new(anomaly, template, event));
     }
 
     /// Drops the flags of `template`, now normal; returns their positions.
@@ -117,7 +126,7 @@ impl Pending {
     /// them apart from the event (see `read::ReadOptions`) hands them over.
     pub fn set_attributes(&mut self, index: u64, attributes: &serde_json::Value) {
         if let Some(h) = self.queue.iter_mut().find(|h| h.anomaly.index == index) {
-            h.event.attributes = attributes.clone();
+            h.set_attributes(attributes);
         }
     }
 
@@ -191,6 +200,8 @@ impl StreamDetector {
     pub fn settle(&mut self) -> Vec<Anomaly> {
         let at = self.seen.saturating_sub(1);
         let mut out = Vec::new();
+        // No line follows to confirm a flag of short excursions.
+        self.clear_short();
         for h in self.pending.drain() {
             self.release(h, at, &mut out);
         }
@@ -199,13 +210,16 @@ impl StreamDetector {
 
     /// Stream positions of the flags held (see [`settle`](Self::settle)).
     pub fn held_positions(&self) -> Vec<u64> {
-        self.pending.positions().collect()
+        let mut held: Vec<u64> = self.pending.positions().collect();
+        held.extend(self.short.waiting_index());
+        held
     }
 
     /// Gives the held event at `index` its attributes, for a caller that
     /// read them apart from the event: the anomaly is reported with them.
     pub fn set_held_attributes(&mut self, index: u64, attributes: &serde_json::Value) {
         self.pending.set_attributes(index, attributes);
+        self.short.set_attributes(index, attributes);
     }
 }
 

@@ -39,6 +39,9 @@ pub(super) struct Scored {
     pub nearest: Option<(f64, Vec<Neighbour>)>,
     /// Never-seen tokens or members, or a far numeric excursion.
     pub structural: bool,
+    /// Its only news is numbers past the soft bar and none past the firm
+    /// one (see [`super::short_excursions`]).
+    pub short: bool,
     /// A metric event's series and how many of `stored.leaves` are its own
     /// fields (the derived ones follow), when records are kept.
     pub series: Option<(u64, usize)>,
@@ -74,14 +77,11 @@ impl StreamDetector {
                     .keeps_records(event.kind)
                     .then(|| (series_key(enc.keyset, &event.body), enc.leaves.len()));
                 let mut enc = enc.with_derived(&derived, &model.profile);
-                enc.excursion = enc.excursion.max(shape::excursion(
-                    model.shape(),
-                    enc.context,
-                    enc.keyset,
-                    &runs,
-                ));
+                let shape = shape::excursion(model.shape(), enc.context, enc.keyset, &runs);
+                enc.excursion = enc.excursion.max(shape);
                 let facts = Facts::of(&enc.bytes);
                 let novelty = model.vocab.novelty(&self.memory.vocab, &facts);
+                let short = enc.excursion >= 1 && !enc.firm && shape == 0 && !novelty.any();
                 let metric = event.kind == EventKind::Metric;
                 let level = |u| {
                     let code = model.code_level(score, u, metric);
@@ -135,6 +135,7 @@ impl StreamDetector {
                     p_upper,
                     nearest,
                     structural,
+                    short,
                     series,
                 })
             })

@@ -22,6 +22,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::pending::Pending;
 use super::records::Records;
 use super::recurrence::PastAnomalies;
+use super::short_excursions::ShortExcursions;
 use super::{Raw, StreamDetector, WindowEntry, body_text};
 use crate::DetectorConfig;
 use crate::encode::context::{Rolling, Runs};
@@ -52,7 +53,7 @@ impl Serialize for StreamDetector {
             Some((from, shared)) => (Some(from), shared),
             None => (None, 0),
         };
-        let mut st = s.serialize_struct("StreamDetector", 18)?;
+        let mut st = s.serialize_struct("StreamDetector", 19)?;
         st.serialize_field("stream_id", &self.stream_id)?;
         st.serialize_field("config", &self.config)?;
         st.serialize_field("seen", &self.seen)?;
@@ -74,6 +75,11 @@ impl Serialize for StreamDetector {
             st.skip_field("pending")?;
         } else {
             st.serialize_field("pending", &self.pending)?;
+        }
+        if self.short.is_empty() {
+            st.skip_field("short")?;
+        } else {
+            st.serialize_field("short", &self.short)?;
         }
         st.serialize_field("records", &self.records)?;
         st.end()
@@ -182,6 +188,8 @@ struct Saved {
     #[serde(default)]
     pending: Pending,
     #[serde(default)]
+    short: ShortExcursions,
+    #[serde(default)]
     records: Records,
 }
 
@@ -243,6 +251,7 @@ impl<'de> Deserialize<'de> for StreamDetector {
             past: saved.past,
             incidents: saved.incidents,
             pending: saved.pending,
+            short: saved.short,
             records: saved.records,
             diagnostics: None,
         })

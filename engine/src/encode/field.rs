@@ -21,6 +21,28 @@ const TAIL_VALUES: usize = 200;
 /// normal tail keeps the margin it had, and only a shorter one (values
 /// with a hard top) is judged closer to it.
 const TAIL_LENGTHS: f64 = MARGIN * 3.290 / 1.044;
+/// The firm bar's extra margin, in spreads, is this over `n^1.25` (see
+/// [`Bar::Firm`]).
+const FIRM_EXTRA: f64 = 35.0;
+
+/// Which margin past a range makes a value an excursion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bar {
+    /// The excursion tokens' margin, [`margin_of`]: a value past it is
+    /// encoded as an excursion.
+    Soft,
+    /// A margin wide enough that a value passes it by chance no more often
+    /// at any sample size than past the soft bar of a large baseline: for
+    /// normal values (on the log scale for positive fields) and this
+    /// module's quantile estimators, about 3.6e-5, the tail past the 99th
+    /// percentile plus half a spread. [`firm_margin_of`] is an upper
+    /// envelope of the margins that give exactly that from 6 values on
+    /// (computed by simulation: the soft bar lets 1.6e-3 through at 16
+    /// values, 7e-5 at 50). One value between the bars is no evidence on
+    /// its own: a flag that rests on such values alone needs a neighbour
+    /// past the soft bar too (see the detector's short excursions).
+    Firm,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct FieldProfile {
@@ -119,6 +141,15 @@ impl FieldProfile {
         margin_of(self.n)
     }
 
+    /// The margins below and above the range at `bar`.
+    fn margins(&self, bar: Bar) -> (f64, f64) {
+        let extra = match bar {
+            Bar::Soft => 0.0,
+            Bar::Firm => firm_margin_of(self.n) - margin_of(self.n),
+        };
+        (self.margin() + extra, self.upper_margin() + extra)
+    }
+
     /// The margin above the range: [`margin`](Self::margin), or shorter
     /// where the baseline measured an upper tail shorter than a normal
     /// one's (see [`TAIL_LENGTHS`]). A latency capped at 60 over hundreds
@@ -148,7 +179,12 @@ impl FieldProfile {
     }
 
     pub(super) fn symbol(&self, v: f64) -> NumSymbol {
-        let (margin, above) = (self.margin(), self.upper_margin());
+        self.symbol_at(v, Bar::Soft)
+    }
+
+    /// [`symbol`](Self::symbol) with the margins of `bar`.
+    pub(super) fn symbol_at(&self, v: f64, bar: Bar) -> NumSymbol {
+        let (margin, above) = self.margins(bar);
         if self.log && v < 0.0 {
             return NumSymbol::Below(MAX_LEVEL);
         }
@@ -220,4 +256,71 @@ pub(super) fn past_few(p: &FieldProfile, v: f64, hi: f64, n: usize) -> Option<f6
 /// The margin, in spreads, of a range estimated from `n` values.
 pub(super) fn margin_of(n: usize) -> f64 {
     MARGIN + 1.0 / (n.max(1) as f64).sqrt()
+}
+
+/// The margin of [`Bar::Firm`] for a range estimated from `n` values.
+pub(super) fn firm_margin_of(n: usize) -> f64 {
+    margin_of(n) + FIRM_EXTRA / (n.max(1) as f64).powf(1.25)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Standard normal draws from a fixed seed (splitmix64, Box–Muller).
+    struct Normals(u64);
+
+    impl Normals {
+        fn unit(&mut self) -> f64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        }
+        fn next(&mut self) -> f64 {
+            let (u, v) = (1.0 - self.unit(), self.unit());
+            (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        }
+    }
+
+    /// P(Z > z) for a standard normal Z, by Simpson's rule over [z, z + 12].
+    fn normal_sf(z: f64) -> f64 {
+        let (steps, width) = (400, 12.0);
+        let h = width / steps as f64;
+        let pdf = |x: f64| (-x * x / 2.0).exp() / (std::f64::consts::TAU).sqrt();
+        let inner: f64 = (1..steps)
+            .map(|i| pdf(z + i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 })
+            .sum();
+        (pdf(z) + inner + pdf(z + width)) * h / 3.0
+    }
+
+    /// The chance a new normal value passes a profile of `n` normal values
+    /// at `bar`, averaged over `reps` baselines.
+    fn pass_rate(n: usize, bar: Bar, reps: usize, rng: &mut Normals) -> f64 {
+        let total: f64 = (0..reps)
+            .map(|_| {
+                let mut values: Vec<f64> = (0..n).map(|_| rng.next() - 20.0).collect();
+                let p = FieldProfile::build(&mut values);
+                assert!(!p.log && p.step == 0.0);
+                normal_sf(p.hi + 20.0 + p.margins(bar).1 * p.spread)
+            })
+            .sum();
+        total / reps as f64
+    }
+
+    #[test]
+    fn the_firm_bar_is_as_rare_at_every_sample_size_as_the_soft_bar_of_a_large_baseline() {
+        // Normal tail past the 99th percentile plus half a 5th–95th spread.
+        let large = normal_sf(2.326 + MARGIN * 3.290);
+        let mut rng = Normals(7);
+        for n in [8, 12, 20, 30, 52, 100, 152, 199] {
+            let firm = pass_rate(n, Bar::Firm, 4000, &mut rng);
+            println!("{n} values: firm bar passes {firm:.2e}, large baseline {large:.2e}");
+            assert!(firm <= 1.3 * large, "{n} values: {firm:.2e} > {large:.2e}");
+        }
+        // Without it a dozen values let tails through 40 times as often.
+        let soft = pass_rate(16, Bar::Soft, 4000, &mut rng);
+        assert!(soft > 20.0 * large, "16 values: {soft:.2e}");
+    }
 }

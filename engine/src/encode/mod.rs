@@ -34,6 +34,10 @@ pub struct Encoded {
     /// Largest uncapped excursion level among the numbers at the cap (see
     /// `FieldProfile::reach`): what tells two extremes apart.
     pub reach: f32,
+    /// Some number is an excursion at the firm bar (see
+    /// [`numeric::NumericProfile::is_firm`]), not only past the tokens'
+    /// margin.
+    pub firm: bool,
 }
 
 impl Encoded {
@@ -47,6 +51,7 @@ impl Encoded {
         for (path, v) in derived {
             if let NumSymbol::Above(l) | NumSymbol::Below(l) = profile.symbol(ctx, path, *v) {
                 self.excursion = self.excursion.max(l);
+                self.firm = self.firm || profile.is_firm(ctx, path, *v);
                 if l >= numeric::MAX_LEVEL {
                     self.reach = self.reach.max(profile.reach(ctx, path, *v));
                 }
@@ -68,6 +73,7 @@ pub fn encode(body: &Value, profile: &NumericProfile, mask_volatile: bool) -> En
             keyset: CONTEXT_SEED,
             excursion: 0,
             reach: 0.0,
+            firm: false,
         },
         path: String::with_capacity(64),
         numbers: Vec::new(),
@@ -131,6 +137,7 @@ impl<'a> Encoder<'a> {
             let sym = profile.symbol(ctx, path, *v);
             if let NumSymbol::Above(l) | NumSymbol::Below(l) = sym {
                 excursion = excursion.max(l);
+                self.out.firm = self.out.firm || profile.is_firm(ctx, path, *v);
                 if l >= numeric::MAX_LEVEL {
                     self.out.reach = self.out.reach.max(profile.reach(ctx, path, *v));
                 }

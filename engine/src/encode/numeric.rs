@@ -15,7 +15,7 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
-use super::field::{FieldProfile, past_few, unknown_tail};
+use super::field::{Bar, FieldProfile, past_few, unknown_tail};
 
 /// Quantile bins per field.
 pub const BINS: usize = 8;
@@ -205,6 +205,20 @@ impl NumericProfile {
             },
             Some(_) => NumSymbol::Above(MAX_LEVEL),
             None => NumSymbol::Unseen,
+        }
+    }
+
+    /// Whether `v`, an excursion by [`symbol`](Self::symbol), is one at the
+    /// firm bar too (see `field::Bar::Firm`). An excursion past a rare
+    /// template's own few values, or of a value that is not a number, is
+    /// firm.
+    pub fn is_firm(&self, ctx: Ctx, path: &str, v: f64) -> bool {
+        match self.profile(ctx, path) {
+            Some(p) if v.is_finite() => {
+                let soft = !matches!(p.symbol(v), NumSymbol::Bin(_));
+                !(soft && matches!(p.symbol_at(v, Bar::Firm), NumSymbol::Bin(_)))
+            }
+            _ => true,
         }
     }
 
