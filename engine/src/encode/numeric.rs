@@ -210,13 +210,15 @@ impl NumericProfile {
 
     /// Whether `v`, an excursion by [`symbol`](Self::symbol), is one at the
     /// firm bar too (see `field::Bar::Firm`). An excursion past a rare
-    /// template's own few values, or of a value that is not a number, is
-    /// firm.
+    /// template's own few values (see `beyond_own`), or of a value that is
+    /// not a number, is firm: a wider profile's spread, which mixes
+    /// templates, is no measure of one template's chance tails.
     pub fn is_firm(&self, ctx: Ctx, path: &str, v: f64) -> bool {
         match self.profile(ctx, path) {
             Some(p) if v.is_finite() => {
                 let soft = !matches!(p.symbol(v), NumSymbol::Bin(_));
-                !(soft && matches!(p.symbol_at(v, Bar::Firm), NumSymbol::Bin(_)))
+                let short = soft && matches!(p.symbol_at(v, Bar::Firm), NumSymbol::Bin(_));
+                !short || self.beyond_own(ctx, path, p, v).is_some()
             }
             _ => true,
         }
