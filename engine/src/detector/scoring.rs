@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use super::{Raw, StreamDetector, body_text};
 use crate::compress::compressed_len;
 use crate::encode::context::{Leaves, Runs, series_key};
+use crate::encode::{Bar, encode_at};
 use crate::error::Result;
 use crate::model::{rank, score_event};
 use crate::novelty::Facts;
@@ -40,7 +41,8 @@ pub(super) struct Scored {
     /// Never-seen tokens or members, or a far numeric excursion.
     pub structural: bool,
     /// Its only news is numbers past the soft bar and none past the firm
-    /// one (see [`super::short_excursions`]).
+    /// one, and without their tokens it is within the NCD threshold of its
+    /// nearest known events (see [`super::short_excursions`]).
     pub short: bool,
     /// A metric event's series and how many of `stored.leaves` are its own
     /// fields (the derived ones follow), when records are kept.
@@ -81,7 +83,7 @@ impl StreamDetector {
                 enc.excursion = enc.excursion.max(shape);
                 let facts = Facts::of(&enc.bytes);
                 let novelty = model.vocab.novelty(&self.memory.vocab, &facts);
-                let short = enc.excursion >= 1 && !enc.firm && shape == 0 && !novelty.any();
+                let mut short = enc.excursion >= 1 && !enc.firm && shape == 0 && !novelty.any();
                 let metric = event.kind == EventKind::Metric;
                 let level = |u| {
                     let code = model.code_level(score, u, metric);
@@ -116,6 +118,12 @@ impl StreamDetector {
                 } else {
                     None
                 };
+                if short && let Some((ncd, _)) = &nearest {
+                    // A short event's excursion tokens are most of what sets
+                    // it apart: its NCD is judged without them.
+                    short = *ncd < self.config.ncd_threshold
+                        || self.ncd_at_firm_bar(event, &stored)? < self.config.ncd_threshold;
+                }
                 let structural = novelty.any() || stored.excursion >= FAR_EXCURSION;
                 Ok(Scored {
                     raw: Some(Raw {
@@ -192,6 +200,24 @@ impl StreamDetector {
         found.sort_by(|a, b| a.ncd.total_cmp(&b.ncd).then(a.index.cmp(&b.index)));
         found.truncate(NEIGHBOURS_REPORTED);
         Ok((found[0].ncd, found))
+    }
+
+    /// The NCD to its nearest known events of `stored`, the encoding of
+    /// `event`, with its numbers judged at the firm bar (see
+    /// [`super::short_excursions`]).
+    fn ncd_at_firm_bar(&self, event: &Event, stored: &Stored) -> Result<f64> {
+        let enc = encode_at(
+            &event.body,
+            &self.model().profile,
+            self.mask_for(event.kind),
+            Bar::Firm,
+        );
+        let firm = Stored {
+            encoded: enc.bytes,
+            clen: Default::default(),
+            ..stored.clone()
+        };
+        Ok(self.nearest(&firm)?.0)
     }
 
     pub(super) fn is_flagged(&self, s: &Scored) -> bool {

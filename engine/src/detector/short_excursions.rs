@@ -66,11 +66,7 @@ impl StreamDetector {
     /// neighbour before it to stand on: it waits (see [`Self::wait_short`]).
     /// Notes whether `s` had an excursion, for the next line.
     pub(super) fn waits_short(&mut self, s: &Scored, flagged: bool, record: bool) -> bool {
-        let by_ncd = s
-            .nearest
-            .as_ref()
-            .is_some_and(|(d, _)| *d >= self.config.ncd_threshold);
-        let waits = flagged && s.short && !record && !by_ncd && !self.short.last;
+        let waits = flagged && s.short && !record && !self.short.last;
         self.short.last = s.stored.excursion >= 1;
         waits
     }

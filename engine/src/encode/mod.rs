@@ -6,6 +6,7 @@
 
 pub mod context;
 mod field;
+pub(crate) use field::Bar;
 pub mod mask;
 pub mod numeric;
 
@@ -64,8 +65,20 @@ impl Encoded {
 
 /// Encodes `body` (a JSON object; anything else is wrapped as `{"value": ...}`).
 pub fn encode(body: &Value, profile: &NumericProfile, mask_volatile: bool) -> Encoded {
+    encode_at(body, profile, mask_volatile, Bar::Soft)
+}
+
+/// [`encode`] with numbers judged at `bar`: at the firm bar, a number
+/// short of it is written as its bin, not an excursion token.
+pub(crate) fn encode_at(
+    body: &Value,
+    profile: &NumericProfile,
+    mask_volatile: bool,
+    bar: Bar,
+) -> Encoded {
     let mut enc = Encoder {
         mask_volatile,
+        bar,
         out: Encoded {
             bytes: String::with_capacity(128),
             leaves: Vec::new(),
@@ -110,6 +123,8 @@ pub fn numeric_leaves(body: &Value, mask_volatile: bool) -> (numeric::Ctx, Vec<(
 
 struct Encoder<'a> {
     mask_volatile: bool,
+    /// The margin numbers are judged at.
+    bar: Bar,
     out: Encoded,
     path: String,
     /// Byte offsets where number symbols go once the context is known.
@@ -134,7 +149,7 @@ impl<'a> Encoder<'a> {
         let mut excursion = 0;
         for (at, (path, v)) in self.numbers.iter().zip(&self.out.leaves) {
             bytes.push_str(&self.out.bytes[last..*at]);
-            let sym = profile.symbol(ctx, path, *v);
+            let sym = profile.symbol_at(ctx, path, *v, self.bar);
             if let NumSymbol::Above(l) | NumSymbol::Below(l) = sym {
                 excursion = excursion.max(l);
                 self.out.firm = self.out.firm || profile.is_firm(ctx, path, *v);

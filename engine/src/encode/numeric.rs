@@ -187,8 +187,14 @@ impl NumericProfile {
     }
 
     pub fn symbol(&self, ctx: Ctx, path: &str, v: f64) -> NumSymbol {
+        self.symbol_at(ctx, path, v, Bar::Soft)
+    }
+
+    /// [`symbol`](Self::symbol) with the margins of `bar` (see
+    /// `field::Bar`).
+    pub(crate) fn symbol_at(&self, ctx: Ctx, path: &str, v: f64, bar: Bar) -> NumSymbol {
         match self.profile(ctx, path) {
-            Some(p) if v.is_finite() => match p.symbol(v) {
+            Some(p) if v.is_finite() => match p.symbol_at(v, bar) {
                 NumSymbol::Above(_) | NumSymbol::Below(_)
                     if self.is_known(path, v)
                         || self.within_own(ctx, path, p, v)
@@ -214,14 +220,7 @@ impl NumericProfile {
     /// not a number, is firm: a wider profile's spread, which mixes
     /// templates, is no measure of one template's chance tails.
     pub fn is_firm(&self, ctx: Ctx, path: &str, v: f64) -> bool {
-        match self.profile(ctx, path) {
-            Some(p) if v.is_finite() => {
-                let soft = !matches!(p.symbol(v), NumSymbol::Bin(_));
-                let short = soft && matches!(p.symbol_at(v, Bar::Firm), NumSymbol::Bin(_));
-                !short || self.beyond_own(ctx, path, p, v).is_some()
-            }
-            _ => true,
-        }
+        !matches!(self.symbol_at(ctx, path, v, Bar::Firm), NumSymbol::Bin(_))
     }
 
     /// How far past its range `v` reaches (the excursion level before its
