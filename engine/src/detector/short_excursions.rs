@@ -1,10 +1,11 @@
 //! Flags that rest on short excursions alone, confirmed by a neighbour.
 //!
 //! A number past the excursion tokens' margin but short of the firm bar
-//! (see `encode::field::Bar`) comes by chance about once in a thousand
-//! values of a template with a dozen baseline lines, and most of a
-//! stream's false alarms were such values: alone it is no evidence worth
-//! an alarm. A level shift moves every line by that much at once. So a
+//! (see `encode::field::Bar`) comes by chance 1.6e-3 of the time in a
+//! template with 16 baseline values, and most of a drifting log stream's
+//! false alarms were such values: alone it is no evidence worth an alarm
+//! (the scoring stage also judges such a line's NCD without its excursion
+//! tokens, which in a short line are most of it). A level shift moves every line by that much at once. So a
 //! flag whose only news is such numbers stands when the line before it in
 //! the stream had an excursion too; otherwise it waits for the next line,
 //! and is reported then if that one has an excursion, or never. Either way
