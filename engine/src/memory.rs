@@ -41,6 +41,10 @@ pub(crate) struct Memory {
     /// [`context_key`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     ranges: BTreeMap<u64, (f64, f64, u64)>,
+    /// How many values each of `ranges` was widened by (none in states
+    /// saved before they were counted).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    range_counts: BTreeMap<u64, u64>,
     /// The same, of log (non-metric) events only: see
     /// [`template_ranges`](Self::template_ranges).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -62,6 +66,11 @@ impl Memory {
                 if v.is_finite() {
                     let key = context_key(ev.context, path);
                     widen(&mut self.ranges, key, *v, ev.index);
+                    *self.range_counts.entry(key).or_default() += 1;
+                    if self.range_counts.len() > self.ranges.len() {
+                        let ranges = &self.ranges;
+                        self.range_counts.retain(|k, _| ranges.contains_key(k));
+                    }
                     if !ev.metric && !ev.learned {
                         widen(&mut self.template_ranges, key, *v, ev.index);
                     }
@@ -99,8 +108,12 @@ impl Memory {
 
     /// Templates' field ranges, for
     /// [`NumericProfile::with_ranges`](crate::encode::NumericProfile::with_ranges).
-    pub fn ranges(&self) -> impl Iterator<Item = (u64, (f64, f64))> + '_ {
-        self.ranges.iter().map(|(k, r)| (*k, (r.0, r.1)))
+    /// Each comes with how many values it holds (0 where not counted).
+    pub fn ranges(&self) -> impl Iterator<Item = (u64, (f64, f64), usize)> + '_ {
+        self.ranges.iter().map(|(k, r)| {
+            let n = self.range_counts.get(k).copied().unwrap_or(0);
+            (*k, (r.0, r.1), n as usize)
+        })
     }
 
     /// Log templates' field ranges, for
@@ -153,15 +166,16 @@ mod tests {
             it.find(|(k, _)| *k == key).map(|(_, r)| r)
         }
         assert_eq!(of(m.template_ranges(), key), Some((20.0, 30.0)));
+        let counted = |m: &Memory| m.ranges().find(|(k, ..)| *k == key).map(|(_, r, n)| (r, n));
         assert_eq!(
-            of(m.ranges(), key),
-            Some((20.0, 900.0)),
-            "a rare template's range"
+            counted(&m),
+            Some(((20.0, 900.0), 3)),
+            "a rare template's range and how many values it holds"
         );
         let mut metrics = Memory::default();
         metrics.remember(line(1, 20.0, true, false));
         metrics.absorb();
         assert_eq!(of(metrics.template_ranges(), key), None);
-        assert_eq!(of(metrics.ranges(), key), Some((20.0, 20.0)));
+        assert_eq!(counted(&metrics), Some(((20.0, 20.0), 1)));
     }
 }

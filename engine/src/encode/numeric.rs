@@ -137,13 +137,20 @@ impl NumericProfile {
     /// lacks) by what a stream's memory kept of them, keyed by
     /// template and field: a rare template absent from this baseline keeps its
     /// own range.
-    pub fn with_ranges(mut self, ranges: impl IntoIterator<Item = (u64, (f64, f64))>) -> Self {
-        for (k, (lo, hi)) in ranges {
+    pub fn with_ranges(
+        mut self,
+        ranges: impl IntoIterator<Item = (u64, (f64, f64), usize)>,
+    ) -> Self {
+        for (k, (lo, hi), n) in ranges {
             if self.contextual.contains_key(&k) {
                 continue;
             }
             let r = self.few.entry(k).or_insert((lo, hi));
             *r = (r.0.min(lo), r.1.max(hi));
+            // The range is now that of the values in both.
+            if n > 0 {
+                *self.few_count.entry(k).or_default() += n;
+            }
         }
         self
     }
@@ -489,7 +496,7 @@ mod tests {
             fast.symbol((2, 9), "latency_ms", 175.0),
             NumSymbol::Above(_)
         ));
-        let remembered = fast.with_ranges([(context_key(2, "latency_ms"), (150.0, 190.0))]);
+        let remembered = fast.with_ranges([(context_key(2, "latency_ms"), (150.0, 190.0), 0)]);
         assert!(matches!(
             remembered.symbol((2, 9), "latency_ms", 175.0),
             NumSymbol::Bin(_)
