@@ -6,15 +6,15 @@ use std::collections::BTreeMap;
 
 /// Makes room for `key` in `map` when it is new and the map holds `cap`
 /// entries: the entry with the smallest `age` (its last update or its
-/// position) is removed.
+/// position) is removed, and its key returned.
 pub(crate) fn make_room<V>(
     map: &mut BTreeMap<u64, V>,
     key: u64,
     cap: usize,
     age: impl Fn(&V) -> u64,
-) {
+) -> Option<u64> {
     if map.contains_key(&key) || map.len() < cap {
-        return;
+        return None;
     }
     let stale = map
         .iter()
@@ -22,6 +22,7 @@ pub(crate) fn make_room<V>(
         .map(|(k, _)| *k)
         .expect("the map is full");
     map.remove(&stale);
+    Some(stale)
 }
 
 #[cfg(test)]

@@ -65,12 +65,10 @@ impl Memory {
             for (path, v) in &ev.leaves {
                 if v.is_finite() {
                     let key = context_key(ev.context, path);
-                    widen(&mut self.ranges, key, *v, ev.index);
-                    *self.range_counts.entry(key).or_default() += 1;
-                    if self.range_counts.len() > self.ranges.len() {
-                        let ranges = &self.ranges;
-                        self.range_counts.retain(|k, _| ranges.contains_key(k));
+                    if let Some(gone) = widen(&mut self.ranges, key, *v, ev.index) {
+                        self.range_counts.remove(&gone);
                     }
+                    *self.range_counts.entry(key).or_default() += 1;
                     if !ev.metric && !ev.learned {
                         widen(&mut self.template_ranges, key, *v, ev.index);
                     }
@@ -135,11 +133,12 @@ impl Memory {
 }
 
 /// Widens the range kept under `key` by `v`, seen at `index`, making room
-/// first by dropping the range seen least recently.
-fn widen(ranges: &mut BTreeMap<u64, (f64, f64, u64)>, key: u64, v: f64, index: u64) {
-    make_room(ranges, key, MEMORY_RANGES, |r| r.2);
+/// first by dropping the range seen least recently; returns its key.
+fn widen(ranges: &mut BTreeMap<u64, (f64, f64, u64)>, key: u64, v: f64, index: u64) -> Option<u64> {
+    let gone = make_room(ranges, key, MEMORY_RANGES, |r| r.2);
     let r = ranges.entry(key).or_insert((v, v, index));
     *r = (r.0.min(v), r.1.max(v), index);
+    gone
 }
 
 #[cfg(test)]
