@@ -46,10 +46,13 @@ impl fmt::Display for DeviceChoice {
     }
 }
 
-/// Least `windows × permutations` for which `auto` looks for a GPU at all: no GPU
-/// wins back a dispatch's round trip (about a millisecond) on less, and a run
-/// whose batches are all smaller never touches the graphics stack.
-pub const GPU_PROBE_MIN_WORK: u64 = 1 << 20;
+/// Least `windows × permutations` for which `auto` looks for a GPU at all, so that
+/// a run whose batches are all smaller never touches the graphics stack. The
+/// engine's default calls are at most 10 windows × 1000 (10k), which would not win
+/// back a device's creation and crossover measurement; its exact mode at 100,000
+/// permutations sends at least 100k per call, even an event at a time. From here
+/// the measured crossover decides.
+pub const GPU_PROBE_MIN_WORK: u64 = 1 << 16;
 
 /// Environment the binary sets at start-up (where unset) so that looking for a GPU
 /// stays quiet: Mesa's device-select layer opens a Wayland or X connection to order
@@ -338,7 +341,7 @@ mod tests {
         );
         let why = auto.describe();
         assert!(
-            why.starts_with("the cpu backend (auto: no batch reached 1.05M"),
+            why.starts_with("the cpu backend (auto: no batch reached 66k"),
             "{why}"
         );
         assert!(why.contains("the largest had 100"), "{why}");
