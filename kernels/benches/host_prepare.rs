@@ -12,48 +12,14 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use driftlock_kernels::{PermutationParams, WindowBatch, WindowSpec, gpu_host_prepare};
 
-const BASELINE: usize = 400;
-const WINDOW: usize = 50;
-const HOP: usize = 10;
 const SIZES: [usize; 2] = [1_000, 100_000];
 
-fn uniform(x: &mut u32) -> f32 {
-    *x = driftlock_kernels::rng::hash32(x.wrapping_add(0x9e37_79b9));
-    (*x >> 8) as f32 / (1u32 << 24) as f32
-}
+#[path = "support/workload.rs"]
+#[allow(dead_code)]
+mod workload;
 
-/// An engine batch, with the baseline copied per window or shared.
 fn engine_batch(windows: usize, shared: bool) -> (Vec<f32>, Vec<WindowSpec>) {
-    let mut x = 0x1234_5678u32;
-    let baseline: Vec<f32> = (0..BASELINE).map(|_| uniform(&mut x)).collect();
-    let stream: Vec<f32> = (0..windows * HOP + WINDOW)
-        .map(|_| uniform(&mut x))
-        .collect();
-    let mut values = Vec::new();
-    let mut specs = Vec::new();
-    if shared {
-        values.extend_from_slice(&baseline);
-        for i in 0..windows {
-            specs.push(WindowSpec {
-                baseline_offset: 0,
-                baseline_len: BASELINE as u32,
-                window_offset: values.len() as u32,
-                window_len: WINDOW as u32,
-            });
-            values.extend_from_slice(&stream[i * HOP..i * HOP + WINDOW]);
-        }
-        return (values, specs);
-    }
-    for i in 0..windows {
-        specs.push(WindowSpec::pooled(
-            values.len() as u32,
-            BASELINE as u32,
-            WINDOW as u32,
-        ));
-        values.extend_from_slice(&baseline);
-        values.extend_from_slice(&stream[i * HOP..i * HOP + WINDOW]);
-    }
-    (values, specs)
+    workload::engine_batch(windows, workload::BASELINE, workload::WINDOW, shared)
 }
 
 fn params() -> PermutationParams {

@@ -11,6 +11,7 @@ use driftlock_kernels::{
 };
 
 #[path = "support/workload.rs"]
+#[allow(dead_code)]
 mod workload;
 
 const PERMS: u32 = 1000;

@@ -2,9 +2,12 @@
 //!
 //! ```text
 //! cargo run --release -p driftlock-kernels --example permutations -- \
-//!     --windows 1000000 --perms 1000 --backend gpu [--stop H] [--verify 2000] [--repeat 3]
+//!     --windows 1000000 --perms 1000 --backend gpu [--layout shared] [--stop H] [--verify 2000] [--repeat 3]
 //! ```
 //!
+//! `--layout`: `sliding` (default) gives every window its own baseline, stride 50;
+//! `shared` is an engine batch, windows sliding by 10 against one baseline stored once;
+//! `pooled` is that batch with the baseline copied into every window's pool.
 //! `--verify N` reruns the first N windows on the CPU and checks the answers are
 //! identical.
 
@@ -24,6 +27,7 @@ fn main() {
     let mut stop = None;
     let mut verify = 0usize;
     let mut repeat = 1usize;
+    let mut layout = String::from("sliding");
     let mut baseline = workload::BASELINE;
     let mut window = workload::WINDOW;
     let mut args = std::env::args().skip(1);
@@ -39,12 +43,18 @@ fn main() {
             "--stop" => stop = Some(value().parse().expect("--stop")),
             "--verify" => verify = value().parse().expect("--verify"),
             "--repeat" => repeat = value().parse().expect("--repeat"),
+            "--layout" => layout = value(),
             "--baseline" => baseline = value().parse().expect("--baseline"),
             "--window" => window = value().parse().expect("--window"),
             other => panic!("unknown flag {other}"),
         }
     }
-    let (values, specs) = workload::sliding_windows(windows, baseline, window);
+    let (values, specs) = match layout.as_str() {
+        "sliding" => workload::sliding_windows(windows, baseline, window),
+        "shared" => workload::engine_batch(windows, baseline, window, true),
+        "pooled" => workload::engine_batch(windows, baseline, window, false),
+        other => panic!("--layout is sliding, shared or pooled, not {other}"),
+    };
     let params = PermutationParams {
         permutations: perms,
         seed: 1,
@@ -69,7 +79,7 @@ fn main() {
         let secs = t.elapsed().as_secs_f64();
         let used: u64 = result.iter().map(|s| s.permutations_used as u64).sum();
         println!(
-            "windows={windows} perms={perms} backend={} threads={} seconds={secs:.4} perms_per_s={:.4e} (run {used} perms, {:.4e}/s)",
+            "windows={windows} perms={perms} layout={layout} backend={} threads={} seconds={secs:.4} perms_per_s={:.4e} (run {used} perms, {:.4e}/s)",
             be.name(),
             rayon::current_num_threads(),
             windows as f64 * perms as f64 / secs,
