@@ -75,6 +75,10 @@ pub(crate) struct FieldProfile {
     /// `upper_margin`; negative in profiles saved before it was kept).
     #[serde(default = "unknown_tail")]
     pub(super) tail_hi: f64,
+    /// The values rose with arrival (see [`super::clock`]): a value above the
+    /// range is in the top bin, not an excursion.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(super) clock: bool,
 }
 
 pub(super) fn unknown_tail() -> f64 {
@@ -82,7 +86,9 @@ pub(super) fn unknown_tail() -> f64 {
 }
 
 impl FieldProfile {
+    /// A profile of `values`, given in arrival order.
     pub(super) fn build(values: &mut [f64]) -> Self {
+        let clock = super::clock::rises_with_arrival(values);
         values.sort_by(|a, b| a.total_cmp(b));
         // Non-negative fields (latencies, sizes, counts) are compared on a log
         // scale; ln(1 + v) keeps zeros finite.
@@ -117,6 +123,7 @@ impl FieldProfile {
                 0.0
             },
             tail_hi: q(0.99) - q(0.9),
+            clock,
         }
     }
 
@@ -201,6 +208,9 @@ impl FieldProfile {
                 NumSymbol::Bin(0)
             };
         }
+        if self.clock && x > hi {
+            return NumSymbol::Bin((BINS - 1) as u8);
+        }
         if moved > hi + above * self.spread {
             return NumSymbol::Above(Self::level((moved - hi) / self.spread, above));
         }
@@ -224,6 +234,9 @@ impl FieldProfile {
         let d = if self.spread <= 0.0 {
             return 0.0;
         } else if x > hi {
+            if self.clock {
+                return 0.0;
+            }
             return Self::reach_of((x - hi) / self.spread, self.upper_margin());
         } else if self.log {
             if self.lin_spread > 0.0 && v_up < min {
@@ -242,9 +255,9 @@ impl FieldProfile {
 
 /// How many of `p`'s spreads `v` is above `hi`, the largest of `n` values,
 /// when that is past the margin of a range of `n` values (never, for a
-/// profile without a spread).
+/// profile without a spread or of a clock).
 pub(super) fn past_few(p: &FieldProfile, v: f64, hi: f64, n: usize) -> Option<f64> {
-    if p.spread <= 0.0 {
+    if p.spread <= 0.0 || p.clock {
         return None;
     }
     let t = |x: f64| if p.log { x.max(0.0).ln_1p() } else { x };

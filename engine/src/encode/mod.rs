@@ -4,6 +4,7 @@
 //! thing encode to the same bytes. Strings have volatile tokens masked
 //! ([`mask`]); numbers become symbols of the baseline's distribution ([`numeric`]).
 
+mod clock;
 pub mod context;
 mod field;
 pub(crate) use field::Bar;

@@ -87,7 +87,8 @@ pub(crate) fn context_key(ctx: u64, path: &str) -> u64 {
 const KEYSET_SALT: u64 = 0x5bd1_e995_7f4a_7c15;
 
 impl NumericProfile {
-    /// Builds profiles from `(context, field path, value)` of the baseline events.
+    /// Builds profiles from `(context, field path, value)` of the baseline
+    /// events, in their arrival order (see `clock`).
     pub fn build<'a>(leaves: impl IntoIterator<Item = (Ctx, &'a str, f64)>) -> Self {
         let mut by_field: HashMap<&str, Vec<f64>, FixedState> = HashMap::default();
         let mut by_context: HashMap<u64, Vec<f64>, FixedState> = HashMap::default();
