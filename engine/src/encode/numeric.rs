@@ -210,6 +210,9 @@ impl NumericProfile {
                 {
                     NumSymbol::Bin(if v > p.max { (BINS - 1) as u8 } else { 0 })
                 }
+                // A code the field is known to take is no spike of a
+                // template that had other codes.
+                NumSymbol::Bin(bin) if self.is_known(path, v) => NumSymbol::Bin(bin),
                 NumSymbol::Bin(bin) => self
                     .beyond_own(ctx, path, p, v)
                     .map_or(NumSymbol::Bin(bin), |d| {
@@ -237,6 +240,7 @@ impl NumericProfile {
     pub fn reach(&self, ctx: Ctx, path: &str, v: f64) -> f32 {
         match self.profile(ctx, path) {
             Some(p) if v.is_finite() => match p.reach(v) {
+                0.0 if self.is_known(path, v) => 0.0,
                 0.0 => self
                     .beyond_own(ctx, path, p, v)
                     .map_or(0.0, |d| FieldProfile::reach_of(d, p.margin())),
@@ -577,6 +581,29 @@ mod tests {
             p.symbol((3, 9), "latency_ms", 3_000.0),
             NumSymbol::Above(_)
         ));
+    }
+
+    #[test]
+    fn a_code_the_field_is_known_to_take_is_no_spike_of_a_rare_template() {
+        // Status codes over many templates; a rare template has only had 200s.
+        let codes = [200.0, 200.0, 200.0, 201.0, 204.0, 304.0, 400.0, 404.0];
+        let mut leaves: Vec<(Ctx, &str, f64)> = (0..400usize)
+            .map(|i| ((10 + i as u64 % 4, 9), "code", codes[i % 8]))
+            .collect();
+        leaves.extend([200.0; 12].map(|v| ((2, 9), "code", v)));
+        let p = NumericProfile::build(leaves.iter().copied());
+        assert!(
+            matches!(p.symbol((2, 9), "code", 404.0), NumSymbol::Above(_)),
+            "without the field's values, 404 is past the template's own"
+        );
+        let bits: Vec<u64> = codes.iter().map(|c| c.to_bits()).collect();
+        let p = p.with_known([(path_key("code"), &bits[..])]);
+        assert!(matches!(p.symbol((2, 9), "code", 404.0), NumSymbol::Bin(_)));
+        assert_eq!(p.reach((2, 9), "code", 404.0), 0.0);
+        assert!(
+            matches!(p.symbol((2, 9), "code", 503.0), NumSymbol::Above(_)),
+            "a code the field never took still is"
+        );
     }
 
     #[test]
