@@ -143,6 +143,10 @@ pub(crate) struct Model {
     /// each other (the detector's window).
     #[serde(default)]
     shape_gap: u64,
+    /// How far baseline events are from their own nearest known events (see
+    /// the detector's `spacing`), measured when a flag first needs it.
+    #[serde(skip)]
+    pub spacing: OnceLock<f64>,
 }
 
 impl Clone for Model {
@@ -160,6 +164,7 @@ impl Clone for Model {
             baseline_len: self.baseline_len,
             shape: self.shape.clone(),
             shape_gap: self.shape_gap,
+            spacing: self.spacing.clone(),
         }
     }
 }
@@ -282,6 +287,7 @@ impl Model {
             baseline_len: baseline.len(),
             shape: OnceLock::from(shape),
             shape_gap,
+            spacing: OnceLock::new(),
         })
     }
 

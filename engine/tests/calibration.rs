@@ -1,7 +1,8 @@
 //! Calibration whatever the thresholds: on clean streams of every kind, the
 //! share of event and window p-values at or below α stays near α, also when
-//! every event that passes α is flagged (`ncd_threshold` 0) and flagged events
-//! are kept out of what the model knows.
+//! the NCD threshold is 0 (every event that passes α is flagged unless its
+//! code length is its only news and it is as close to known events as they
+//! are to each other) and flagged events are kept out of what the model knows.
 
 use driftlock_datasets::{GeneratorConfig, StreamKind};
 use driftlock_engine::{DetectorConfig, Diagnostics, Event, EventKind, StreamDetector};
