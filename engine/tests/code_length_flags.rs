@@ -1,7 +1,9 @@
 //! A flag whose only news is its code length (every token, member and number
 //! known) is reported only when the event is farther from its nearest known
 //! events than baseline events are from theirs. Free text, where every line
-//! is as far from the rest, is not flagged at α of its lines.
+//! is as far from the rest, is not flagged at α of its lines. Counts that
+//! fill quantile bins by themselves keep their bytes as their shares move,
+//! so a stream's lines keep matching their own baseline's.
 
 use driftlock_engine::{DetectorConfig, Event, StreamDetector};
 use serde_json::{Value, json};
@@ -53,6 +55,39 @@ fn free_text_of_known_words_is_not_flagged_at_alpha_of_its_lines() {
     assert!(
         flagged.len() <= 3,
         "{} lines flagged: {flagged:?}",
+        flagged.len()
+    );
+}
+
+/// Sessions as counts of the events they logged, from three normal shapes.
+fn sessions(len: usize) -> Vec<Value> {
+    let shapes = [
+        [("open", 1), ("read", 3), ("close", 1)],
+        [("open", 1), ("write", 2), ("close", 1)],
+        [("open", 1), ("read", 1), ("write", 1)],
+    ];
+    let mut d = Draw(9);
+    (0..len)
+        .map(|_| {
+            let shape = shapes[d.below(3) as usize];
+            Value::Object(
+                shape
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), json!(v)))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn counts_that_fill_bins_keep_their_encoding_as_their_shares_move() {
+    // `read` is 1 or 3 in equal shares: the baseline's quantile edges are
+    // half 1s and half 3s, one more of either as the shares move.
+    let flagged = reported(sessions(3_000));
+    assert!(
+        flagged.len() <= 3,
+        "{} sessions flagged: {flagged:?}",
         flagged.len()
     );
 }

@@ -222,7 +222,23 @@ impl FieldProfile {
         } else if moved < lo - margin * self.spread {
             return NumSymbol::Below(level((lo - moved) / self.spread));
         }
-        NumSymbol::Bin(self.edges.iter().filter(|&&e| e < x).count() as u8)
+        NumSymbol::Bin(self.bin(x))
+    }
+
+    /// The quantile bin of `x` (on the transformed scale): how many distinct
+    /// edges lie below it. A value that fills several bins by itself (a count
+    /// or a code) is several equal edges; counting each would move the values
+    /// above it a bin whenever its share crosses a multiple of 1/[`BINS`],
+    /// and a stream's lines would stop matching their own baseline's bytes.
+    fn bin(&self, x: f64) -> u8 {
+        let mut below = self.edges.iter().take_while(|&&e| e < x).peekable();
+        let mut n = 0u8;
+        while let Some(e) = below.next() {
+            if below.peek() != Some(&e) {
+                n += 1;
+            }
+        }
+        n
     }
 
     /// The excursion level of `v` before it is capped at [`MAX_LEVEL`], as a
@@ -279,6 +295,23 @@ pub(super) fn firm_margin_of(n: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_count_keeps_its_bin_as_the_shares_of_the_values_below_move() {
+        // 1 or 3 in about equal shares: four or three of the seven edges are 1s.
+        let bins: Vec<u8> = [196, 200, 204]
+            .iter()
+            .map(|&ones| {
+                let mut v: Vec<f64> = (0..400).map(|i| if i < ones { 1.0 } else { 3.0 }).collect();
+                let p = FieldProfile::build(&mut v);
+                match p.symbol(3.0) {
+                    NumSymbol::Bin(b) => b,
+                    other => panic!("{other:?}"),
+                }
+            })
+            .collect();
+        assert_eq!(bins, [1, 1, 1]);
+    }
 
     /// Standard normal draws from a fixed seed (splitmix64, Box–Muller).
     struct Normals(u64);
