@@ -53,6 +53,7 @@ pub mod hdfs;
 pub mod mutate;
 pub mod nab;
 mod rng;
+pub mod shapes;
 pub mod time;
 pub mod write;
 

@@ -4,110 +4,10 @@
 //! code length is its only news and it is as close to known events as they
 //! are to each other) and flagged events are kept out of what the model knows.
 
+use driftlock_datasets::shapes::Shape;
 use driftlock_datasets::{GeneratorConfig, StreamKind};
 use driftlock_engine::{DetectorConfig, Diagnostics, Event, EventKind, StreamDetector};
-use serde_json::{Value, json};
-
-/// splitmix64: a seeded stream of numbers for the hand-written generators.
-struct Draw(u64);
-
-impl Draw {
-    fn u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn f64(&mut self) -> f64 {
-        ((self.u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.u64() % n
-    }
-    fn normal(&mut self) -> f64 {
-        (-2.0 * self.f64().ln()).sqrt() * (std::f64::consts::TAU * self.f64()).cos()
-    }
-    fn hex(&mut self, len: usize) -> String {
-        (0..len)
-            .map(|_| char::from_digit(self.below(16) as u32, 16).unwrap())
-            .collect()
-    }
-}
-
-const WORDS: [&str; 24] = [
-    "cache",
-    "miss",
-    "for",
-    "user",
-    "request",
-    "took",
-    "longer",
-    "than",
-    "expected",
-    "retry",
-    "queued",
-    "worker",
-    "shard",
-    "flushed",
-    "segment",
-    "compaction",
-    "started",
-    "finished",
-    "lease",
-    "renewed",
-    "token",
-    "refreshed",
-    "upstream",
-    "closed",
-];
-
-/// Hand-written clean streams: i.i.d. events, so exchangeable by construction.
-fn generated(kind: &str, n: usize, seed: u64) -> Vec<Value> {
-    let mut d = Draw(seed);
-    (0..n)
-        .map(|_| match kind {
-            // Three messages and a lognormal latency.
-            "lognormal" => {
-                let msg = [
-                    "GET /api/users 200",
-                    "POST /api/orders 201",
-                    "GET /health 200",
-                ][d.below(3) as usize];
-                json!({"message": msg, "latency_ms": (3.0 + 0.6 * d.normal()).exp()})
-            }
-            // Identifiers of every length, masked or not.
-            "ids" => {
-                let len = 4 + d.below(37) as usize;
-                json!({"message": "session opened", "user": format!("u{}", d.hex(len)),
-                       "request_id": d.hex(32), "attempt": d.below(4)})
-            }
-            // Free text from a small vocabulary.
-            "text" => {
-                let words = 4 + d.below(10);
-                let text: Vec<&str> = (0..words).map(|_| WORDS[d.below(24) as usize]).collect();
-                json!({"level": "info", "message": text.join(" ")})
-            }
-            // Nested objects with numbers at several depths.
-            "nested" => {
-                let method = ["GET", "PUT", "DELETE"][d.below(3) as usize];
-                let ua = ["curl", "go-http", "python"][d.below(3) as usize];
-                let status = [200, 200, 200, 204, 404][d.below(5) as usize];
-                json!({"req": {"method": method, "path": format!("/v1/items/{}", d.below(100_000)),
-                                "headers": {"ua": ua}},
-                       "resp": {"status": status,
-                                "bytes": (7.0 + d.normal()).exp().round()}})
-            }
-            // Many templates, Zipf-like frequencies.
-            "templates" => {
-                let t = ((d.f64().powi(3)) * 60.0) as u64;
-                json!({"message": format!("component{t} step {} done", t % 7),
-                       "duration_ms": (2.0 + 0.5 * d.normal() + t as f64 / 30.0).exp()})
-            }
-            other => panic!("no generator {other}"),
-        })
-        .collect()
-}
+use serde_json::Value;
 
 fn events(bodies: Vec<Value>, kind: EventKind) -> Vec<Event> {
     bodies
@@ -148,15 +48,17 @@ fn share(ps: &[(u64, f64)], alpha: f64) -> f64 {
 }
 
 fn streams() -> Vec<(String, Vec<Event>)> {
-    let mut out: Vec<(String, Vec<Event>)> = ["lognormal", "ids", "text", "nested", "templates"]
-        .iter()
-        .map(|k| {
-            (
-                k.to_string(),
-                events(generated(k, 12_000, 17), EventKind::Log),
-            )
-        })
-        .collect();
+    // Hand-written clean streams: i.i.d. events, so exchangeable by construction.
+    let mut out: Vec<(String, Vec<Event>)> = [
+        Shape::Lognormal,
+        Shape::Ids,
+        Shape::Text,
+        Shape::Nested,
+        Shape::Templates,
+    ]
+    .into_iter()
+    .map(|k| (k.to_string(), events(k.bodies(12_000, 17), EventKind::Log)))
+    .collect();
     for kind in [
         StreamKind::Logs,
         StreamKind::Metrics,

@@ -1,12 +1,15 @@
 //! Detection-quality evaluations on labelled public data: the Numenta Anomaly
-//! Benchmark ([`nab`]) and HDFS block sessions ([`hdfs`]). Each returns a report
-//! struct; `driftlock eval` prints it. The data is not part of the repository:
-//! both take the corpus folder as an argument and fail clearly when it is absent.
+//! Benchmark ([`nab`]) and HDFS block sessions ([`hdfs`]); on generated data,
+//! logs whose normal changes ([`drift`]) and clean streams of many shapes
+//! ([`shapes`]). Each returns a report struct; `driftlock eval` prints it. The
+//! public data is not part of the repository: NAB and HDFS take the corpus
+//! folder as an argument and fail clearly when it is absent.
 
 pub mod drift;
 mod error;
 pub mod hdfs;
 pub mod nab;
+pub mod shapes;
 
 pub use error::{EvalError, Result};
 
