@@ -147,6 +147,10 @@ pub(crate) struct Model {
     /// the detector's `spacing`), measured when a flag first needs it.
     #[serde(skip)]
     pub spacing: OnceLock<f64>,
+    /// The shares of baseline events that brought never-seen tokens, members
+    /// and numbers in text on arrival (see [`Model::is_news`]).
+    #[serde(skip)]
+    news_shares: OnceLock<[f64; 3]>,
 }
 
 impl Clone for Model {
@@ -165,6 +169,7 @@ impl Clone for Model {
             shape: self.shape.clone(),
             shape_gap: self.shape_gap,
             spacing: self.spacing.clone(),
+            news_shares: self.news_shares.clone(),
         }
     }
 }
@@ -288,6 +293,7 @@ impl Model {
             shape: OnceLock::from(shape),
             shape_gap,
             spacing: OnceLock::new(),
+            news_shares: OnceLock::new(),
         })
     }
 
@@ -359,6 +365,30 @@ impl Model {
     /// [`code_level`] of a new event's code length against this dictionary.
     pub fn code_level(&self, score: f32, u: f64, metric: bool) -> f32 {
         code_level(&self.calib, score, u, metric)
+    }
+
+    /// Whether `n` is news at level `alpha`: never-seen tokens, members or
+    /// numbers in text of a kind that fewer than `alpha` of the baseline's
+    /// events brought on arrival. Where clean lines bring a kind that often
+    /// (usernames, dynamic keys), it is what the stream does, no evidence at
+    /// that level; the shares come from the baseline alone.
+    pub fn is_news(&self, n: Novelty, alpha: f64) -> bool {
+        let shares = self.news_shares.get_or_init(|| {
+            let baseline = self.baseline();
+            let share = |f: fn(&Novelty) -> bool| {
+                baseline.iter().filter(|s| f(&s.novelty)).count() as f64
+                    / baseline.len().max(1) as f64
+            };
+            [
+                share(|n| n.tokens > 0),
+                share(|n| n.members > 0),
+                share(|n| n.values > 0),
+            ]
+        });
+        [n.tokens, n.members, n.values]
+            .iter()
+            .zip(shares)
+            .any(|(&count, &share)| count > 0 && share < alpha)
     }
 
     /// The median calibration score: a "typical" baseline event.

@@ -138,7 +138,8 @@ impl StreamDetector {
                     short = *ncd < self.config.ncd_threshold
                         || self.ncd_at_firm_bar(event, &stored)? < self.config.ncd_threshold;
                 }
-                let structural = novelty.any() || stored.excursion >= FAR_EXCURSION;
+                let news = model.is_news(novelty, alpha);
+                let structural = news || stored.excursion >= FAR_EXCURSION;
                 let apart = match &nearest {
                     Some((ncd, _))
                         if !structural
