@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::compress::{CompressorKind, Prepared, compressed_len};
-use crate::encode::{self, Encoded, NumericProfile};
+use crate::encode::{self, Encoded, Identifiers, NumericProfile};
 use crate::error::Result;
 use crate::memory::Memory;
 use crate::novelty::{HashSet64, Novelty, Vocabulary};
@@ -242,7 +242,8 @@ impl Model {
                 .with_known(memory.known_values())
                 .with_ranges(memory.ranges())
                 .with_remembered(memory.template_ranges())
-                .with_tails(baseline.iter().any(|s| !s.metric));
+                .with_tails(baseline.iter().any(|s| !s.metric))
+                .with_identifiers(Identifiers::of_leaves(baseline.iter().map(|s| s.strings())));
                 let mut calib_rank: Vec<f32> =
                     baseline.iter().chain(held).map(|s| s.rank).collect();
                 calib_rank.sort_by(|a, b| a.total_cmp(b));

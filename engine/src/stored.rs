@@ -48,6 +48,19 @@ pub(crate) struct Stored {
     /// `C(encoded)`, once something asked for it.
     #[serde(skip)]
     pub clen: LenCache,
+    /// Its string values (see [`crate::encode::Identifiers`]), read from
+    /// `encoded` once for the four model builds it is a baseline event in.
+    #[serde(skip)]
+    pub strings: StringsCache,
+}
+
+impl Stored {
+    /// `(path, value)` hashes of the event's string values.
+    pub fn strings(&self) -> &[(u64, u64)] {
+        self.strings
+            .0
+            .get_or_init(|| crate::encode::Identifiers::leaves_of(&self.encoded))
+    }
 }
 
 #[cfg(test)]
@@ -71,6 +84,7 @@ impl Stored {
             metric: false,
             learned: false,
             clen: Default::default(),
+            strings: Default::default(),
         }
     }
 }
@@ -110,5 +124,28 @@ impl PartialEq for LenCache {
 impl std::fmt::Debug for LenCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("LenCache")
+    }
+}
+
+/// [`Stored::strings`], computed when first needed; like [`LenCache`], not
+/// persisted and never making two events unequal.
+#[derive(Default, Clone)]
+pub(crate) struct StringsCache(std::sync::OnceLock<Vec<(u64, u64)>>);
+
+impl From<Vec<(u64, u64)>> for StringsCache {
+    fn from(strings: Vec<(u64, u64)>) -> Self {
+        StringsCache(std::sync::OnceLock::from(strings))
+    }
+}
+
+impl PartialEq for StringsCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for StringsCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StringsCache")
     }
 }

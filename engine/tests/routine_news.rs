@@ -1,5 +1,7 @@
 //! News that a stream's clean lines bring as often as α (a new username on
-//! many lines) is no evidence at α; the same stream's first new field still is.
+//! many lines) is no evidence at α, and a field whose values are mostly
+//! distinct single tokens is an identity, not a template; the same stream's
+//! first new field, or a new word in its message, still is news.
 
 mod common;
 
@@ -19,4 +21,12 @@ fn new_usernames_are_routine_and_a_new_field_is_news() {
         "{} lines flagged: {flagged:?}",
         flagged.len()
     );
+}
+
+#[test]
+fn a_username_field_is_an_identity_and_a_new_message_beside_it_is_news() {
+    let mut lines = Shape::Users.bodies(6_000, 2);
+    lines[4_500]["message"] = json!("login refused");
+    let flagged = reported(&events(lines), 1_000);
+    assert_eq!(flagged.iter().copied().collect::<Vec<_>>(), [4_500]);
 }

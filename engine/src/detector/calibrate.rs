@@ -13,7 +13,7 @@ use super::scoring::level_tie_breaker;
 use super::{Raw, body_text};
 use crate::compress::{CompressorKind, Prepared};
 use crate::encode::numeric::Ctx;
-use crate::encode::{NumericProfile, encode, numeric_leaves};
+use crate::encode::{Identifiers, NumericProfile, encode};
 use crate::error::{EngineError, Result};
 use crate::memory::Memory;
 use crate::model::{FOLDS, code_level, join, rank, score_event};
@@ -36,11 +36,20 @@ pub(crate) fn cross_fit(
         .par_iter()
         .map(|r| body_text::parse(&r.body).map_err(|e| EngineError::State(e.to_string())))
         .collect::<Result<_>>()?;
+    // Which fields carry identity decides the templates, so it comes first.
+    let plain: Vec<String> = raws
+        .par_iter()
+        .zip(&bodies)
+        .map(|(r, body)| encode(body, &NumericProfile::default(), r.mask).bytes)
+        .collect();
+    let identifiers = Identifiers::of(plain.iter().map(String::as_str));
+    let named = NumericProfile::default().with_identifiers(identifiers.clone());
     let leaves: Vec<(Ctx, Vec<(String, f64)>)> = raws
         .par_iter()
         .zip(&bodies)
         .map(|(r, body)| {
-            let (ctx, mut ls) = numeric_leaves(body, r.mask);
+            let e = encode(body, &named, r.mask);
+            let (ctx, mut ls) = ((e.context, e.keyset), e.leaves);
             ls.extend(r.derived.iter().cloned());
             (ctx, ls)
         })
@@ -54,7 +63,8 @@ pub(crate) fn cross_fit(
     .with_known(memory.known_values())
     .with_ranges(memory.ranges())
     .with_remembered(memory.template_ranges())
-    .with_tails(logs);
+    .with_tails(logs)
+    .with_identifiers(identifiers.clone());
     // Tokens and members do not depend on the numeric profile.
     let encoded: Vec<String> = raws
         .par_iter()
@@ -81,7 +91,8 @@ pub(crate) fn cross_fit(
             .with_known(memory.known_values())
             .with_ranges(memory.ranges())
             .with_remembered(memory.template_ranges())
-            .with_tails(logs);
+            .with_tails(logs)
+            .with_identifiers(identifiers.clone());
             let vocab = Vocabulary::of(others().map(|i| &facts[i]));
             let shapes = ShapeModel::build(
                 others().map(|i| RunsOf {
@@ -157,6 +168,7 @@ pub(crate) fn cross_fit(
                 metric: r.metric,
                 learned: false,
                 clen: Default::default(),
+                strings: Default::default(),
             }
         })
         .collect())

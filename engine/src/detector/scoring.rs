@@ -15,7 +15,7 @@ use crate::model::{rank, score_event};
 use crate::novelty::Facts;
 use crate::pairwise::ncd_with_lens;
 use crate::shape;
-use crate::stored::Stored;
+use crate::stored::{Stored, StringsCache};
 use crate::{Event, EventKind, Neighbour};
 
 /// Baseline events compressed against a candidate to find its nearest neighbour,
@@ -122,6 +122,7 @@ impl StreamDetector {
                     metric,
                     learned: false,
                     clen: Default::default(),
+                    strings: StringsCache::from(enc.strings),
                 });
                 // The randomised p-value is the calibrated one; the flag also
                 // needs the conservative one, so that an event tied with
@@ -272,6 +273,7 @@ impl StreamDetector {
         let firm = Stored {
             encoded: enc.bytes,
             clen: Default::default(),
+            strings: Default::default(),
             ..stored.clone()
         };
         Ok(self.nearest(&firm)?.0)

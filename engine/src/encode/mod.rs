@@ -8,6 +8,8 @@ mod clock;
 pub mod context;
 mod field;
 pub(crate) use field::Bar;
+mod identity;
+pub(crate) use identity::Identifiers;
 pub mod mask;
 pub mod numeric;
 
@@ -40,6 +42,9 @@ pub struct Encoded {
     /// [`numeric::NumericProfile::is_firm`]), not only past the tokens'
     /// margin.
     pub firm: bool,
+    /// `(path, value)` hashes of its string values as written, for finding
+    /// the fields that carry identity (see [`Identifiers::leaves_of`]).
+    pub(crate) strings: Vec<(u64, u64)>,
 }
 
 impl Encoded {
@@ -78,6 +83,7 @@ pub(crate) fn encode_at(
     bar: Bar,
 ) -> Encoded {
     let mut enc = Encoder {
+        profile,
         mask_volatile,
         bar,
         out: Encoded {
@@ -88,6 +94,7 @@ pub(crate) fn encode_at(
             excursion: 0,
             reach: 0.0,
             firm: false,
+            strings: Vec::new(),
         },
         path: String::with_capacity(64),
         numbers: Vec::new(),
@@ -123,6 +130,7 @@ pub fn numeric_leaves(body: &Value, mask_volatile: bool) -> (numeric::Ctx, Vec<(
 }
 
 struct Encoder<'a> {
+    profile: &'a NumericProfile,
     mask_volatile: bool,
     /// The margin numbers are judged at.
     bar: Bar,
@@ -253,16 +261,29 @@ impl<'a> Encoder<'a> {
             }
             self.out.keyset = h;
         }
-        if self.mask_volatile {
+        let in_object = !self.path.ends_with("[]");
+        if self.profile.is_identifier(&self.path) {
+            self.hash_context(identity::ID);
+            write_json_string(&mut self.out.bytes, identity::ID);
+            self.out
+                .strings
+                .push(identity::leaf(&self.path, identity::ID));
+        } else if self.mask_volatile {
             let mut masked = std::mem::take(&mut self.masked);
             masked.clear();
             mask::mask_into(s, &mut masked);
             self.hash_context(&masked);
             write_json_string(&mut self.out.bytes, &masked);
+            if in_object {
+                self.out.strings.push(identity::leaf(&self.path, &masked));
+            }
             self.masked = masked;
         } else {
             self.hash_context(s);
             write_json_string(&mut self.out.bytes, s);
+            if in_object {
+                self.out.strings.push(identity::leaf(&self.path, s));
+            }
         }
     }
 }

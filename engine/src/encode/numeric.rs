@@ -16,6 +16,7 @@ use std::fmt::Write;
 use serde::{Deserialize, Serialize};
 
 use super::field::{Bar, FieldProfile, past_few, unknown_tail};
+use super::identity::Identifiers;
 
 /// Quantile bins per field.
 pub const BINS: usize = 8;
@@ -63,6 +64,9 @@ pub struct NumericProfile {
     /// percentile).
     #[serde(default, skip_serializing_if = "HashMap::is_empty")]
     remembered: HashMap<u64, (f64, f64), FixedState>,
+    /// String fields that carry identity (see [`super::identity`]).
+    #[serde(default, skip_serializing_if = "Identifiers::is_empty")]
+    identifiers: Identifiers,
 }
 
 /// Stable key of a field path.
@@ -131,7 +135,20 @@ impl NumericProfile {
             few,
             few_count,
             remembered: HashMap::default(),
+            identifiers: Identifiers::default(),
         }
+    }
+
+    /// Writes the values of these fields as identities (see
+    /// [`super::identity`]).
+    pub(crate) fn with_identifiers(mut self, identifiers: Identifiers) -> Self {
+        self.identifiers = identifiers;
+        self
+    }
+
+    /// Whether the string field at `path` carries identity.
+    pub(crate) fn is_identifier(&self, path: &str) -> bool {
+        self.identifiers.contains(path)
     }
 
     /// Widens the few-valued templates' ranges (and adds those the baseline
