@@ -48,8 +48,9 @@ pub(crate) struct Stored {
     /// `C(encoded)`, once something asked for it.
     #[serde(skip)]
     pub clen: LenCache,
-    /// Its string values (see [`crate::encode::Identifiers`]), read from
-    /// `encoded` once for the four model builds it is a baseline event in.
+    /// Its string values (see [`crate::encode::Identifiers`]), as the
+    /// encoder wrote them; read back from `encoded` once for an event
+    /// restored from a saved state.
     #[serde(skip)]
     pub strings: StringsCache,
 }

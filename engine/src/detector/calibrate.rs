@@ -37,12 +37,12 @@ pub(crate) fn cross_fit(
         .map(|r| body_text::parse(&r.body).map_err(|e| EngineError::State(e.to_string())))
         .collect::<Result<_>>()?;
     // Which fields carry identity decides the templates, so it comes first.
-    let plain: Vec<String> = raws
+    let plain: Vec<Vec<(u64, u64)>> = raws
         .par_iter()
         .zip(&bodies)
-        .map(|(r, body)| encode(body, &NumericProfile::default(), r.mask).bytes)
+        .map(|(r, body)| encode(body, &NumericProfile::default(), r.mask).strings)
         .collect();
-    let identifiers = Identifiers::of(plain.iter().map(String::as_str));
+    let identifiers = Identifiers::of_leaves(plain.iter().map(Vec::as_slice));
     let named = NumericProfile::default().with_identifiers(identifiers.clone());
     let leaves: Vec<(Ctx, Vec<(String, f64)>)> = raws
         .par_iter()
@@ -66,11 +66,14 @@ pub(crate) fn cross_fit(
     .with_tails(logs)
     .with_identifiers(identifiers.clone());
     // Tokens and members do not depend on the numeric profile.
-    let encoded: Vec<String> = raws
+    let (encoded, strings): (Vec<String>, Vec<Vec<(u64, u64)>>) = raws
         .par_iter()
         .zip(&bodies)
-        .map(|(r, body)| encode(body, &full, r.mask).bytes)
-        .collect();
+        .map(|(r, body)| {
+            let e = encode(body, &full, r.mask);
+            (e.bytes, e.strings)
+        })
+        .unzip();
     let facts: Vec<Facts> = encoded.par_iter().map(|e| Facts::of(e)).collect();
     // Interleaved folds, so that a drifting baseline is spread evenly; but
     // contiguous ones once events carry a rolling context: a neighbour's
@@ -147,29 +150,32 @@ pub(crate) fn cross_fit(
         .iter()
         .zip(leaves)
         .zip(encoded)
+        .zip(strings)
         .zip(facts)
         .zip(out)
-        .map(|((((r, (context, leaves)), encoded), facts), o)| {
-            let ((_, score, excursion, reach, novelty), level) =
-                o.expect("every event is in one fold");
-            Stored {
-                index: r.index,
-                timestamp: r.timestamp.clone(),
-                encoded,
-                leaves,
-                context: context.0,
-                keyset: context.1,
-                score,
-                rank: rank(level, excursion, reach, novelty),
-                excursion,
-                novelty,
-                facts,
-                runs: r.runs.clone(),
-                metric: r.metric,
-                learned: false,
-                clen: Default::default(),
-                strings: Default::default(),
-            }
-        })
+        .map(
+            |(((((r, (context, leaves)), encoded), strings), facts), o)| {
+                let ((_, score, excursion, reach, novelty), level) =
+                    o.expect("every event is in one fold");
+                Stored {
+                    index: r.index,
+                    timestamp: r.timestamp.clone(),
+                    encoded,
+                    leaves,
+                    context: context.0,
+                    keyset: context.1,
+                    score,
+                    rank: rank(level, excursion, reach, novelty),
+                    excursion,
+                    novelty,
+                    facts,
+                    runs: r.runs.clone(),
+                    metric: r.metric,
+                    learned: false,
+                    clen: Default::default(),
+                    strings: strings.into(),
+                }
+            },
+        )
         .collect())
 }

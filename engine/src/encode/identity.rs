@@ -23,16 +23,11 @@ const MIN_LINES: usize = 20;
 pub(crate) struct Identifiers(BTreeSet<u64>);
 
 impl Identifiers {
-    /// The fields whose string values, across these canonical encodings,
-    /// are single tokens, and on at least half the lines a value no other
-    /// line has, or one already written as [`ID`] (so a field stays one
-    /// once its values are masked).
-    pub fn of<'a>(encodings: impl IntoIterator<Item = &'a str>) -> Self {
-        let leaves: Vec<Vec<(u64, u64)>> = encodings.into_iter().map(Self::leaves_of).collect();
-        Self::of_leaves(leaves.iter().map(Vec::as_slice))
-    }
-
-    /// [`of`](Self::of) from each encoding's [`leaves_of`](Self::leaves_of).
+    /// The fields whose string values, across these events' `(path, value)`
+    /// hashes ([`Encoded::strings`](super::Encoded), or
+    /// [`leaves_of`](Self::leaves_of) an encoding), are single tokens, and on
+    /// at least half the lines a value no other line has, or one already
+    /// written as [`ID`] (so a field stays one once its values are masked).
     pub fn of_leaves<'a>(events: impl IntoIterator<Item = &'a [(u64, u64)]>) -> Self {
         // One sort groups each field's values, equal ones together.
         let mut all: Vec<(u64, u64)> = events.into_iter().flatten().copied().collect();
@@ -62,12 +57,13 @@ impl Identifiers {
     /// markers of their own).
     pub fn leaves_of(enc: &str) -> Vec<(u64, u64)> {
         let mut out = Vec::new();
-        string_values(enc, |path, v| out.push(leaf_written(path, v)));
+        string_values(enc, |path, v| out.push(leaf_written(path_key(path), v)));
         out
     }
 
-    pub fn contains(&self, path: &str) -> bool {
-        !self.0.is_empty() && self.0.contains(&path_key(path))
+    /// Whether the field with this [`path_key`] is an identifier.
+    pub fn contains(&self, key: u64) -> bool {
+        self.0.contains(&key)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -75,19 +71,19 @@ impl Identifiers {
     }
 }
 
-/// The `(path, value)` hashes of a string value before it is escaped, as
-/// the encoder writes it.
-pub(crate) fn leaf(path: &str, value: &str) -> (u64, u64) {
+/// The `(path, value)` hashes of a string value before it is escaped, at
+/// the path with [`path_key`] `key`, as the encoder writes it.
+pub(crate) fn leaf(key: u64, value: &str) -> (u64, u64) {
     if value.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
         let mut escaped = String::new();
         super::write_json_string(&mut escaped, value);
-        return leaf_written(path, &escaped[1..escaped.len() - 1]);
+        return leaf_written(key, &escaped[1..escaped.len() - 1]);
     }
-    leaf_written(path, value)
+    leaf_written(key, value)
 }
 
 /// The `(path, value)` hashes of a string value as written (escaped).
-fn leaf_written(path: &str, v: &str) -> (u64, u64) {
+fn leaf_written(key: u64, v: &str) -> (u64, u64) {
     let value = if v == ID {
         ID_HASH
     } else if v.contains(' ') {
@@ -95,7 +91,7 @@ fn leaf_written(path: &str, v: &str) -> (u64, u64) {
     } else {
         path_key(v) | 1
     };
-    (path_key(path), value)
+    (key, value)
 }
 
 /// Calls `f(path, value)` for each string value directly under an object
@@ -199,6 +195,13 @@ mod tests {
         }
     }
 
+    /// The identifiers of these canonical encodings.
+    fn of(lines: &[String]) -> Identifiers {
+        let leaves: Vec<Vec<(u64, u64)>> =
+            lines.iter().map(|l| Identifiers::leaves_of(l)).collect();
+        Identifiers::of_leaves(leaves.iter().map(Vec::as_slice))
+    }
+
     #[test]
     fn mostly_distinct_single_tokens_are_identifiers_and_stay_so() {
         let lines: Vec<String> = (0..40)
@@ -209,10 +212,13 @@ mod tests {
                 )
             })
             .collect();
-        let ids = Identifiers::of(lines.iter().map(String::as_str));
-        assert!(ids.contains("user"));
-        assert!(!ids.contains("host") && !ids.contains("level"));
-        assert!(!ids.contains("msg"), "free text is not an identity");
+        let ids = of(&lines);
+        assert!(ids.contains(path_key("user")));
+        assert!(!ids.contains(path_key("host")) && !ids.contains(path_key("level")));
+        assert!(
+            !ids.contains(path_key("msg")),
+            "free text is not an identity"
+        );
         // Once written as ID, the field stays an identifier.
         let masked: Vec<String> = lines
             .iter()
@@ -225,7 +231,7 @@ mod tests {
                 }
             })
             .collect();
-        assert!(Identifiers::of(masked.iter().map(String::as_str)).contains("user"));
-        assert!(Identifiers::of(lines[..19].iter().map(String::as_str)).is_empty());
+        assert!(of(&masked).contains(path_key("user")));
+        assert!(of(&lines[..19]).is_empty());
     }
 }

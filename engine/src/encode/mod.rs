@@ -261,30 +261,23 @@ impl<'a> Encoder<'a> {
             }
             self.out.keyset = h;
         }
-        let in_object = !self.path.ends_with("[]");
-        if self.profile.is_identifier(&self.path) {
-            self.hash_context(identity::ID);
-            write_json_string(&mut self.out.bytes, identity::ID);
-            self.out
-                .strings
-                .push(identity::leaf(&self.path, identity::ID));
+        // Values directly under a key are what identities are found among.
+        let key = (!self.path.ends_with("[]")).then(|| numeric::path_key(&self.path));
+        let mut written = std::mem::take(&mut self.masked);
+        written.clear();
+        if key.is_some_and(|k| self.profile.is_identifier(k)) {
+            written.push_str(identity::ID);
         } else if self.mask_volatile {
-            let mut masked = std::mem::take(&mut self.masked);
-            masked.clear();
-            mask::mask_into(s, &mut masked);
-            self.hash_context(&masked);
-            write_json_string(&mut self.out.bytes, &masked);
-            if in_object {
-                self.out.strings.push(identity::leaf(&self.path, &masked));
-            }
-            self.masked = masked;
+            mask::mask_into(s, &mut written);
         } else {
-            self.hash_context(s);
-            write_json_string(&mut self.out.bytes, s);
-            if in_object {
-                self.out.strings.push(identity::leaf(&self.path, s));
-            }
+            written.push_str(s);
         }
+        self.hash_context(&written);
+        write_json_string(&mut self.out.bytes, &written);
+        if let Some(k) = key {
+            self.out.strings.push(identity::leaf(k, &written));
+        }
+        self.masked = written;
     }
 }
 

@@ -146,9 +146,10 @@ impl NumericProfile {
         self
     }
 
-    /// Whether the string field at `path` carries identity.
-    pub(crate) fn is_identifier(&self, path: &str) -> bool {
-        self.identifiers.contains(path)
+    /// Whether the string field at the path with this [`path_key`] carries
+    /// identity.
+    pub(crate) fn is_identifier(&self, key: u64) -> bool {
+        self.identifiers.contains(key)
     }
 
     /// Widens the few-valued templates' ranges (and adds those the baseline
